@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Release builds of the numeric targets drop exclusivity checks in their hot loops; bounds are checked
+// by the code itself (every kernel works on raw pointers sized by its caller).
+let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "autodidact",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "autodidact", targets: ["autodidact"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: fast),
+        .target(name: "Tokenizer", dependencies: [], swiftSettings: fast),
+        .target(name: "Model", dependencies: ["Kernels", "Tokenizer", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: fast),
+        .executableTarget(name: "autodidact", dependencies: [
+            "Model", "Tokenizer",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Kernels", "Tokenizer"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

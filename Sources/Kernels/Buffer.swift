@@ -1,0 +1,52 @@
+/// A fixed-size, 64-byte aligned, zero-initialised block of `Float`s that owns its memory.
+///
+/// Everything numeric in Autodidact works on raw pointers into these buffers: parameters, gradients,
+/// optimizer moments and activations are each one `FloatBuffer`, and tensors are views (offset + count)
+/// into them.
+public final class FloatBuffer: @unchecked Sendable {
+    public let count: Int
+    public let pointer: UnsafeMutablePointer<Float>
+
+    public init(count: Int) {
+        precondition(count >= 0, "FloatBuffer count must be non-negative")
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride,
+                                                   alignment: 64)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        pointer.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    public convenience init(_ values: [Float]) {
+        self.init(count: values.count)
+        values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
+    }
+
+    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+
+    public subscript(i: Int) -> Float {
+        get { pointer[i] }
+        set { pointer[i] = newValue }
+    }
+
+    public func zero() { pointer.update(repeating: 0, count: count) }
+
+    public var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+
+    public func copy(from other: FloatBuffer) {
+        precondition(other.count == count, "FloatBuffer.copy: size mismatch")
+        pointer.update(from: other.pointer, count: count)
+    }
+}
+
+/// A growable scratch area: `ensure(n)` reallocates only when `n` exceeds the capacity, so a training loop
+/// with steady shapes allocates on its first step and never again.
+public final class Scratch: @unchecked Sendable {
+    public private(set) var buffer: FloatBuffer
+    public init(capacity: Int = 0) { buffer = FloatBuffer(count: capacity) }
+    @discardableResult
+    public func ensure(_ n: Int) -> UnsafeMutablePointer<Float> {
+        if n > buffer.count { buffer = FloatBuffer(count: n) }
+        return buffer.pointer
+    }
+    public var pointer: UnsafeMutablePointer<Float> { buffer.pointer }
+}

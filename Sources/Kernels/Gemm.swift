@@ -1,0 +1,95 @@
+import CBLAS
+
+/// Row-major matrix products: `C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C`.
+///
+/// `transA` / `transB` say whether A is stored as [K,M] / B as [N,K]. `lda`, `ldb`, `ldc` are row strides
+/// of the matrices as stored, so a head's slice of a wider activation can be used in place.
+public enum Gemm {
+    /// Products smaller than this many multiply-adds run on the calling thread.
+    public static let parallelThreshold = 1 << 18
+
+    /// OpenBLAS `cblas_sgemm`, split over `Parallel.threads` along the larger of M and N.
+    public static func sgemm(transA: Bool = false, transB: Bool = false, M: Int, N: Int, K: Int,
+                             alpha: Float = 1, A: UnsafePointer<Float>, lda: Int,
+                             B: UnsafePointer<Float>, ldb: Int,
+                             beta: Float = 0, C: UnsafeMutablePointer<Float>, ldc: Int) {
+        if M == 0 || N == 0 { return }
+        let threads = Parallel.threads
+        if threads == 1 || M * N * K < parallelThreshold {
+            serial(transA: transA, transB: transB, M: M, N: N, K: K, alpha: alpha, A: A, lda: lda,
+                   B: B, ldb: ldb, beta: beta, C: C, ldc: ldc)
+            return
+        }
+        let alongN = N >= M
+        let extent = alongN ? N : M
+        // Split points on multiples of 16 keep each part's panels aligned with the micro-kernel.
+        let blocks = (extent + 15) / 16
+        let parts = min(threads, blocks)
+        Parallel.tasks(parts) { p in
+            let lo = min(extent, blocks * p / parts * 16)
+            let hi = min(extent, blocks * (p + 1) / parts * 16)
+            if hi <= lo { return }
+            if alongN {
+                serial(transA: transA, transB: transB, M: M, N: hi - lo, K: K, alpha: alpha, A: A, lda: lda,
+                       B: transB ? B + lo * ldb : B + lo, ldb: ldb, beta: beta, C: C + lo, ldc: ldc)
+            } else {
+                serial(transA: transA, transB: transB, M: hi - lo, N: N, K: K, alpha: alpha,
+                       A: transA ? A + lo : A + lo * lda, lda: lda, B: B, ldb: ldb, beta: beta,
+                       C: C + lo * ldc, ldc: ldc)
+            }
+        }
+    }
+
+    /// One `cblas_sgemm` call on the calling thread (OpenBLAS itself is kept single-threaded).
+    @inline(__always)
+    public static func serial(transA: Bool = false, transB: Bool = false, M: Int, N: Int, K: Int,
+                              alpha: Float = 1, A: UnsafePointer<Float>, lda: Int,
+                              B: UnsafePointer<Float>, ldb: Int,
+                              beta: Float = 0, C: UnsafeMutablePointer<Float>, ldc: Int) {
+        if M == 0 || N == 0 { return }
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(M), Int32(N), Int32(K), alpha, A, Int32(lda), B, Int32(ldb), beta, C, Int32(ldc))
+    }
+
+    /// The obvious triple loop, accumulating in Double: the reference the fast path is tested against.
+    public static func naive(transA: Bool = false, transB: Bool = false, M: Int, N: Int, K: Int,
+                             alpha: Float = 1, A: UnsafePointer<Float>, lda: Int,
+                             B: UnsafePointer<Float>, ldb: Int,
+                             beta: Float = 0, C: UnsafeMutablePointer<Float>, ldc: Int) {
+        for i in 0..<M {
+            for j in 0..<N {
+                var acc = 0.0
+                for k in 0..<K {
+                    let a = transA ? A[k * lda + i] : A[i * lda + k]
+                    let b = transB ? B[j * ldb + k] : B[k * ldb + j]
+                    acc += Double(a) * Double(b)
+                }
+                let prior = beta == 0 ? 0 : Double(beta) * Double(C[i * ldc + j])
+                C[i * ldc + j] = Float(Double(alpha) * acc + prior)
+            }
+        }
+    }
+
+    /// out[rows, outDim] = x[rows, inDim] * W^T with W stored [outDim, inDim] (a Hugging Face Linear).
+    @inline(__always)
+    public static func linear(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>,
+                              _ w: UnsafePointer<Float>, rows: Int, inDim: Int, outDim: Int,
+                              accumulate: Bool = false) {
+        sgemm(transB: true, M: rows, N: outDim, K: inDim, A: x, lda: inDim, B: w, ldb: inDim,
+              beta: accumulate ? 1 : 0, C: out, ldc: outDim)
+    }
+
+    /// Backward of `linear`: dx (+)= dout * W, and dW += dout^T * x.
+    @inline(__always)
+    public static func linearBackward(dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>,
+                                      dout: UnsafePointer<Float>, x: UnsafePointer<Float>,
+                                      w: UnsafePointer<Float>, rows: Int, inDim: Int, outDim: Int,
+                                      accumulateDx: Bool) {
+        if let dx {
+            sgemm(M: rows, N: inDim, K: outDim, A: dout, lda: outDim, B: w, ldb: inDim,
+                  beta: accumulateDx ? 1 : 0, C: dx, ldc: inDim)
+        }
+        sgemm(transA: true, M: outDim, N: inDim, K: rows, A: dout, lda: outDim, B: x, ldb: inDim,
+              beta: 1, C: dw, ldc: inDim)
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+
+/// AdamW with decoupled weight decay and bias correction, exactly as torch.optim.AdamW orders it:
+/// p *= 1 - lr * wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+/// p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+public struct AdamWSettings: Sendable, Equatable, Codable {
+    public var learningRate: Float
+    public var beta1: Float
+    public var beta2: Float
+    public var eps: Float
+    public var weightDecay: Float
+    public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8,
+                weightDecay: Float = 0) {
+        self.learningRate = learningRate; self.beta1 = beta1; self.beta2 = beta2; self.eps = eps
+        self.weightDecay = weightDecay
+    }
+}
+
+public enum AdamW {
+    /// One contiguous range of the flat buffers and whether weight decay applies to it.
+    public struct Span: Sendable {
+        public var offset: Int, count: Int, decay: Bool
+        public init(offset: Int, count: Int, decay: Bool) { self.offset = offset; self.count = count; self.decay = decay }
+    }
+
+    /// Updates params, m and v in place for step number `step` (1-based) with learning rate `lr`.
+    public static func step(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>,
+                            m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+                            spans: [Span], step: Int, lr: Float, settings: AdamWSettings) {
+        let b1 = settings.beta1, b2 = settings.beta2
+        let bc1 = 1 - Float(Foundation.pow(Double(b1), Double(step)))
+        let bc2 = 1 - Float(Foundation.pow(Double(b2), Double(step)))
+        let stepSize = lr / bc1, bc2Sqrt = bc2.squareRoot(), eps = settings.eps
+        for span in spans {
+            let decay: Float = span.decay ? 1 - lr * settings.weightDecay : 1
+            let p = params + span.offset, g = grads + span.offset
+            let mm = m + span.offset, vv = v + span.offset
+            Parallel.range(span.count, grain: 1 << 14) { lo, hi in
+                for i in lo..<hi {
+                    let gi = g[i]
+                    let mi = b1 * mm[i] + (1 - b1) * gi
+                    let vi = b2 * vv[i] + (1 - b2) * gi * gi
+                    mm[i] = mi; vv[i] = vi
+                    p[i] = p[i] * decay - stepSize * mi / (vi.squareRoot() / bc2Sqrt + eps)
+                }
+            }
+        }
+    }
+}
+
+public enum GradientClipping {
+    /// sqrt(sum g^2) over the whole buffer, accumulated in double.
+    public static func globalNorm(_ grads: UnsafePointer<Float>, count: Int) -> Float {
+        let parts = max(1, min(Parallel.threads, count / (1 << 16)))
+        return withUnsafeTemporaryAllocation(of: Double.self, capacity: parts) { acc in
+            let accp = acc.baseAddress!
+            Parallel.tasks(parts) { p in
+                let lo = count * p / parts, hi = count * (p + 1) / parts
+                accp[p] = VectorMath.sumSquaresDouble(grads + lo, hi - lo)
+            }
+            var total = 0.0
+            for p in 0..<parts { total += accp[p] }
+            return Float(total.squareRoot())
+        }
+    }
+
+    /// Scales the gradients so their global norm is at most maxNorm (torch's clip_grad_norm_: coefficient
+    /// maxNorm / (norm + 1e-6), applied only when below 1). Returns the norm before clipping.
+    @discardableResult
+    public static func clip(_ grads: UnsafeMutablePointer<Float>, count: Int, maxNorm: Float) -> Float {
+        let norm = globalNorm(grads, count: count)
+        let coef = maxNorm / (norm + 1e-6)
+        if coef < 1 {
+            Parallel.range(count, grain: 1 << 15) { lo, hi in VectorMath.scale(grads + lo, hi - lo, by: coef) }
+        }
+        return norm
+    }
+}

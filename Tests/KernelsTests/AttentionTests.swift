@@ -1,0 +1,76 @@
+import Testing
+import Foundation
+import Kernels
+
+@Suite(.serialized) struct AttentionTests {
+    /// Naive causal GQA attention in double, one segment at a time.
+    func reference(q: FloatBuffer, k: FloatBuffer, v: FloatBuffer, shape: Attention.Shape, packing: Packing) -> [Double] {
+        var out = [Double](repeating: 0, count: packing.tokens * shape.outStride)
+        let rep = shape.heads / shape.kvHeads, hd = shape.headDim
+        for s in 0..<packing.count {
+            let r0 = packing.starts[s], L = packing.lengths[s]
+            for h in 0..<shape.heads {
+                let g = h / rep
+                for i in 0..<L {
+                    var scores = [Double](repeating: 0, count: i + 1)
+                    for j in 0...i {
+                        var d = 0.0
+                        for c in 0..<hd { d += Double(q[(r0 + i) * shape.qStride + h * hd + c]) * Double(k[(r0 + j) * shape.kvStride + g * hd + c]) }
+                        scores[j] = d / Double(hd).squareRoot()
+                    }
+                    let m = scores.max()!
+                    let e = scores.map { exp($0 - m) }, z = e.reduce(0, +)
+                    for c in 0..<hd {
+                        var acc = 0.0
+                        for j in 0...i { acc += e[j] / z * Double(v[(r0 + j) * shape.kvStride + g * hd + c]) }
+                        out[(r0 + i) * shape.outStride + h * hd + c] = acc
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    @Test func forwardMatchesNaiveAndBackwardMatchesFiniteDifferences() {
+        var rng = TestRNG(20)
+        // Two segments longer than one block, one short: exercises blocking, packing and GQA (6 heads, 2 kv).
+        let packing = Packing(lengths: [70, 3, 131])
+        let heads = 6, kvHeads = 2, hd = 8
+        let shape = Attention.Shape(heads: heads, kvHeads: kvHeads, headDim: hd, qStride: heads * hd + 2,
+                                    kvStride: kvHeads * hd + 1, outStride: heads * hd)
+        let N = packing.tokens
+        let q = rng.buffer(N * shape.qStride), k = rng.buffer(N * shape.kvStride), v = rng.buffer(N * shape.kvStride)
+        let out = FloatBuffer(count: N * shape.outStride), probs = FloatBuffer(count: shape.probCount(packing))
+        let ref = reference(q: q, k: k, v: v, shape: shape, packing: packing)
+        withThreadCounts { _ in
+            out.zero()
+            Attention.forward(out: out.pointer, probs: probs.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, packing: packing)
+            var worst = 0.0
+            for i in 0..<ref.count { worst = max(worst, abs(Double(out[i]) - ref[i])) }
+            #expect(worst < 2e-5)
+        }
+        let cot = rng.buffer(out.count)
+        func loss() -> Double {
+            Attention.forward(out: out.pointer, probs: probs.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, packing: packing)
+            return dotDouble(out, cot)
+        }
+        _ = loss()
+        let dq = FloatBuffer(count: q.count), dk = FloatBuffer(count: k.count), dv = FloatBuffer(count: v.count)
+        let scratch = FloatBuffer(count: shape.scratchCount(packing))
+        // dk/dv are overwritten, not accumulated: garbage in them must not leak into the result.
+        for i in 0..<dk.count { dk[i] = 99; dv[i] = -99 }
+        withThreadCounts { _ in
+            _ = loss()
+            Attention.backward(dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dout: cot.pointer, probs: probs.pointer,
+                               scratch: scratch.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, packing: packing)
+        }
+        // Padding columns of the strided buffers are outside every head and must stay put.
+        for r in 0..<N {
+            #expect(dk[r * shape.kvStride + kvHeads * hd] == 99 && dv[r * shape.kvStride + kvHeads * hd] == -99)
+            dk[r * shape.kvStride + kvHeads * hd] = 0; dv[r * shape.kvStride + kvHeads * hd] = 0
+        }
+        #expect(finiteDifferenceRatio(x: q, analytic: dq, samples: 120, eps: 1e-2, loss: loss) <= 1)
+        #expect(finiteDifferenceRatio(x: k, analytic: dk, samples: 120, eps: 1e-2, seed: 8, loss: loss) <= 1)
+        #expect(finiteDifferenceRatio(x: v, analytic: dv, samples: 120, eps: 1e-2, seed: 9, loss: loss) <= 1)
+    }
+}
