@@ -145,3 +145,29 @@ public enum Attention {
         }
     }
 }
+
+extension Attention {
+    /// Attention of `n` new query rows at positions past..<past+n over a key/value cache holding rows
+    /// 0..<past+n (the new rows already written). `scratch` needs heads * n * (past + n) floats.
+    public static func forwardCached(out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                                     q: UnsafePointer<Float>, kCache: UnsafePointer<Float>,
+                                     vCache: UnsafePointer<Float>, n: Int, past: Int, shape: Shape) {
+        let rep = shape.heads / shape.kvHeads, hd = shape.headDim, total = past + n
+        Parallel.tasks(shape.heads) { h in
+            let g = h / rep
+            let S = scratch + h * n * total
+            let qh = q + h * hd, kg = kCache + g * hd, vg = vCache + g * hd
+            Gemm.serial(transB: true, M: n, N: total, K: hd, alpha: shape.scale, A: qh, lda: shape.qStride,
+                        B: kg, ldb: shape.kvStride, C: S, ldc: total)
+            for i in 0..<n {
+                let row = S + i * total, visible = past + i + 1
+                let m = VectorMath.max(row, visible)
+                let sum = VectorMath.expShiftSum(row, visible, shift: m)
+                VectorMath.scale(row, visible, by: 1 / sum)
+                if visible < total { (row + visible).update(repeating: 0, count: total - visible) }
+            }
+            Gemm.serial(M: n, N: hd, K: total, A: S, lda: total, B: vg, ldb: shape.kvStride,
+                        C: out + h * hd, ldc: shape.outStride)
+        }
+    }
+}

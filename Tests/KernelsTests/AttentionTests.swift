@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import Kernels
+import TestSupport
 
 @Suite(.serialized) struct AttentionTests {
     /// Naive causal GQA attention in double, one segment at a time.

@@ -1,5 +1,6 @@
 import Testing
 import Kernels
+import TestSupport
 
 @Suite(.serialized) struct GemmTests {
     @Test func sgemmMatchesNaiveForEveryTransposeStrideAndThreadCount() {

@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import Kernels
+import TestSupport
 
 @Suite(.serialized) struct LayerKernelTests {
     @Test func rmsNormForwardMatchesDefinitionAndBackwardMatchesFiniteDifferences() {

@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import Kernels
+import TestSupport
 
 struct VectorMathTests {
     @Test func simdExpIsWithinFourUlpOfLibm() {

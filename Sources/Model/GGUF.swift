@@ -1,0 +1,239 @@
+import Foundation
+
+/// A GGUF file (versions 2 and 3): metadata, tensor table and tensor data, with every read bounds-checked.
+public struct GGUFFile {
+    public enum Value: Sendable, Equatable {
+        case int(Int64), uint(UInt64), float(Double), bool(Bool), string(String), array([Value])
+
+        public var int: Int? {
+            switch self {
+            case .int(let v): return Int(exactly: v)
+            case .uint(let v): return Int(exactly: v)
+            default: return nil
+            }
+        }
+        public var double: Double? {
+            switch self {
+            case .float(let v): return v
+            case .int(let v): return Double(v)
+            case .uint(let v): return Double(v)
+            default: return nil
+            }
+        }
+        public var string: String? { if case .string(let s) = self { return s } else { return nil } }
+        public var bool: Bool? { if case .bool(let b) = self { return b } else { return nil } }
+        public var array: [Value]? { if case .array(let a) = self { return a } else { return nil } }
+    }
+
+    public enum TensorType: UInt32, Sendable {
+        case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q8_0 = 8
+        /// (elements per block, bytes per block)
+        var block: (Int, Int) {
+            switch self {
+            case .f32: return (1, 4)
+            case .f16: return (1, 2)
+            case .q4_0: return (32, 18)
+            case .q4_1: return (32, 20)
+            case .q8_0: return (32, 34)
+            }
+        }
+    }
+
+    public struct Tensor: Sendable {
+        public let name: String
+        /// Dimensions as GGUF lists them (fastest first): a [out, in] matrix is stored as [in, out].
+        public let dims: [Int]
+        public let type: TensorType
+        public let offset: Int
+        public let byteCount: Int
+        public var count: Int { dims.reduce(1, *) }
+    }
+
+    public let path: String
+    public let version: UInt32
+    public let metadata: [String: Value]
+    public let tensors: [String: Tensor]
+    /// Tensor names in file order.
+    public let tensorOrder: [String]
+    let data: Data
+    let dataStart: Int
+
+    public init(url: URL) throws {
+        path = url.path
+        do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
+            throw ModelError.format(path, "cannot read (\(error.localizedDescription))")
+        }
+        var r = Reader(data: data, path: path)
+        let magic = try r.u32()
+        guard magic == 0x4655_4747 else { throw ModelError.format(path, "not a GGUF file (bad magic)") }
+        version = try r.u32()
+        guard version == 2 || version == 3 else { throw ModelError.format(path, "GGUF version \(version) is not supported (2 or 3 expected)") }
+        let tensorCount = try r.count(limit: 1 << 20, what: "tensor count")
+        let kvCount = try r.count(limit: 1 << 20, what: "metadata count")
+        var metadata: [String: Value] = [:]
+        for _ in 0..<kvCount {
+            let key = try r.string()
+            let type = try r.u32()
+            metadata[key] = try r.value(type: type, key: key, depth: 0)
+        }
+        var tensors: [String: Tensor] = [:]
+        var order: [String] = []
+        for _ in 0..<tensorCount {
+            let name = try r.string()
+            let nDims = try r.u32()
+            guard nDims >= 1 && nDims <= 4 else { throw ModelError.format(path, "tensor '\(name)': \(nDims) dimensions") }
+            var dims: [Int] = []
+            var count = 1
+            for _ in 0..<nDims {
+                let d = try r.u64()
+                guard d > 0, d < 1 << 32 else { throw ModelError.format(path, "tensor '\(name)': bad dimension \(d)") }
+                dims.append(Int(d))
+                let (p, o) = count.multipliedReportingOverflow(by: Int(d))
+                guard !o, p < 1 << 40 else { throw ModelError.format(path, "tensor '\(name)': too many elements") }
+                count = p
+            }
+            let rawType = try r.u32()
+            guard let type = TensorType(rawValue: rawType) else {
+                throw ModelError.format(path, "tensor '\(name)': ggml type \(rawType) is not supported (F32, F16, Q4_0, Q4_1, Q8_0)")
+            }
+            let (perBlock, blockBytes) = type.block
+            guard dims[0] % perBlock == 0 else {
+                throw ModelError.format(path, "tensor '\(name)': first dimension \(dims[0]) is not a multiple of the block size \(perBlock)")
+            }
+            let offset = try r.u64()
+            guard offset < 1 << 48 else { throw ModelError.format(path, "tensor '\(name)': bad data offset \(offset)") }
+            guard tensors[name] == nil else { throw ModelError.format(path, "tensor '\(name)' appears twice") }
+            tensors[name] = Tensor(name: name, dims: dims, type: type, offset: Int(offset), byteCount: count / perBlock * blockBytes)
+            order.append(name)
+        }
+        var alignment = 32
+        if let a = metadata["general.alignment"] {
+            guard let v = a.int, v > 0, v & (v - 1) == 0 else { throw ModelError.format(path, "general.alignment must be a power of two") }
+            alignment = v
+        }
+        dataStart = (r.position + alignment - 1) / alignment * alignment
+        let dataSize = data.count - dataStart
+        for t in tensors.values {
+            guard t.offset % alignment == 0 else { throw ModelError.format(path, "tensor '\(t.name)': offset \(t.offset) is not aligned to \(alignment)") }
+            guard dataSize >= 0, t.offset + t.byteCount <= dataSize else {
+                throw ModelError.format(path, "tensor '\(t.name)': bytes \(t.offset)..<\(t.offset + t.byteCount) lie beyond the end of the data (\(max(dataSize, 0)) bytes; truncated or corrupt)")
+            }
+        }
+        self.metadata = metadata
+        self.tensors = tensors
+        tensorOrder = order
+    }
+
+    /// Dequantises tensor `name` to float32 into `out` (`tensor.count` floats), in GGUF's element order.
+    public func read(_ name: String, into out: UnsafeMutablePointer<Float>) throws {
+        guard let t = tensors[name] else { throw ModelError.format(path, "no tensor '\(name)'") }
+        data.withUnsafeBytes { raw in
+            let base = (raw.baseAddress! + dataStart + t.offset).assumingMemoryBound(to: UInt8.self)
+            GGUFFile.dequantize(type: t.type, from: base, count: t.count, into: out)
+        }
+    }
+
+    static func dequantize(type: TensorType, from p: UnsafePointer<UInt8>, count: Int, into out: UnsafeMutablePointer<Float>) {
+        func half(_ q: UnsafePointer<UInt8>) -> Float { halfToFloat(UInt16(q[0]) | UInt16(q[1]) << 8) }
+        switch type {
+        case .f32:
+            memcpy(out, p, count * 4)
+        case .f16:
+            for i in 0..<count { out[i] = half(p + 2 * i) }
+        case .q8_0:
+            for b in 0..<count / 32 {
+                let q = p + b * 34, d = half(q), y = out + b * 32
+                for j in 0..<32 { y[j] = Float(Int8(bitPattern: q[2 + j])) * d }
+            }
+        case .q4_0:
+            for b in 0..<count / 32 {
+                let q = p + b * 18, d = half(q), y = out + b * 32
+                for j in 0..<16 {
+                    y[j] = Float(Int(q[2 + j] & 0x0f) - 8) * d
+                    y[j + 16] = Float(Int(q[2 + j] >> 4) - 8) * d
+                }
+            }
+        case .q4_1:
+            for b in 0..<count / 32 {
+                let q = p + b * 20, d = half(q), m = half(q + 2), y = out + b * 32
+                for j in 0..<16 {
+                    y[j] = Float(q[4 + j] & 0x0f) * d + m
+                    y[j + 16] = Float(q[4 + j] >> 4) * d + m
+                }
+            }
+        }
+    }
+
+    /// A cursor that refuses to read past the end.
+    struct Reader {
+        let data: Data
+        let path: String
+        var position = 0
+
+        mutating func bytes(_ n: Int) throws -> Data {
+            guard n >= 0, position + n <= data.count else {
+                throw ModelError.format(path, "truncated: wanted \(n) bytes at offset \(position) of \(data.count)")
+            }
+            defer { position += n }
+            return data.subdata(in: position..<(position + n))
+        }
+        mutating func load<T: FixedWidthInteger>(_: T.Type) throws -> T {
+            let size = MemoryLayout<T>.size
+            guard position + size <= data.count else {
+                throw ModelError.format(path, "truncated: wanted \(size) bytes at offset \(position) of \(data.count)")
+            }
+            let v = data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: position, as: T.self) }
+            position += size
+            return T(littleEndian: v)
+        }
+        mutating func u32() throws -> UInt32 { try load(UInt32.self) }
+        mutating func u64() throws -> UInt64 { try load(UInt64.self) }
+        mutating func count(limit: UInt64, what: String) throws -> Int {
+            let n = try u64()
+            guard n <= limit else { throw ModelError.format(path, "\(what) \(n) is implausible (corrupt header)") }
+            return Int(n)
+        }
+        mutating func string() throws -> String {
+            let n = try u64()
+            guard n <= UInt64(data.count - position) else {
+                throw ModelError.format(path, "string of \(n) bytes at offset \(position) runs past the end (truncated or corrupt)")
+            }
+            let d = try bytes(Int(n))
+            guard let s = String(data: d, encoding: .utf8) else {
+                throw ModelError.format(path, "invalid UTF-8 in a string at offset \(position - Int(n))")
+            }
+            return s
+        }
+        mutating func value(type: UInt32, key: String, depth: Int) throws -> Value {
+            switch type {
+            case 0: return .uint(UInt64(try load(UInt8.self)))
+            case 1: return .int(Int64(try load(Int8.self)))
+            case 2: return .uint(UInt64(try load(UInt16.self)))
+            case 3: return .int(Int64(try load(Int16.self)))
+            case 4: return .uint(UInt64(try load(UInt32.self)))
+            case 5: return .int(Int64(try load(Int32.self)))
+            case 6: return .float(Double(Float(bitPattern: try load(UInt32.self))))
+            case 7:
+                let b = try load(UInt8.self)
+                guard b <= 1 else { throw ModelError.format(path, "metadata '\(key)': bool byte \(b)") }
+                return .bool(b == 1)
+            case 8: return .string(try string())
+            case 9:
+                guard depth == 0 else { throw ModelError.format(path, "metadata '\(key)': nested arrays are not supported") }
+                let itemType = try u32()
+                let n = try u64()
+                guard n <= UInt64(data.count - position) else {
+                    throw ModelError.format(path, "metadata '\(key)': array of \(n) items runs past the end (truncated or corrupt)")
+                }
+                var items: [Value] = []
+                items.reserveCapacity(Int(n))
+                for _ in 0..<n { items.append(try value(type: itemType, key: key, depth: depth + 1)) }
+                return .array(items)
+            case 10: return .uint(try load(UInt64.self))
+            case 11: return .int(try load(Int64.self))
+            case 12: return .float(Double(bitPattern: try load(UInt64.self)))
+            default: throw ModelError.format(path, "metadata '\(key)': unknown value type \(type)")
+            }
+        }
+    }
+}

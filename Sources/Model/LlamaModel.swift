@@ -1,0 +1,47 @@
+import Kernels
+
+/// A Llama decoder: its configuration, its parameters in one flat buffer and the RoPE table.
+///
+/// Weights are in Hugging Face layout (Linear weights [out, in], RoPE in the half-split layout); GGUF
+/// loading un-permutes llama.cpp's rows so the same forward serves both.
+public final class LlamaModel: @unchecked Sendable {
+    public let config: LlamaConfig
+    public let layout: ParameterLayout
+    public let params: FloatBuffer
+    public let rope: RoPETable
+    public let ropeLayout: RoPELayout
+
+    public init(config: LlamaConfig, params: FloatBuffer? = nil, ropeLayout: RoPELayout = .halfSplit) {
+        self.config = config
+        layout = ParameterLayout(config: config)
+        if let params { precondition(params.count == layout.count, "parameter buffer does not match the layout") }
+        self.params = params ?? FloatBuffer(count: layout.count)
+        rope = RoPETable(headDim: config.headDim, maxPositions: config.maxPositions, theta: config.ropeTheta)
+        self.ropeLayout = ropeLayout
+    }
+
+    /// transformers' default initialisation: N(0, std) for every matrix, ones for norm gains.
+    public static func randomlyInitialised(config: LlamaConfig, seed: UInt64, std: Float = 0.02) -> LlamaModel {
+        let model = LlamaModel(config: config)
+        var rng = RandomStream(seed: seed)
+        for spec in model.layout.tensors {
+            let p = model.params.pointer + spec.offset
+            if spec.shape.count == 1 {
+                p.update(repeating: 1, count: spec.count)
+            } else {
+                for i in 0..<spec.count { p[i] = Float(rng.normal()) * std }
+            }
+        }
+        return model
+    }
+
+    public var parameterCount: Int { layout.count }
+
+    /// An FNV-1a hash of the parameter bytes: equal models hash equal.
+    public func checksum() -> UInt64 {
+        var h: UInt64 = 0xcbf29ce484222325
+        let raw = UnsafeRawBufferPointer(start: params.pointer, count: layout.count * 4)
+        for b in raw { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        return h
+    }
+}

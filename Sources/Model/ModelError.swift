@@ -1,0 +1,10 @@
+/// Errors from reading, checking and writing models. Each message names the file and what was expected.
+public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+
+    static func config(_ file: String, key: String, _ message: String) -> ModelError {
+        ModelError("\(file): key '\(key)': \(message)")
+    }
+    static func format(_ file: String, _ message: String) -> ModelError { ModelError("\(file): \(message)") }
+}

@@ -1,0 +1,105 @@
+import Kernels
+
+/// The training forward and backward over a packed batch: each kernel call in forward order, then the
+/// same list in reverse. Gradients accumulate (+=) into a buffer laid out like the parameters.
+extension LlamaModel {
+    /// Runs the model over `ids` (packed as `packing` says) and scores `targets`: afterwards
+    /// `workspace.logprob[r]` = log p(targets[r] | ids of the segment up to r), 0 where targets[r] < 0.
+    /// Returns the sum of the scored log-probs.
+    @discardableResult
+    public func forward(ids: [Int32], targets: [Int32], packing: Packing, workspace ws: Workspace) -> Double {
+        precondition(ids.count == packing.tokens && targets.count == packing.tokens, "forward: ids/targets/packing disagree")
+        ws.prepare(packing: packing)
+        ws.ids.removeAll(keepingCapacity: true); ws.ids.append(contentsOf: ids)
+        ws.targets.removeAll(keepingCapacity: true); ws.targets.append(contentsOf: targets)
+        let c = config, N = packing.tokens, C = c.hiddenSize, F = c.intermediateSize
+        let shape = ws.attentionShape
+        let P = params.pointer
+        ids.withUnsafeBufferPointer { idp in
+            Embedding.forward(out: ws.resid.pointer, ids: idp.baseAddress!, table: P + layout.embed, rows: N, dim: C)
+        }
+        packing.positions.withUnsafeBufferPointer { posBuf in
+            let pos = posBuf.baseAddress!
+            for l in 0..<c.numLayers {
+                let w = layout.layer(l, in: params)
+                let x = ws.resid.pointer + l * N * C, xNext = ws.resid.pointer + (l + 1) * N * C
+                let xn1 = ws.xn1.pointer + l * N * C, xn2 = ws.xn2.pointer + l * N * C
+                let qkv = ws.qkv.pointer + l * N * c.qkvDim, att = ws.att.pointer + l * N * c.qDim
+                let mid = ws.mid.pointer + l * N * C
+                let gu = ws.gu.pointer + l * N * 2 * F, h = ws.h.pointer + l * N * F
+                RMSNorm.forward(out: xn1, rstd: ws.rstd1.pointer + l * N, x: x, w: w.attnNorm, rows: N, dim: C, eps: c.rmsNormEps)
+                Gemm.linear(qkv, xn1, w.qkv, rows: N, inDim: C, outDim: c.qkvDim)
+                RoPE.apply(qkv, rows: N, rowStride: c.qkvDim, heads: c.numHeads, positions: pos, table: rope, layout: ropeLayout)
+                RoPE.apply(qkv + c.qDim, rows: N, rowStride: c.qkvDim, heads: c.numKVHeads, positions: pos, table: rope, layout: ropeLayout)
+                Attention.forward(out: att, probs: ws.probs.pointer + l * c.numHeads * packing.squares,
+                                  q: qkv, k: qkv + c.qDim, v: qkv + c.qDim + c.kvDim, shape: shape, packing: packing)
+                mid.update(from: x, count: N * C)
+                Gemm.linear(mid, att, w.o, rows: N, inDim: c.qDim, outDim: C, accumulate: true)
+                RMSNorm.forward(out: xn2, rstd: ws.rstd2.pointer + l * N, x: mid, w: w.mlpNorm, rows: N, dim: C, eps: c.rmsNormEps)
+                Gemm.linear(gu, xn2, w.gateUp, rows: N, inDim: C, outDim: 2 * F)
+                SwiGLU.forward(h: h, gu: gu, rows: N, dim: F)
+                xNext.update(from: mid, count: N * C)
+                Gemm.linear(xNext, h, w.down, rows: N, inDim: F, outDim: C, accumulate: true)
+            }
+        }
+        let xL = ws.resid.pointer + c.numLayers * N * C
+        RMSNorm.forward(out: ws.xnF.pointer, rstd: ws.rstdF.pointer, x: xL, w: P + layout.finalNorm, rows: N, dim: C, eps: c.rmsNormEps)
+        Gemm.linear(ws.logits.pointer, ws.xnF.pointer, P + layout.lmHead, rows: N, inDim: C, outDim: c.vocabSize)
+        targets.withUnsafeBufferPointer { t in
+            CrossEntropy.forward(logprob: ws.logprob.pointer, lse: ws.lse.pointer, logits: ws.logits.pointer,
+                                 targets: t.baseAddress!, rows: N, vocab: c.vocabSize)
+        }
+        var total = 0.0
+        for r in 0..<N { total += Double(ws.logprob.pointer[r]) }
+        return total
+    }
+
+    /// Backpropagates d(loss)/d(logprob[r]) = `dlogprob[r]` through the last `forward`, adding the
+    /// parameter gradients into `grads`. Consumes the workspace's logits and attention probabilities.
+    public func backward(dlogprob: UnsafePointer<Float>, grads: FloatBuffer, workspace ws: Workspace) {
+        precondition(grads.count == layout.count, "backward: gradient buffer does not match the layout")
+        ws.prepareBackward()
+        let c = config, N = ws.tokens, C = c.hiddenSize, F = c.intermediateSize
+        let packing = ws.packing, shape = ws.attentionShape
+        let P = params.pointer, G = grads.pointer
+        let dX = ws.dX.pointer, dXn = ws.dXn.pointer
+        ws.targets.withUnsafeBufferPointer { t in
+            CrossEntropy.backward(logits: ws.logits.pointer, lse: ws.lse.pointer, targets: t.baseAddress!,
+                                  dlogprob: dlogprob, rows: N, vocab: c.vocabSize)
+        }
+        Gemm.linearBackward(dx: dXn, dw: G + layout.lmHead, dout: ws.logits.pointer, x: ws.xnF.pointer,
+                            w: P + layout.lmHead, rows: N, inDim: C, outDim: c.vocabSize, accumulateDx: false)
+        dX.update(repeating: 0, count: N * C)
+        RMSNorm.backward(dx: dX, dw: G + layout.finalNorm, dout: dXn, x: ws.resid.pointer + c.numLayers * N * C,
+                         w: P + layout.finalNorm, rstd: ws.rstdF.pointer, rows: N, dim: C)
+        packing.positions.withUnsafeBufferPointer { posBuf in
+            let pos = posBuf.baseAddress!
+            for l in stride(from: c.numLayers - 1, through: 0, by: -1) {
+                let w = layout.layer(l, in: params), g = layout.layer(l, in: grads)
+                let x = ws.resid.pointer + l * N * C
+                let xn1 = ws.xn1.pointer + l * N * C, xn2 = ws.xn2.pointer + l * N * C
+                let qkv = ws.qkv.pointer + l * N * c.qkvDim, att = ws.att.pointer + l * N * c.qDim
+                let mid = ws.mid.pointer + l * N * C
+                let gu = ws.gu.pointer + l * N * 2 * F, h = ws.h.pointer + l * N * F
+                // x_next = mid + h Wd^T
+                Gemm.linearBackward(dx: ws.dh.pointer, dw: g.down, dout: dX, x: h, w: w.down, rows: N, inDim: F, outDim: C, accumulateDx: false)
+                SwiGLU.backward(dgu: ws.dgu.pointer, dh: ws.dh.pointer, gu: gu, rows: N, dim: F)
+                Gemm.linearBackward(dx: dXn, dw: g.gateUp, dout: ws.dgu.pointer, x: xn2, w: w.gateUp, rows: N, inDim: C, outDim: 2 * F, accumulateDx: false)
+                RMSNorm.backward(dx: dX, dw: g.mlpNorm, dout: dXn, x: mid, w: w.mlpNorm, rstd: ws.rstd2.pointer + l * N, rows: N, dim: C)
+                // mid = x + att Wo^T
+                Gemm.linearBackward(dx: ws.datt.pointer, dw: g.o, dout: dX, x: att, w: w.o, rows: N, inDim: c.qDim, outDim: C, accumulateDx: false)
+                let dqkv = ws.dqkv.pointer
+                Attention.backward(dq: dqkv, dk: dqkv + c.qDim, dv: dqkv + c.qDim + c.kvDim, dout: ws.datt.pointer,
+                                   probs: ws.probs.pointer + l * c.numHeads * packing.squares, scratch: ws.attnScratch.pointer,
+                                   q: qkv, k: qkv + c.qDim, v: qkv + c.qDim + c.kvDim, shape: shape, packing: packing)
+                RoPE.apply(dqkv, rows: N, rowStride: c.qkvDim, heads: c.numHeads, positions: pos, table: rope, layout: ropeLayout, inverse: true)
+                RoPE.apply(dqkv + c.qDim, rows: N, rowStride: c.qkvDim, heads: c.numKVHeads, positions: pos, table: rope, layout: ropeLayout, inverse: true)
+                Gemm.linearBackward(dx: dXn, dw: g.qkv, dout: dqkv, x: xn1, w: w.qkv, rows: N, inDim: C, outDim: c.qkvDim, accumulateDx: false)
+                RMSNorm.backward(dx: dX, dw: g.attnNorm, dout: dXn, x: x, w: w.attnNorm, rstd: ws.rstd1.pointer + l * N, rows: N, dim: C)
+            }
+        }
+        ws.ids.withUnsafeBufferPointer { idp in
+            Embedding.backward(dtable: G + layout.embed, dout: dX, ids: idp.baseAddress!, rows: N, dim: C)
+        }
+    }
+}

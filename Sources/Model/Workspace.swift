@@ -1,0 +1,63 @@
+import Kernels
+
+/// Activations of one forward pass kept for its backward, and the backward's own scratch.
+///
+/// Buffers only grow (`Scratch.ensure`), so a training loop with steady batch shapes allocates during
+/// its first step and never again. Per layer l (N tokens, C hidden, F ffn):
+/// resid[l] [N,C] (layer input; resid[L] is the final stream), rstd1/rstd2 [N], xn1/xn2 [N,C] (normed),
+/// qkv [N, qDim+2kvDim] (after RoPE), probs [heads * sum T^2], att [N, qDim], mid [N,C] (after attention),
+/// gu [N, 2F] (gate|up), h [N,F]; then the final norm's xnF, rstdF, the logits [N,V] and per-row lse/logprob.
+public final class Workspace: @unchecked Sendable {
+    public let config: LlamaConfig
+    public private(set) var tokens = 0
+    public private(set) var packing = Packing()
+
+    let resid = Scratch(), rstd1 = Scratch(), rstd2 = Scratch(), xn1 = Scratch(), xn2 = Scratch()
+    let qkv = Scratch(), probs = Scratch(), att = Scratch(), mid = Scratch(), gu = Scratch(), h = Scratch()
+    let xnF = Scratch(), rstdF = Scratch(), logits = Scratch(), lse = Scratch()
+    public let logprob = Scratch()
+    // backward scratch
+    let dX = Scratch(), dXn = Scratch(), dqkv = Scratch(), datt = Scratch(), dgu = Scratch(), dh = Scratch()
+    let attnScratch = Scratch()
+    var ids: [Int32] = []
+    var targets: [Int32] = []
+
+    public init(config: LlamaConfig) { self.config = config }
+
+    var attentionShape: Attention.Shape {
+        Attention.Shape(heads: config.numHeads, kvHeads: config.numKVHeads, headDim: config.headDim,
+                        qStride: config.qkvDim, kvStride: config.qkvDim, outStride: config.qDim)
+    }
+
+    /// Sizes every buffer for `packing` (growing only).
+    func prepare(packing: Packing) {
+        self.packing = packing
+        let c = config, N = packing.tokens, L = c.numLayers
+        tokens = N
+        resid.ensure((L + 1) * N * c.hiddenSize)
+        rstd1.ensure(L * N); rstd2.ensure(L * N)
+        xn1.ensure(L * N * c.hiddenSize); xn2.ensure(L * N * c.hiddenSize)
+        qkv.ensure(L * N * c.qkvDim)
+        probs.ensure(L * c.numHeads * packing.squares)
+        att.ensure(L * N * c.qDim); mid.ensure(L * N * c.hiddenSize)
+        gu.ensure(L * N * 2 * c.intermediateSize); h.ensure(L * N * c.intermediateSize)
+        xnF.ensure(N * c.hiddenSize); rstdF.ensure(N)
+        logits.ensure(N * c.vocabSize); lse.ensure(N); logprob.ensure(N)
+    }
+
+    func prepareBackward() {
+        let c = config, N = tokens
+        dX.ensure(N * c.hiddenSize); dXn.ensure(N * c.hiddenSize)
+        dqkv.ensure(N * c.qkvDim); datt.ensure(N * c.qDim)
+        dgu.ensure(N * 2 * c.intermediateSize); dh.ensure(N * c.intermediateSize)
+        attnScratch.ensure(c.numKVHeads * packing.squares)
+    }
+
+    /// log p(target[r] | tokens up to r) for each row of the last forward (0 where the target was masked).
+    public func rowLogProbs() -> [Float] { Array(UnsafeBufferPointer(start: logprob.pointer, count: tokens)) }
+
+    /// The logits of row r of the last forward.
+    public func logitsRow(_ r: Int) -> UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: logits.pointer + r * config.vocabSize, count: config.vocabSize)
+    }
+}

