@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "autodidact", targets: ["autodidact"]),
+        .executable(name: "autodidact-bench", targets: ["autodidact-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -24,15 +25,23 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: [], swiftSettings: fast),
         .target(name: "Model", dependencies: ["Kernels", "Tokenizer", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: fast),
+        .target(name: "Pipeline", dependencies: [
+            "Kernels", "Model", "Tokenizer", .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "autodidact", dependencies: [
-            "Model", "Tokenizer",
+            "Pipeline", "Kernels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "AllocationCounter", path: "Benchmarks/AllocationCounter"),
+        .executableTarget(name: "autodidact-bench", dependencies: [
+            "Kernels", "Model", "Tokenizer", "AllocationCounter",
+        ], path: "Benchmarks/autodidact-bench", swiftSettings: fast),
         .target(name: "TestSupport", dependencies: ["Kernels"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Kernels", "Tokenizer", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Model", "Tokenizer", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -76,3 +76,36 @@ public enum GradientClipping {
         return norm
     }
 }
+
+/// Learning rate as a function of the optimizer step: constant, or linear warm-up followed by a constant
+/// rate or a cosine decay to `minRatio` of the peak at `totalSteps`.
+public struct LearningRateSchedule: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable, CaseIterable { case constant, linear, cosine }
+    public var kind: Kind
+    public var peak: Float
+    public var warmupSteps: Int
+    public var totalSteps: Int
+    public var minRatio: Float
+
+    public init(kind: Kind, peak: Float, warmupSteps: Int = 0, totalSteps: Int = 0, minRatio: Float = 0) {
+        self.kind = kind; self.peak = peak; self.warmupSteps = warmupSteps; self.totalSteps = totalSteps
+        self.minRatio = minRatio
+    }
+
+    /// The rate for 1-based step `step`.
+    public func rate(at step: Int) -> Float {
+        if warmupSteps > 0 && step <= warmupSteps { return peak * Float(step) / Float(warmupSteps) }
+        switch kind {
+        case .constant:
+            return peak
+        case .linear:
+            let span = max(1, totalSteps - warmupSteps)
+            let progress = min(1, Float(step - warmupSteps) / Float(span))
+            return peak * (1 - (1 - minRatio) * progress)
+        case .cosine:
+            let span = max(1, totalSteps - warmupSteps)
+            let progress = min(1, Float(step - warmupSteps) / Float(span))
+            return peak * (minRatio + (1 - minRatio) * 0.5 * (1 + Float(Foundation.cos(Double.pi * Double(progress)))))
+        }
+    }
+}

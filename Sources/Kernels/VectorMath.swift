@@ -6,10 +6,16 @@ public enum VectorMath {
 
     /// e^x for eight lanes: Cephes' single-precision polynomial after range reduction x = n ln2 + r.
     /// Relative error about 2 ulp over [-87, 88]; inputs are clamped to [-87.3, 88.3].
+    /// n is rounded with the 1.5 * 2^23 trick (its bits then hold n), so everything stays in vector
+    /// registers: no float-to-int conversion instruction is needed.
     @inline(__always)
     public static func exp(_ xIn: V8) -> V8 {
-        let x = xIn.clamped(lowerBound: V8(repeating: -87.33654), upperBound: V8(repeating: 88.3))
-        let n = (x * 1.44269504088896341).rounded(.toNearestOrEven)
+        var x = xIn
+        x.replace(with: V8(repeating: -87.33654), where: x .< -87.33654)
+        x.replace(with: V8(repeating: 88.3), where: x .> 88.3)
+        let magic = V8(repeating: 12582912)  // 1.5 * 2^23
+        let shifted = x * 1.44269504088896341 + magic
+        let n = shifted - magic
         var r = x - n * 0.693359375
         r = r - n * (-2.12194440e-4)
         var p = V8(repeating: 1.9875691500e-4)
@@ -19,7 +25,8 @@ public enum VectorMath {
         p = p * r + 1.6666665459e-1
         p = p * r + 5.0000001201e-1
         p = p * (r * r) + r + 1
-        let bits = (SIMD8<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
+        // bits(shifted) = 0x4B400000 + n; 2^n has exponent field n + 127.
+        let bits = (unsafeBitCast(shifted, to: SIMD8<UInt32>.self) &- 0x4B40_0000 &+ 127) &<< 23
         return p * unsafeBitCast(bits, to: V8.self)
     }
 

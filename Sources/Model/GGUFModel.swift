@@ -166,3 +166,8 @@ extension Checkpoint {
         return t
     }
 }
+
+extension Checkpoint {
+    /// The GGUF name of a Hugging Face tensor name (exposed for tests and tools).
+    public static func ggufTensorNameForTests(_ hf: String) -> String { ggufTensorName(hf) }
+}

@@ -1,1 +1,130 @@
-print("hi")
+import ArgumentParser
+import Foundation
+import Kernels
+import Logging
+import Pipeline
+
+/// The `autodidact` executable: argument parsing only; the work lives in the Pipeline module.
+struct Autodidact: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "autodidact",
+        abstract: "Iterative self-improvement of language models: generate, judge, build preference pairs, train, evaluate.",
+        subcommands: [Pretrain.self, Logprobs.self, Generate.self, Tokenize.self, Convert.self])
+}
+
+struct CommonOptions: ParsableArguments {
+    @Option(help: "Log level: trace, debug, info, notice, warning, error (default: $AUTODIDACT_LOG_LEVEL or info).")
+    var logLevel: String?
+    @Option(help: "Worker threads for numeric kernels (default: $AUTODIDACT_THREADS or the CPUs this process may use).")
+    var threads: Int?
+
+    func setUp() -> Logger {
+        Logs.bootstrap(level: logLevel)
+        if let t = threads { Parallel.threads = t }
+        return Logs.logger()
+    }
+}
+
+/// Runs `body`, turning a thrown error into "error: ..." on stderr and exit status 1.
+func runReportingErrors(_ body: () throws -> Void) throws {
+    do { try body() } catch let e as ExitCode { throw e } catch {
+        FileHandle.standardError.write("error: \(error)\n".data(using: .utf8)!)
+        throw ExitCode.failure
+    }
+}
+
+struct Pretrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a small model from scratch on text (built-in pages by default), then sample from it.")
+    @OptionGroup var common: CommonOptions
+    @Option(help: "Model shape: micro, tiny, nano or smol.") var shape = "tiny"
+    @Option(help: "Optimizer steps.") var steps = 300
+    @Option(help: "Sequences per step.") var batch = 8
+    @Option(help: "Tokens per sequence.") var seq = 128
+    @Option(help: "Peak learning rate (warm-up, then cosine decay to 10%).") var lr: Float = 3e-3
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(help: "A UTF-8 text file to train on instead of the built-in pages.") var text: String?
+    @Option(help: "Save the trained model here (Hugging Face layout).") var output: String?
+
+    func run() throws {
+        let logger = common.setUp()
+        try runReportingErrors {
+            var o = PretrainOptions()
+            o.shape = shape; o.steps = steps; o.batch = batch; o.sequence = seq; o.learningRate = lr
+            o.seed = seed; o.textFile = text; o.output = output
+            let result = try Pipeline.Pretrain.run(o, logger: logger)
+            print(String(format: "loss: %.3f -> %.3f", result.firstLoss, result.finalLoss))
+            for s in result.samples { print("---\n\(s)") }
+        }
+    }
+}
+
+struct Logprobs: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Per-token log-probabilities: one JSON line per input line ({\"ids\": [...]} or {\"text\": \"...\"}).")
+    @OptionGroup var common: CommonOptions
+    @Option(help: "A Hugging Face model directory or a .gguf file.") var model: String
+    @Option(help: "JSON Lines input.") var input: String
+
+    func run() throws {
+        let logger = common.setUp()
+        try runReportingErrors {
+            for line in try ModelCommands.logprobs(model: model, input: input, logger: logger) { print(line) }
+        }
+    }
+}
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Complete a prompt.")
+    @OptionGroup var common: CommonOptions
+    @Option(help: "A Hugging Face model directory or a .gguf file.") var model: String
+    @Option(help: "The prompt text.") var prompt: String
+    @Flag(help: "Wrap the prompt in the model's chat format as a user turn.") var chat = false
+    @Option(help: "Maximum new tokens.") var maxNewTokens = 128
+    @Option(help: "Sampling temperature (0: greedy).") var temperature: Float = 0
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Flag(help: "Print {\"ids\": [...], \"text\": \"...\"} instead of the text.") var json = false
+
+    func run() throws {
+        let logger = common.setUp()
+        try runReportingErrors {
+            var o = ModelCommands.GenerateOptions(prompt: prompt)
+            o.chat = chat; o.maxNewTokens = maxNewTokens; o.temperature = temperature; o.seed = seed
+            guard maxNewTokens >= 0 else { throw PipelineError("--max-new-tokens must be >= 0") }
+            guard temperature >= 0 else { throw PipelineError("--temperature must be >= 0") }
+            let (ids, text) = try ModelCommands.generate(model: model, o, logger: logger)
+            if json {
+                print("{\"ids\": [\(ids.map(String.init).joined(separator: ", "))], \"text\": \(JSONLines.quote(text))}")
+            } else {
+                print(text)
+            }
+        }
+    }
+}
+
+struct Tokenize: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the token ids of a text as a JSON array (no BOS/EOS added).")
+    @OptionGroup var common: CommonOptions
+    @Option(help: "A Hugging Face model directory or a .gguf file.") var model: String
+    @Option(help: "The text to tokenize.") var text: String
+
+    func run() throws {
+        let logger = common.setUp()
+        try runReportingErrors { print(try ModelCommands.tokenize(model: model, text: text, logger: logger)) }
+    }
+}
+
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a Hugging Face directory (config.json, model.safetensors, tokenizer.json) from a model, e.g. a GGUF file.")
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "The model to read (a .gguf file or a Hugging Face directory).") var source: String
+    @Argument(help: "The directory to write.") var output: String
+
+    func run() throws {
+        let logger = common.setUp()
+        try runReportingErrors { try ModelCommands.convert(model: source, output: output, logger: logger) }
+    }
+}
+
+Autodidact.main()

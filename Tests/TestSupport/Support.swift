@@ -121,12 +121,14 @@ public func run(_ arguments: [String], stdin: String? = nil, environment: [Strin
     if let stdin { inp.fileHandleForWriting.write(stdin.data(using: .utf8)!) }
     try? inp.fileHandleForWriting.close()
     // Read both pipes concurrently so a chatty child cannot block on a full pipe.
-    var errData = Data()
+    final class Box: @unchecked Sendable { var data = Data() }
+    let errBox = Box()
     let group = DispatchGroup()
     group.enter()
-    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     group.wait()
+    let errData = errBox.data
     p.waitUntilExit()
     return RunResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
                      stderr: String(decoding: errData, as: UTF8.self))

@@ -1,0 +1,155 @@
+import AllocationCounter
+import Foundation
+import Kernels
+import Model
+
+/// `autodidact-bench [sgemm] [train SHAPE BATCH SEQ]... [allocations]`: timings printed as JSON lines and
+/// written to bench-results/. With no arguments it runs the issue's set: sgemm, train nano 8x256,
+/// train smol 4x256, allocations.
+
+func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
+
+func time(warmup: Int, iterations: Int, _ body: () -> Void) -> (median: Double, all: [Double]) {
+    for _ in 0..<warmup { body() }
+    var ts: [Double] = []
+    for _ in 0..<iterations {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        body()
+        ts.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+    }
+    return (median(ts), ts)
+}
+
+func emit(_ name: String, _ fields: [String: Any]) {
+    var obj = fields
+    obj["bench"] = name
+    obj["threads"] = Parallel.threads
+    obj["openblas_coretype"] = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(auto)"
+    let data = try! JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+    try? FileManager.default.createDirectory(atPath: "bench-results", withIntermediateDirectories: true)
+    let tag = (fields["tag"] as? String) ?? name
+    try? data.write(to: URL(fileURLWithPath: "bench-results/\(tag).json"))
+}
+
+/// GFLOP/s of Gemm.sgemm on an M x N x K product (the fast path the model uses).
+func sgemmRate(M: Int, N: Int, K: Int, transB: Bool = false) -> Double {
+    var rng = RandomStream(seed: 1)
+    let a = FloatBuffer(count: M * K), b = FloatBuffer(count: K * N), c = FloatBuffer(count: M * N)
+    for i in 0..<a.count { a[i] = Float(rng.uniform()) }
+    for i in 0..<b.count { b[i] = Float(rng.uniform()) }
+    let iters = max(3, Int(2e10 / Double(2 * M * N * K)))
+    let t = time(warmup: 1, iterations: iters) {
+        Gemm.sgemm(transB: transB, M: M, N: N, K: K, A: a.pointer, lda: K, B: b.pointer, ldb: transB ? K : N,
+                   C: c.pointer, ldc: N)
+    }
+    return 2 * Double(M * N * K) / t.median / 1e9
+}
+
+func benchSgemm() {
+    var rates: [String: Double] = [:]
+    for n in [512, 1024, 2048] { rates["\(n)"] = sgemmRate(M: n, N: n, K: n) }
+    emit("sgemm", ["tag": "sgemm_t\(Parallel.threads)", "gflops_by_n": rates])
+}
+
+/// GFLOP/s of every matrix product shape in a training step of `shape` at batch x seq tokens.
+func benchGemmShapes(shape: String, tokens: Int) {
+    let c = LlamaConfig.named(shape)!
+    let C = c.hiddenSize, F = c.intermediateSize, V = c.vocabSize, Q = c.qkvDim, N = tokens
+    // (label, transA, transB, M, N, K)
+    let shapes: [(String, Bool, Bool, Int, Int, Int)] = [
+        ("qkv fwd", false, true, N, Q, C), ("qkv dx", false, false, N, C, Q), ("qkv dw", true, false, Q, C, N),
+        ("o fwd", false, true, N, C, c.qDim), ("gate_up fwd", false, true, N, 2 * F, C),
+        ("gate_up dx", false, false, N, C, 2 * F), ("gate_up dw", true, false, 2 * F, C, N),
+        ("down fwd", false, true, N, C, F), ("down dx", false, false, N, F, C), ("down dw", true, false, C, F, N),
+        ("lm_head fwd", false, true, N, V, C), ("lm_head dx", false, false, N, C, V), ("lm_head dw", true, false, V, C, N),
+    ]
+    var rows: [String: Double] = [:]
+    for (label, tA, tB, M, Nn, K) in shapes {
+        var rng = RandomStream(seed: 1)
+        let a = FloatBuffer(count: M * K), b = FloatBuffer(count: K * Nn), out = FloatBuffer(count: M * Nn)
+        for i in 0..<a.count { a[i] = Float(rng.uniform()) }
+        for i in 0..<b.count { b[i] = Float(rng.uniform()) }
+        let iters = max(3, Int(1e10 / Double(2 * M * Nn * K)))
+        let t = time(warmup: 1, iterations: iters) {
+            Gemm.sgemm(transA: tA, transB: tB, M: M, N: Nn, K: K, A: a.pointer, lda: tA ? M : K, B: b.pointer,
+                       ldb: tB ? K : Nn, beta: 1, C: out.pointer, ldc: Nn)
+        }
+        rows[label] = 2 * Double(M * Nn * K) / t.median / 1e9
+    }
+    emit("gemm_shapes", ["tag": "gemm_shapes_\(shape)_n\(tokens)_t\(Parallel.threads)", "model": shape, "tokens": tokens, "gflops": rows])
+}
+
+func benchTrain(shape: String, batch: Int, seq: Int, iterations: Int) {
+    let config = LlamaConfig.named(shape)!
+    let model = LlamaModel.randomlyInitialised(config: config, seed: 0)
+    let trainer = Trainer(model: model, settings: AdamWSettings(learningRate: 1e-4), maxGradNorm: nil)
+    var rng = RandomStream(seed: 123)
+    let ids = (0..<(batch * seq)).map { _ in Int32(rng.int(below: config.vocabSize)) }
+    // HF's causal-LM loss with labels = input_ids: each row predicts the next token; the last is unscored.
+    var targets = ids
+    for b in 0..<batch {
+        for t in 0..<seq { targets[b * seq + t] = t + 1 < seq ? ids[b * seq + t + 1] : -1 }
+    }
+    let packing = Packing(count: batch, length: seq)
+    let t = time(warmup: 1, iterations: iterations) { trainer.trainStep(ids: ids, targets: targets, packing: packing) }
+    let tokens = Double(batch * seq), n = Double(model.parameterCount)
+    let attnFlops = 12 * Double(config.numLayers) * Double(seq) * Double(config.hiddenSize) * tokens
+    let sgemm2048 = sgemmRate(M: 2048, N: 2048, K: 2048)
+    let sgemmShape = sgemmRate(M: batch * seq, N: config.intermediateSize * 2, K: config.hiddenSize, transB: true)
+    emit("train", ["tag": "train_\(shape)_b\(batch)_s\(seq)_t\(Parallel.threads)", "model": shape, "batch": batch, "seq": seq,
+                   "n_params": model.parameterCount, "median_s": t.median, "times_s": t.all,
+                   "tokens_per_s": tokens / t.median, "gflops_6N": 6 * n * tokens / t.median / 1e9,
+                   "gflops_6N_plus_attn": (6 * n * tokens + attnFlops) / t.median / 1e9,
+                   "sgemm_gflops_2048": sgemm2048, "sgemm_gflops_gate_up_shape": sgemmShape])
+}
+
+func benchAllocations() {
+    let config = LlamaConfig.named("nano")!
+    let model = LlamaModel.randomlyInitialised(config: config, seed: 0)
+    let trainer = Trainer(model: model, settings: AdamWSettings(learningRate: 1e-4), maxGradNorm: 1)
+    let packing = Packing(lengths: [200, 56, 128])
+    var rng = RandomStream(seed: 5)
+    let ids = (0..<packing.tokens).map { _ in Int32(rng.int(below: config.vocabSize)) }
+    let targets = (0..<packing.tokens).map { _ in Int32(rng.int(below: config.vocabSize)) }
+    var rows: [[String: Any]] = []
+    let saved = Parallel.threads
+    for threads in Array(Set([1, saved])).sorted() {
+        Parallel.threads = threads
+        trainer.trainStep(ids: ids, targets: targets, packing: packing)  // sizes every buffer
+        let regions0 = Parallel.regionsRun
+        allocation_counter_start()
+        for _ in 0..<3 { trainer.trainStep(ids: ids, targets: targets, packing: packing) }
+        let allocations = allocation_counter_stop()
+        rows.append(["threads": threads, "steps": 3, "heap_allocations": allocations,
+                     "parallel_regions": Parallel.regionsRun - regions0])
+    }
+    Parallel.threads = saved
+    emit("allocations", ["tag": "allocations", "model": "nano", "runs": rows])
+}
+
+var args = Array(CommandLine.arguments.dropFirst())
+if args.isEmpty { args = ["sgemm", "train", "nano", "8", "256", "train", "smol", "4", "256", "allocations"] }
+var i = 0
+while i < args.count {
+    switch args[i] {
+    case "sgemm": benchSgemm(); i += 1
+    case "allocations": benchAllocations(); i += 1
+    case "gemm-shapes":
+        guard i + 2 < args.count, LlamaConfig.named(args[i + 1]) != nil, let n = Int(args[i + 2]) else { exit(2) }
+        benchGemmShapes(shape: args[i + 1], tokens: n); i += 3
+    case "train":
+        guard i + 3 < args.count, LlamaConfig.named(args[i + 1]) != nil, let b = Int(args[i + 2]), let s = Int(args[i + 3]) else {
+            FileHandle.standardError.write("usage: train SHAPE BATCH SEQ (shape: \(LlamaConfig.shapeNames.joined(separator: ", ")))\n".data(using: .utf8)!)
+            exit(2)
+        }
+        benchTrain(shape: args[i + 1], batch: b, seq: s, iterations: args[i + 1] == "smol" ? 3 : 10)
+        i += 4
+    case "--threads":
+        guard i + 1 < args.count, let t = Int(args[i + 1]), t > 0 else { exit(2) }
+        Parallel.threads = t; i += 2
+    default:
+        FileHandle.standardError.write("unknown benchmark '\(args[i])' (sgemm, train SHAPE B T, allocations, --threads N)\n".data(using: .utf8)!)
+        exit(2)
+    }
+}

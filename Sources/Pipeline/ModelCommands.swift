@@ -1,0 +1,114 @@
+import Foundation
+import Kernels
+import Logging
+import Model
+import Tokenizer
+
+/// What the model-level subcommands do (`logprobs`, `tokenize`, `generate`, `convert`); the executable
+/// only parses arguments and prints.
+public enum ModelCommands {
+    public static func load(_ path: String, logger: Logger) throws -> LoadedModel {
+        let loaded = try Checkpoint.load(path: path)
+        for w in loaded.warnings { logger.warning("\(w)") }
+        return loaded
+    }
+
+    static func requireTokenizer(_ loaded: LoadedModel) throws -> BPETokenizer {
+        guard let t = loaded.tokenizer else { throw PipelineError("\(loaded.source): the model has no tokenizer; give token ids instead of text") }
+        return t
+    }
+
+    /// One output line per input line of `{"ids": [...]}` or `{"text": "..."}`:
+    /// `{"token_logprobs": [...], "sum": s}` with log p(x_{t+1} | x_0..x_t) for t = 0..n-2.
+    public static func logprobs(model path: String, input: String, logger: Logger) throws -> [String] {
+        let loaded = try load(path, logger: logger)
+        var sequences: [[Int32]] = []
+        for (line, value) in try JSONLines.read(input) {
+            let whereText = "\(input):\(line)"
+            if let ids = value["ids"]?.array {
+                sequences.append(try ids.map {
+                    guard let i = $0.int, i >= 0, i < loaded.model.config.vocabSize else {
+                        throw PipelineError("\(whereText): \"ids\" must hold integers in 0..<\(loaded.model.config.vocabSize), got \($0.summary)")
+                    }
+                    return Int32(i)
+                })
+            } else if let text = value["text"]?.string {
+                let t = try requireTokenizer(loaded)
+                var ids = t.encode(text)
+                if t.addBosToken, let b = t.bosTokenId { ids.insert(b, at: 0) }
+                sequences.append(ids)
+            } else {
+                throw PipelineError("\(whereText): expected {\"ids\": [...]} or {\"text\": \"...\"}")
+            }
+            guard sequences.last!.count >= 1 else { throw PipelineError("\(whereText): empty sequence") }
+            guard sequences.last!.count <= loaded.model.config.maxPositions else {
+                throw PipelineError("\(whereText): \(sequences.last!.count) tokens exceed the model's context of \(loaded.model.config.maxPositions)")
+            }
+        }
+        let results = try loaded.model.tokenLogProbs(sequences)
+        return results.map { lp in
+            let sum = lp.reduce(0.0) { $0 + Double($1) }
+            return "{\"token_logprobs\": [\(lp.map { JSONLines.number($0) }.joined(separator: ", "))], \"sum\": \(JSONLines.number(sum))}"
+        }
+    }
+
+    public static func tokenize(model path: String, text: String, logger: Logger) throws -> String {
+        let loaded = try load(path, logger: logger)
+        let ids = try requireTokenizer(loaded).encode(text)
+        return "[" + ids.map(String.init).joined(separator: ", ") + "]"
+    }
+
+    public struct GenerateOptions: Sendable {
+        public var prompt: String
+        public var chat = false
+        public var maxNewTokens = 128
+        public var temperature: Float = 0
+        public var seed: UInt64 = 0
+        public init(prompt: String) { self.prompt = prompt }
+    }
+
+    /// Completion of one prompt. Stops at an end-of-sequence token, at the chat format's end-of-turn
+    /// string, or after `maxNewTokens`.
+    public static func generate(model path: String, _ o: GenerateOptions, logger: Logger) throws -> (ids: [Int32], text: String) {
+        let loaded = try load(path, logger: logger)
+        let tokenizer = try requireTokenizer(loaded)
+        var prompt = o.prompt
+        var stops: [String] = []
+        if o.chat {
+            let template = ChatTemplate.detect(from: tokenizer.chatTemplate)
+            prompt = template.render([ChatMessage(role: "user", content: o.prompt)])
+            stops = template.stopStrings
+        }
+        var promptIds = tokenizer.encode(prompt)
+        if tokenizer.addBosToken, let b = tokenizer.bosTokenId, promptIds.first != b { promptIds.insert(b, at: 0) }
+        guard !promptIds.isEmpty else { throw PipelineError("--prompt: the prompt is empty") }
+        let c = loaded.model.config
+        guard promptIds.count < c.maxPositions else {
+            throw PipelineError("--prompt: \(promptIds.count) tokens do not fit the model's context of \(c.maxPositions)")
+        }
+        var eos = Set(c.eosTokenIds.map(Int32.init))
+        if let e = tokenizer.eosTokenId { eos.insert(e) }
+        let session = DecodeSession(model: loaded.model, capacity: min(c.maxPositions, promptIds.count + o.maxNewTokens))
+        var rng = RandomStream(key: o.seed)
+        var logits = try session.feed(promptIds)
+        var out: [Int32] = []
+        while out.count < o.maxNewTokens {
+            let t = Sampling.sample(logits, temperature: o.temperature, rng: &rng)
+            if eos.contains(t) { break }
+            out.append(t)
+            if !stops.isEmpty, stops.contains(where: { tokenizer.decode(out).hasSuffix($0) }) { break }
+            if session.length >= c.maxPositions || out.count >= o.maxNewTokens { break }
+            logits = try session.feed([t])
+        }
+        var text = tokenizer.decode(out)
+        for s in stops where text.hasSuffix(s) { text.removeLast(s.count) }
+        return (out, text)
+    }
+
+    /// Writes a Hugging Face directory from any loadable model (a GGUF file in practice).
+    public static func convert(model path: String, output: String, logger: Logger) throws {
+        let loaded = try load(path, logger: logger)
+        try Checkpoint.save(loaded.model, tokenizer: loaded.tokenizer, to: URL(fileURLWithPath: output))
+        logger.info("convert: wrote \(output) (\(loaded.model.parameterCount) parameters, float32)")
+    }
+}

@@ -1,0 +1,61 @@
+import Foundation
+import Logging
+
+/// Progress on long work: a redrawn bar when stderr is a terminal, periodic log lines otherwise.
+public final class Progress {
+    let label: String
+    let total: Int
+    let logger: Logger
+    let interactive: Bool
+    let logEvery: Int
+    let started = Date()
+    private(set) var done = 0
+    private var lastDraw = Date.distantPast
+
+    public init(_ label: String, total: Int, logger: Logger, logEvery: Int? = nil) {
+        self.label = label
+        self.total = max(total, 1)
+        self.logger = logger
+        interactive = isatty(STDERR_FILENO) != 0 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+        self.logEvery = logEvery ?? max(1, total / 10)
+    }
+
+    /// Marks `n` more units done; `status` is shown beside the bar (or in the log line).
+    public func advance(_ n: Int = 1, status: @autoclosure () -> String = "") {
+        done += n
+        if interactive {
+            let now = Date()
+            if now.timeIntervalSince(lastDraw) > 0.1 || done >= total {
+                lastDraw = now
+                let width = 30, filled = min(width, width * done / total)
+                let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
+                let elapsed = now.timeIntervalSince(started)
+                let line = "\r\(label) [\(bar)] \(done)/\(total) \(String(format: "%.0fs", elapsed)) \(status())"
+                FileHandle.standardError.write(line.padding(toLength: max(line.count, 100), withPad: " ", startingAt: 0).data(using: .utf8)!)
+                if done >= total { FileHandle.standardError.write("\n".data(using: .utf8)!) }
+            }
+        } else if done % logEvery == 0 || done == total {
+            logger.info("\(label) \(done)/\(total) \(status())")
+        }
+    }
+}
+
+/// The process-wide logger setup: level from a flag, then $AUTODIDACT_LOG_LEVEL, then info.
+public enum Logs {
+    nonisolated(unsafe) private static var bootstrapped = false
+
+    public static func bootstrap(level: String?) {
+        let name = level ?? ProcessInfo.processInfo.environment["AUTODIDACT_LOG_LEVEL"] ?? "info"
+        let parsed = Logger.Level(rawValue: name.lowercased()) ?? .info
+        if !bootstrapped {
+            LoggingSystem.bootstrap { label in
+                var h = StreamLogHandler.standardError(label: label)
+                h.logLevel = parsed
+                return h
+            }
+            bootstrapped = true
+        }
+    }
+
+    public static func logger(_ label: String = "autodidact") -> Logger { Logger(label: label) }
+}

@@ -1,0 +1,69 @@
+/// One turn of a conversation.
+public struct ChatMessage: Sendable, Equatable, Codable {
+    public var role: String
+    public var content: String
+    public init(role: String, content: String) { self.role = role; self.content = content }
+}
+
+/// The prompt formats Autodidact renders itself (Jinja is not evaluated): ChatML (SmolLM2, Qwen),
+/// Llama-3 headers, and plain text for models without a template.
+public enum ChatTemplate: Sendable, Equatable {
+    /// `<|im_start|>role\ncontent<|im_end|>\n`; `defaultSystem` is inserted when the conversation has no
+    /// system turn, as SmolLM2's template does.
+    case chatML(defaultSystem: String?)
+    /// `<|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|>` after `<|begin_of_text|>`.
+    case llama3
+    /// Turns joined by blank lines; the assistant's turn is left open.
+    case plain
+
+    /// Picks the format a model's Jinja template implements (by its marker tokens).
+    public static func detect(from template: String?) -> ChatTemplate {
+        guard let t = template else { return .plain }
+        if t.contains("<|im_start|>") { return .chatML(defaultSystem: defaultSystemPrompt(in: t)) }
+        if t.contains("<|start_header_id|>") { return .llama3 }
+        return .plain
+    }
+
+    /// The literal system message a ChatML template adds when the first turn is not a system turn.
+    static func defaultSystemPrompt(in template: String) -> String? {
+        guard template.contains("!= 'system'") || template.contains("!= \"system\"") else { return nil }
+        let marker = "<|im_start|>system\n"
+        guard let start = template.range(of: marker),
+              let end = template.range(of: "<|im_end|>", range: start.upperBound..<template.endIndex) else { return nil }
+        let text = String(template[start.upperBound..<end.lowerBound])
+        // Only a literal string: anything with template syntax inside is not a fixed default.
+        if text.contains("{{") || text.contains("{%") || text.contains("'") && text.contains("+") { return nil }
+        return text
+    }
+
+    /// The prompt text for `messages`, ending with the opening of the assistant's turn when
+    /// `addGenerationPrompt` is set.
+    public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool = true) -> String {
+        var out = ""
+        switch self {
+        case .chatML(let defaultSystem):
+            if let sys = defaultSystem, messages.first?.role != "system" {
+                out += "<|im_start|>system\n\(sys)<|im_end|>\n"
+            }
+            for m in messages { out += "<|im_start|>\(m.role)\n\(m.content)<|im_end|>\n" }
+            if addGenerationPrompt { out += "<|im_start|>assistant\n" }
+        case .llama3:
+            out += "<|begin_of_text|>"
+            for m in messages { out += "<|start_header_id|>\(m.role)<|end_header_id|>\n\n\(m.content)<|eot_id|>" }
+            if addGenerationPrompt { out += "<|start_header_id|>assistant<|end_header_id|>\n\n" }
+        case .plain:
+            out = messages.map(\.content).joined(separator: "\n\n")
+            if addGenerationPrompt && !out.isEmpty { out += "\n\n" }
+        }
+        return out
+    }
+
+    /// Strings that end the assistant's turn in this format.
+    public var stopStrings: [String] {
+        switch self {
+        case .chatML: return ["<|im_end|>"]
+        case .llama3: return ["<|eot_id|>"]
+        case .plain: return []
+        }
+    }
+}
