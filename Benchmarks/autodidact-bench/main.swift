@@ -92,14 +92,18 @@ func benchTrain(shape: String, batch: Int, seq: Int, iterations: Int) {
         for t in 0..<seq { targets[b * seq + t] = t + 1 < seq ? ids[b * seq + t + 1] : -1 }
     }
     let packing = Packing(count: batch, length: seq)
-    let t = time(warmup: 1, iterations: iterations) { trainer.trainStep(ids: ids, targets: targets, packing: packing) }
     let tokens = Double(batch * seq), n = Double(model.parameterCount)
+    // (sgemm measured before the steps, in the same process, so the two figures are from one run)
     let attnFlops = 12 * Double(config.numLayers) * Double(seq) * Double(config.hiddenSize) * tokens
     let sgemm2048 = sgemmRate(M: 2048, N: 2048, K: 2048)
     let sgemmShape = sgemmRate(M: batch * seq, N: config.intermediateSize * 2, K: config.hiddenSize, transB: true)
+    let t = time(warmup: 1, iterations: iterations) { trainer.trainStep(ids: ids, targets: targets, packing: packing) }
+    // The step's parts: forward alone, and forward + backward (no optimizer).
+    let fwd = time(warmup: 1, iterations: iterations) { model.forward(ids: ids, targets: targets, packing: packing, workspace: trainer.workspace) }
+    let fwdBwd = time(warmup: 1, iterations: iterations) { trainer.grads.zero(); trainer.accumulateNLL(ids: ids, targets: targets, packing: packing, scale: nil) }
     emit("train", ["tag": "train_\(shape)_b\(batch)_s\(seq)_t\(Parallel.threads)", "model": shape, "batch": batch, "seq": seq,
                    "n_params": model.parameterCount, "median_s": t.median, "times_s": t.all,
-                   "tokens_per_s": tokens / t.median, "gflops_6N": 6 * n * tokens / t.median / 1e9,
+                   "tokens_per_s": tokens / t.median, "forward_s": fwd.median, "forward_backward_s": fwdBwd.median, "gflops_6N": 6 * n * tokens / t.median / 1e9,
                    "gflops_6N_plus_attn": (6 * n * tokens + attnFlops) / t.median / 1e9,
                    "sgemm_gflops_2048": sgemm2048, "sgemm_gflops_gate_up_shape": sgemmShape])
 }

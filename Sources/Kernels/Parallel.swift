@@ -113,7 +113,7 @@ final class WorkerPool: @unchecked Sendable {
             var spins = 0
             while finished.load(ordering: .acquiring) < helpers {
                 spins += 1
-                if spins > 1000 { sched_yield() }
+                if spins > 100_000 { sched_yield() }
             }
             job.deinitialize(count: 1)
         }
@@ -149,7 +149,7 @@ final class WorkerPool: @unchecked Sendable {
             var spins = 0
             while generation.load(ordering: .acquiring) == seen {
                 spins += 1
-                if spins > 20_000 {
+                if spins > 200_000 {
                     sleepers.add(1, ordering: .sequentiallyConsistent)
                     pthread_mutex_lock(&mutex)
                     while generation.load(ordering: .sequentiallyConsistent) == seen { pthread_cond_wait(&wake, &mutex) }

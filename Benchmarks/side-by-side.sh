@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs Autodidact's benchmarks and the PyTorch/transformers anchors (../shared/anchors) one after the other
+# on this machine, so that the figures can be set side by side as ratios.
+# usage: Benchmarks/side-by-side.sh [VENV]    (VENV defaults to .venv-anchors; create it with
+#        ../shared/anchors/setup.sh .venv-anchors — several GB, not part of make test)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=${1:-.venv-anchors}
+out=bench-results
+mkdir -p "$out"
+threads=${THREADS:-2}
+bench=.build/release/autodidact-bench
+[ -x "$bench" ] || swift build -c release --product autodidact-bench
+echo "# OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(auto)} threads=$threads $(date -u +%FT%TZ)"
+"$bench" --threads "$threads" sgemm
+if [ -x "$venv/bin/python" ]; then
+  ANCHOR_RESULTS=$out/anchors "$venv/bin/python" ../shared/anchors/bench_gemm.py "$threads"
+fi
+for shape in "nano 8 256" "smol 4 256"; do
+  set -- $shape
+  "$bench" --threads "$threads" train "$1" "$2" "$3"
+  if [ -x "$venv/bin/python" ]; then
+    ANCHOR_RESULTS=$out/anchors "$venv/bin/python" ../shared/anchors/bench_train.py "$1" "$2" "$3" "$threads"
+  fi
+done
+"$bench" --threads "$threads" allocations
