@@ -80,6 +80,32 @@ func benchGemmShapes(shape: String, tokens: Int) {
     emit("gemm_shapes", ["tag": "gemm_shapes_\(shape)_n\(tokens)_t\(Parallel.threads)", "model": shape, "tokens": tokens, "gflops": rows])
 }
 
+/// RowwiseGemm (the decoding product) on the smol shape's weight matrices for several row counts: GFLOP/s
+/// and weight bytes streamed per second.
+func benchRowwise() {
+    let c = LlamaConfig.named("smol")!
+    let mats = [("qkv", c.qkvDim, c.hiddenSize), ("gate_up", 2 * c.intermediateSize, c.hiddenSize),
+                ("down", c.hiddenSize, c.intermediateSize), ("lm_head", c.vocabSize, c.hiddenSize)]
+    var rows: [String: [String: Double]] = [:]
+    for M in [1, 8, 64, 512] {
+        var entry: [String: Double] = [:]
+        for (label, N, K) in mats {
+            var rng = RandomStream(seed: 1)
+            let x = FloatBuffer(count: M * K), w = FloatBuffer(count: N * K), out = FloatBuffer(count: M * N)
+            for i in 0..<x.count { x[i] = Float(rng.uniform()) }
+            for i in 0..<w.count { w[i] = Float(rng.uniform()) }
+            let iters = max(5, Int(4e9 / Double(2 * M * N * K + 4 * N * K)))
+            let t = time(warmup: 1, iterations: iters) {
+                RowwiseGemm.multiply(out: out.pointer, x: x.pointer, w: w.pointer, rows: M, inDim: K, outDim: N)
+            }
+            entry[label + "_gflops"] = 2 * Double(M * N * K) / t.median / 1e9
+            entry[label + "_weight_gbps"] = 4 * Double(N * K) / t.median / 1e9
+        }
+        rows["\(M)"] = entry
+    }
+    emit("rowwise", ["tag": "rowwise_smol_t\(Parallel.threads)", "by_rows": rows])
+}
+
 func benchTrain(shape: String, batch: Int, seq: Int, iterations: Int) {
     let config = LlamaConfig.named(shape)!
     let model = LlamaModel.randomlyInitialised(config: config, seed: 0)
@@ -139,6 +165,7 @@ while i < args.count {
     switch args[i] {
     case "sgemm": benchSgemm(); i += 1
     case "allocations": benchAllocations(); i += 1
+    case "rowwise": benchRowwise(); i += 1
     case "gemm-shapes":
         guard i + 2 < args.count, LlamaConfig.named(args[i + 1]) != nil, let n = Int(args[i + 2]) else { exit(2) }
         benchGemmShapes(shape: args[i + 1], tokens: n); i += 3

@@ -147,27 +147,42 @@ public enum Attention {
 }
 
 extension Attention {
-    /// Attention of `n` new query rows at positions past..<past+n over a key/value cache holding rows
-    /// 0..<past+n (the new rows already written). `scratch` needs heads * n * (past + n) floats.
-    public static func forwardCached(out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-                                     q: UnsafePointer<Float>, kCache: UnsafePointer<Float>,
-                                     vCache: UnsafePointer<Float>, n: Int, past: Int, shape: Shape) {
-        let rep = shape.heads / shape.kvHeads, hd = shape.headDim, total = past + n
-        Parallel.tasks(shape.heads) { h in
-            let g = h / rep
-            let S = scratch + h * n * total
-            let qh = q + h * hd, kg = kCache + g * hd, vg = vCache + g * hd
-            Gemm.serial(transB: true, M: n, N: total, K: hd, alpha: shape.scale, A: qh, lda: shape.qStride,
-                        B: kg, ldb: shape.kvStride, C: S, ldc: total)
-            for i in 0..<n {
-                let row = S + i * total, visible = past + i + 1
-                let m = VectorMath.max(row, visible)
-                let sum = VectorMath.expShiftSum(row, visible, shift: m)
-                VectorMath.scale(row, visible, by: 1 / sum)
-                if visible < total { (row + visible).update(repeating: 0, count: total - visible) }
+    /// Attention for rows that each belong to their own cached sequence: row r is at position `pos[r]` of
+    /// the sequence in cache slot `slot[r]` and attends to that slot's positions 0...pos[r] (its own key and
+    /// value already written). The cache for one layer is [slot][position][kvDim]; `slotStride` is the
+    /// floats per slot. Every (row, head) is computed alone, in a fixed order, so a row's output does not
+    /// depend on the other rows. `scratch` needs rows * heads * (max position + 1) floats.
+    public static func forwardRows(out: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>,
+                                   kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>, slotStride: Int,
+                                   slot: UnsafePointer<Int32>, pos: UnsafePointer<Int32>, rows: Int, span: Int,
+                                   scratch: UnsafeMutablePointer<Float>, shape: Shape) {
+        let rep = shape.heads / shape.kvHeads, hd = shape.headDim, scale = shape.scale
+        Parallel.tasks(rows * shape.heads) { task in
+            let r = task / shape.heads, h = task % shape.heads, g = h / rep
+            let p = Int(pos[r]), n = p + 1
+            let base = Int(slot[r]) * slotStride + g * hd
+            let qh = q + r * shape.qStride + h * hd
+            let s = scratch + task * span
+            for t in 0..<n { s[t] = VectorMath.dot(qh, kCache + base + t * shape.kvStride, hd) * scale }
+            let m = VectorMath.max(s, n)
+            let sum = VectorMath.expShiftSum(s, n, shift: m)
+            let inv = 1 / sum
+            let o = out + r * shape.outStride + h * hd
+            var d = 0
+            while d + 8 <= hd {
+                var acc = SIMD8<Float>()
+                for t in 0..<n {
+                    acc = acc.addingProduct(SIMD8(repeating: s[t]), VectorMath.load8(vCache + base + t * shape.kvStride + d))
+                }
+                VectorMath.store8(acc * inv, o + d)
+                d += 8
             }
-            Gemm.serial(M: n, N: hd, K: total, A: S, lda: total, B: vg, ldb: shape.kvStride,
-                        C: out + h * hd, ldc: shape.outStride)
+            while d < hd {
+                var acc: Float = 0
+                for t in 0..<n { acc += s[t] * vCache[base + t * shape.kvStride + d] }
+                o[d] = acc * inv
+                d += 1
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Generation
 import Kernels
 import Logging
 import Model
@@ -86,23 +87,12 @@ public enum ModelCommands {
         guard promptIds.count < c.maxPositions else {
             throw PipelineError("--prompt: \(promptIds.count) tokens do not fit the model's context of \(c.maxPositions)")
         }
-        var eos = Set(c.eosTokenIds.map(Int32.init))
-        if let e = tokenizer.eosTokenId { eos.insert(e) }
-        let session = DecodeSession(model: loaded.model, capacity: min(c.maxPositions, promptIds.count + o.maxNewTokens))
-        var rng = RandomStream(key: o.seed)
-        var logits = try session.feed(promptIds)
-        var out: [Int32] = []
-        while out.count < o.maxNewTokens {
-            let t = Sampling.sample(logits, temperature: o.temperature, rng: &rng)
-            if eos.contains(t) { break }
-            out.append(t)
-            if !stops.isEmpty, stops.contains(where: { tokenizer.decode(out).hasSuffix($0) }) { break }
-            if session.length >= c.maxPositions || out.count >= o.maxNewTokens { break }
-            logits = try session.feed([t])
-        }
-        var text = tokenizer.decode(out)
-        for s in stops where text.hasSuffix(s) { text.removeLast(s.count) }
-        return (out, text)
+        var params = SamplingParameters()
+        params.temperature = o.temperature; params.maxNewTokens = o.maxNewTokens; params.seed = o.seed
+        params.stop = stops
+        let result = try Generator(model: loaded.model, tokenizer: tokenizer, batchSize: 1)
+            .generate([GenerationRequest(promptIndex: 0, sampleIndex: 0, prompt: promptIds)], params: params)[0]
+        return (result.tokens, result.text)
     }
 
     /// Writes a Hugging Face directory from any loadable model (a GGUF file in practice).

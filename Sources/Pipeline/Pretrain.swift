@@ -1,5 +1,6 @@
 import Foundation
 import Kernels
+import Generation
 import Logging
 import Model
 import Tokenizer
@@ -84,22 +85,13 @@ public enum Pretrain {
         let final = recent.reduce(0, +) / Double(recent.count)
         let tps = Double(o.steps * packing.tokens) / seconds
         logger.info("pretrain: loss \(String(format: "%.3f", first)) -> \(String(format: "%.3f", final)) (mean of the last \(recent.count) steps) in \(String(format: "%.1f", seconds)) s, \(Int(tps)) tokens/s")
-        var samples: [String] = []
-        let context = min(config.maxPositions, 512)
-        let session = DecodeSession(model: model, capacity: context)
-        for (i, prompt) in o.samplePrompts.enumerated() {
-            session.reset()
-            var sampleRng = RandomStream(key: o.seed, 2, UInt64(i))
-            var logits = try session.feed(tokenizer.encode(prompt, parseSpecial: false))
-            var out: [Int32] = []
-            for _ in 0..<o.sampleTokens where session.length < context {
-                let t = Sampling.sample(logits, temperature: o.temperature, rng: &sampleRng)
-                if t == tokenizer.eosTokenId { break }
-                out.append(t)
-                logits = try session.feed([t])
-            }
-            samples.append(prompt + tokenizer.decode(out))
+        var params = SamplingParameters()
+        params.temperature = o.temperature; params.maxNewTokens = o.sampleTokens; params.seed = o.seed
+        let generator = Generator(model: model, tokenizer: tokenizer, batchSize: o.samplePrompts.count)
+        let requests = o.samplePrompts.enumerated().map {
+            GenerationRequest(promptIndex: $0.offset, sampleIndex: 0, prompt: tokenizer.encode($0.element, parseSpecial: false))
         }
+        let samples = try generator.generate(requests, params: params).enumerated().map { o.samplePrompts[$0.offset] + $0.element.text }
         if let dir = o.output {
             try Checkpoint.save(model, tokenizer: tokenizer, to: URL(fileURLWithPath: dir))
             logger.info("pretrain: saved the model to \(dir)")

@@ -1,0 +1,101 @@
+import Kernels
+import Model
+
+/// Key/value caches for a fixed number of sequence slots: per layer, [slot][position][kvDim] for keys and
+/// the same for values.
+public final class KVCache: @unchecked Sendable {
+    public let slots: Int
+    public let capacity: Int
+    let layers: Int
+    let kvDim: Int
+    let keys: FloatBuffer
+    let values: FloatBuffer
+
+    public init(config: LlamaConfig, slots: Int, capacity: Int) {
+        self.slots = slots
+        self.capacity = capacity
+        layers = config.numLayers
+        kvDim = config.kvDim
+        keys = FloatBuffer(count: layers * slots * capacity * kvDim)
+        values = FloatBuffer(count: layers * slots * capacity * kvDim)
+    }
+
+    var slotStride: Int { capacity * kvDim }
+    var layerStride: Int { slots * capacity * kvDim }
+
+    /// Copies positions 0..<count of slot `from` into slot `to` (every layer): a shared prompt prefix.
+    func copyPrefix(from: Int, to: Int, count: Int) {
+        guard from != to, count > 0 else { return }
+        for l in 0..<layers {
+            for buffer in [keys, values] {
+                let base = buffer.pointer + l * layerStride
+                (base + to * slotStride).update(from: base + from * slotStride, count: count * kvDim)
+            }
+        }
+    }
+}
+
+/// One forward pass over rows that each belong to a cached sequence: row r feeds token `tokens[r]` at
+/// position `positions[r]` of slot `slots[r]`. Prefill (many rows of one slot) and decoding (one row
+/// per slot) are the same call, and mix freely. Every row is computed independently of the others, in
+/// a fixed order (RowwiseGemm, per-row attention), so results do not depend on batch composition.
+public final class BatchForward: @unchecked Sendable {
+    public let model: LlamaModel
+    public let cache: KVCache
+    let x = Scratch(), xn = Scratch(), qkv = Scratch(), att = Scratch(), gu = Scratch(), h = Scratch()
+    let scores = Scratch(), lastNorm = Scratch()
+    public let logits = Scratch()
+
+    public init(model: LlamaModel, cache: KVCache) {
+        self.model = model
+        self.cache = cache
+    }
+
+    /// Runs the rows and returns logits for the rows listed in `logitRows` (in that order, vocab floats each).
+    public func run(tokens: [Int32], slots: [Int32], positions: [Int32], logitRows: [Int]) -> UnsafeMutablePointer<Float> {
+        let c = model.config, R = tokens.count, C = c.hiddenSize, F = c.intermediateSize
+        let P = model.params.pointer, layout = model.layout
+        x.ensure(R * C); xn.ensure(R * C); qkv.ensure(R * c.qkvDim); att.ensure(R * c.qDim)
+        gu.ensure(R * 2 * F); h.ensure(R * F)
+        var span = 1
+        for p in positions { span = max(span, Int(p) + 1) }
+        scores.ensure(R * c.numHeads * span)
+        let shape = Attention.Shape(heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim,
+                                    qStride: c.qkvDim, kvStride: c.kvDim, outStride: c.qDim)
+        tokens.withUnsafeBufferPointer { ids in
+            Embedding.forward(out: x.pointer, ids: ids.baseAddress!, table: P + layout.embed, rows: R, dim: C)
+        }
+        slots.withUnsafeBufferPointer { slotBuf in
+        positions.withUnsafeBufferPointer { posBuf in
+            let slot = slotBuf.baseAddress!, pos = posBuf.baseAddress!
+            for l in 0..<c.numLayers {
+                let w = layout.layer(l, in: model.params)
+                let kc = cache.keys.pointer + l * cache.layerStride, vc = cache.values.pointer + l * cache.layerStride
+                RMSNorm.forward(out: xn.pointer, rstd: nil, x: x.pointer, w: w.attnNorm, rows: R, dim: C, eps: c.rmsNormEps)
+                RowwiseGemm.multiply(out: qkv.pointer, x: xn.pointer, w: w.qkv, rows: R, inDim: C, outDim: c.qkvDim)
+                RoPE.apply(qkv.pointer, rows: R, rowStride: c.qkvDim, heads: c.numHeads, positions: pos, table: model.rope, layout: model.ropeLayout)
+                RoPE.apply(qkv.pointer + c.qDim, rows: R, rowStride: c.qkvDim, heads: c.numKVHeads, positions: pos, table: model.rope, layout: model.ropeLayout)
+                for r in 0..<R {
+                    let at = Int(slot[r]) * cache.slotStride + Int(pos[r]) * c.kvDim
+                    (kc + at).update(from: qkv.pointer + r * c.qkvDim + c.qDim, count: c.kvDim)
+                    (vc + at).update(from: qkv.pointer + r * c.qkvDim + c.qDim + c.kvDim, count: c.kvDim)
+                }
+                Attention.forwardRows(out: att.pointer, q: qkv.pointer, kCache: kc, vCache: vc, slotStride: cache.slotStride,
+                                      slot: slot, pos: pos, rows: R, span: span, scratch: scores.pointer, shape: shape)
+                RowwiseGemm.multiply(out: x.pointer, x: att.pointer, w: w.o, rows: R, inDim: c.qDim, outDim: C, accumulate: true)
+                RMSNorm.forward(out: xn.pointer, rstd: nil, x: x.pointer, w: w.mlpNorm, rows: R, dim: C, eps: c.rmsNormEps)
+                RowwiseGemm.multiply(out: gu.pointer, x: xn.pointer, w: w.gateUp, rows: R, inDim: C, outDim: 2 * F)
+                SwiGLU.forward(h: h.pointer, gu: gu.pointer, rows: R, dim: F)
+                RowwiseGemm.multiply(out: x.pointer, x: h.pointer, w: w.down, rows: R, inDim: F, outDim: C, accumulate: true)
+            }
+        }
+        }
+        let L = logitRows.count
+        let sel = lastNorm.ensure(L * C)
+        for (i, r) in logitRows.enumerated() { (sel + i * C).update(from: x.pointer + r * C, count: C) }
+        RMSNorm.forward(out: sel, rstd: nil, x: sel, w: P + layout.finalNorm, rows: L, dim: C, eps: c.rmsNormEps)
+        let out = logits.ensure(L * c.vocabSize)
+        RowwiseGemm.multiply(out: out, x: sel, w: P + layout.lmHead, rows: L, inDim: C, outDim: c.vocabSize)
+        return out
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Kernels
+
+/// How to pick tokens and when to stop. Defaults: temperature 1, no top-k (0), no nucleus (top-p 1),
+/// 256 new tokens, no stop strings.
+public struct SamplingParameters: Sendable, Equatable, Codable {
+    /// 0 means greedy.
+    public var temperature: Float = 1
+    /// Keep only the k most likely tokens (0: all).
+    public var topK: Int = 0
+    /// Keep the smallest set of most likely tokens whose probability reaches topP (1: all).
+    public var topP: Float = 1
+    public var maxNewTokens: Int = 256
+    /// Generation stops once the text contains one of these; the text is cut before it.
+    public var stop: [String] = []
+    /// Keep going past end-of-sequence tokens (for benchmarks).
+    public var ignoreEOS = false
+    /// Random streams are keyed by (seed, round, prompt index, sample index).
+    public var seed: UInt64 = 0
+    public var round: UInt64 = 0
+    /// Cut over-long prompts to their last tokens instead of refusing them.
+    public var truncatePrompts = false
+
+    public init() {}
+
+    public func validate() throws {
+        guard temperature >= 0, temperature.isFinite else { throw GenerationError("temperature must be >= 0, got \(temperature)") }
+        guard topK >= 0 else { throw GenerationError("top-k must be >= 0, got \(topK)") }
+        guard topP > 0, topP <= 1 else { throw GenerationError("top-p must be in (0, 1], got \(topP)") }
+        guard maxNewTokens >= 0 else { throw GenerationError("max new tokens must be >= 0, got \(maxNewTokens)") }
+        if stop.contains("") { throw GenerationError("stop strings must not be empty") }
+    }
+}
+
+public struct GenerationError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Token selection from one row of logits. Depends only on the logits and the random stream.
+public enum Sampler {
+    /// Picks a token with `params` (temperature, then top-k, then top-p, as Hugging Face orders them) and
+    /// returns it with the model's own log-probability of it: log softmax(logits) at temperature 1.
+    public static func sample(_ logits: UnsafePointer<Float>, vocab: Int, params: SamplingParameters,
+                              rng: inout RandomStream) -> (token: Int32, logprob: Float) {
+        let m = VectorMath.max(logits, vocab)
+        let logZ = Double(m) + Foundation.log(Double(VectorMath.expShiftSumReadOnly(logits, vocab, shift: m)))
+        let token: Int
+        if params.temperature == 0 || params.topK == 1 {
+            var best = 0
+            for i in 1..<vocab where logits[i] > logits[best] { best = i }
+            token = best
+        } else {
+            token = draw(logits, vocab: vocab, max: m, params: params, rng: &rng)
+        }
+        return (Int32(token), Float(Double(logits[token]) - logZ))
+    }
+
+    static func draw(_ logits: UnsafePointer<Float>, vocab: Int, max m: Float, params: SamplingParameters,
+                     rng: inout RandomStream) -> Int {
+        let invT = 1 / Double(params.temperature)
+        var weights = [Double](repeating: 0, count: vocab)
+        var total = 0.0
+        for i in 0..<vocab {
+            let w = Foundation.exp((Double(logits[i]) - Double(m)) * invT)
+            weights[i] = w
+            total += w
+        }
+        let u = rng.uniform()
+        if params.topK == 0 && params.topP >= 1 {
+            var target = u * total
+            for i in 0..<vocab {
+                target -= weights[i]
+                if target < 0 { return i }
+            }
+            return vocab - 1
+        }
+        // Candidates above a threshold, lowered until they provably contain the kept set: all of the top k,
+        // and (for top-p) more than topP of the mass, so that tokens left out lie below every kept one.
+        var eps = 1e-6
+        var candidates: [Int] = []
+        while true {
+            candidates.removeAll(keepingCapacity: true)
+            var mass = 0.0
+            for i in 0..<vocab where weights[i] > eps { candidates.append(i); mass += weights[i] }
+            let enoughK = params.topK == 0 || candidates.count >= min(params.topK, vocab)
+            let enoughP = params.topK > 0 || mass > Double(params.topP) * total || candidates.count == vocab
+            if (enoughK && enoughP) || eps == 0 { break }
+            eps = eps < 1e-30 ? 0 : eps * 1e-4
+        }
+        candidates.sort { weights[$0] > weights[$1] || (weights[$0] == weights[$1] && $0 < $1) }
+        if params.topK > 0 && candidates.count > params.topK { candidates.removeLast(candidates.count - params.topK) }
+        var keptMass = candidates.reduce(0.0) { $0 + weights[$1] }
+        if params.topP < 1 {
+            let limit = Double(params.topP) * keptMass
+            var cumulative = 0.0, keep = 0
+            for idx in candidates {
+                cumulative += weights[idx]
+                keep += 1
+                if cumulative >= limit { break }
+            }
+            candidates.removeLast(candidates.count - keep)
+            keptMass = cumulative
+        }
+        var target = u * keptMass
+        for idx in candidates {
+            target -= weights[idx]
+            if target < 0 { return idx }
+        }
+        return candidates.last!
+    }
+}
