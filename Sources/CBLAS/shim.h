@@ -18,5 +18,5 @@ static inline int autodidact_affinity_cpus(void) {
 }
 
 // A hint to start loading the cache line at p (for streaming weights while computing on earlier ones).
-static inline void autodidact_prefetch(const void *p) { __builtin_prefetch(p, 0, 0); }
+static inline void autodidact_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 #endif

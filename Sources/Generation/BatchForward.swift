@@ -35,20 +35,41 @@ public final class KVCache: @unchecked Sendable {
     }
 }
 
+/// The model's matrices packed for `PackedGemm` (a second copy of the weights, made once per generator).
+public final class PackedWeights: @unchecked Sendable {
+    public struct Layer: Sendable { public let qkv, o, gateUp, down: PackedMatrix }
+    public let layers: [Layer]
+    public let lmHead: PackedMatrix
+
+    public init(_ model: LlamaModel) {
+        let c = model.config
+        layers = (0..<c.numLayers).map { l in
+            let w = model.layout.layer(l, in: model.params)
+            return Layer(qkv: PackedMatrix(w.qkv, outDim: c.qkvDim, inDim: c.hiddenSize),
+                         o: PackedMatrix(w.o, outDim: c.hiddenSize, inDim: c.qDim),
+                         gateUp: PackedMatrix(w.gateUp, outDim: 2 * c.intermediateSize, inDim: c.hiddenSize),
+                         down: PackedMatrix(w.down, outDim: c.hiddenSize, inDim: c.intermediateSize))
+        }
+        lmHead = PackedMatrix(model.params.pointer + model.layout.lmHead, outDim: c.vocabSize, inDim: c.hiddenSize)
+    }
+}
+
 /// One forward pass over rows that each belong to a cached sequence: row r feeds token `tokens[r]` at
 /// position `positions[r]` of slot `slots[r]`. Prefill (many rows of one slot) and decoding (one row
 /// per slot) are the same call, and mix freely. Every row is computed independently of the others, in
-/// a fixed order (RowwiseGemm, per-row attention), so results do not depend on batch composition.
+/// a fixed order (PackedGemm, per-row attention), so results do not depend on batch composition.
 public final class BatchForward: @unchecked Sendable {
     public let model: LlamaModel
     public let cache: KVCache
+    let weights: PackedWeights
     let x = Scratch(), xn = Scratch(), qkv = Scratch(), att = Scratch(), gu = Scratch(), h = Scratch()
     let scores = Scratch(), lastNorm = Scratch()
     public let logits = Scratch()
 
-    public init(model: LlamaModel, cache: KVCache) {
+    public init(model: LlamaModel, cache: KVCache, weights: PackedWeights? = nil) {
         self.model = model
         self.cache = cache
+        self.weights = weights ?? PackedWeights(model)
     }
 
     /// Runs the rows and returns logits for the rows listed in `logitRows` (in that order, vocab floats each).
@@ -69,10 +90,10 @@ public final class BatchForward: @unchecked Sendable {
         positions.withUnsafeBufferPointer { posBuf in
             let slot = slotBuf.baseAddress!, pos = posBuf.baseAddress!
             for l in 0..<c.numLayers {
-                let w = layout.layer(l, in: model.params)
+                let w = layout.layer(l, in: model.params), pw = weights.layers[l]
                 let kc = cache.keys.pointer + l * cache.layerStride, vc = cache.values.pointer + l * cache.layerStride
                 RMSNorm.forward(out: xn.pointer, rstd: nil, x: x.pointer, w: w.attnNorm, rows: R, dim: C, eps: c.rmsNormEps)
-                RowwiseGemm.multiply(out: qkv.pointer, x: xn.pointer, w: w.qkv, rows: R, inDim: C, outDim: c.qkvDim)
+                PackedGemm.multiply(out: qkv.pointer, x: xn.pointer, w: pw.qkv, rows: R)
                 RoPE.apply(qkv.pointer, rows: R, rowStride: c.qkvDim, heads: c.numHeads, positions: pos, table: model.rope, layout: model.ropeLayout)
                 RoPE.apply(qkv.pointer + c.qDim, rows: R, rowStride: c.qkvDim, heads: c.numKVHeads, positions: pos, table: model.rope, layout: model.ropeLayout)
                 for r in 0..<R {
@@ -82,11 +103,11 @@ public final class BatchForward: @unchecked Sendable {
                 }
                 Attention.forwardRows(out: att.pointer, q: qkv.pointer, kCache: kc, vCache: vc, slotStride: cache.slotStride,
                                       slot: slot, pos: pos, rows: R, span: span, scratch: scores.pointer, shape: shape)
-                RowwiseGemm.multiply(out: x.pointer, x: att.pointer, w: w.o, rows: R, inDim: c.qDim, outDim: C, accumulate: true)
+                PackedGemm.multiply(out: x.pointer, x: att.pointer, w: pw.o, rows: R, accumulate: true)
                 RMSNorm.forward(out: xn.pointer, rstd: nil, x: x.pointer, w: w.mlpNorm, rows: R, dim: C, eps: c.rmsNormEps)
-                RowwiseGemm.multiply(out: gu.pointer, x: xn.pointer, w: w.gateUp, rows: R, inDim: C, outDim: 2 * F)
+                PackedGemm.multiply(out: gu.pointer, x: xn.pointer, w: pw.gateUp, rows: R)
                 SwiGLU.forward(h: h.pointer, gu: gu.pointer, rows: R, dim: F)
-                RowwiseGemm.multiply(out: x.pointer, x: h.pointer, w: w.down, rows: R, inDim: F, outDim: C, accumulate: true)
+                PackedGemm.multiply(out: x.pointer, x: h.pointer, w: pw.down, rows: R, accumulate: true)
             }
         }
         }
@@ -95,7 +116,7 @@ public final class BatchForward: @unchecked Sendable {
         for (i, r) in logitRows.enumerated() { (sel + i * C).update(from: x.pointer + r * C, count: C) }
         RMSNorm.forward(out: sel, rstd: nil, x: sel, w: P + layout.finalNorm, rows: L, dim: C, eps: c.rmsNormEps)
         let out = logits.ensure(L * c.vocabSize)
-        RowwiseGemm.multiply(out: out, x: sel, w: P + layout.lmHead, rows: L, inDim: C, outDim: c.vocabSize)
+        PackedGemm.multiply(out: out, x: sel, w: weights.lmHead, rows: L)
         return out
     }
 }

@@ -38,6 +38,9 @@ public final class Generator {
     /// Most rows (prompt tokens being prefilled plus one per decoding sequence) in one forward pass.
     public var rowBudget = 2048
 
+    /// The weights packed for decoding, made on first use and kept (the model must not change after).
+    private var packed: PackedWeights?
+
     public init(model: LlamaModel, tokenizer: BPETokenizer?, batchSize: Int) {
         self.model = model
         self.tokenizer = tokenizer
@@ -86,7 +89,8 @@ public final class Generator {
         let capacity = min(c.maxPositions, longest + max(params.maxNewTokens, 1))
         let slotsCount = min(batchSize, requests.count)
         let cache = KVCache(config: c, slots: slotsCount, capacity: capacity)
-        let forward = BatchForward(model: model, cache: cache)
+        if packed == nil { packed = PackedWeights(model) }
+        let forward = BatchForward(model: model, cache: cache, weights: packed)
         var eos = Set(c.eosTokenIds.map(Int32.init))
         if let e = tokenizer?.eosTokenId { eos.insert(e) }
         if params.ignoreEOS { eos.removeAll() }

@@ -58,14 +58,21 @@ public enum Sampler {
 
     static func draw(_ logits: UnsafePointer<Float>, vocab: Int, max m: Float, params: SamplingParameters,
                      rng: inout RandomStream) -> Int {
-        let invT = 1 / Double(params.temperature)
-        var weights = [Double](repeating: 0, count: vocab)
-        var total = 0.0
-        for i in 0..<vocab {
-            let w = Foundation.exp((Double(logits[i]) - Double(m)) * invT)
-            weights[i] = w
-            total += w
+        // Unnormalised probabilities exp((l - max) / T) in float (vectorised), summed in double.
+        let invT = 1 / params.temperature
+        var weightsF = [Float](repeating: 0, count: vocab)
+        weightsF.withUnsafeMutableBufferPointer { wf in
+            var i = 0
+            let mv = VectorMath.V8(repeating: m), tv = VectorMath.V8(repeating: invT)
+            while i + 8 <= vocab {
+                VectorMath.store8(VectorMath.exp((VectorMath.load8(logits + i) - mv) * tv), wf.baseAddress! + i)
+                i += 8
+            }
+            while i < vocab { wf[i] = VectorMath.exp((logits[i] - m) * invT); i += 1 }
         }
+        let weights = weightsF.map(Double.init)
+        var total = 0.0
+        for w in weights { total += w }
         let u = rng.uniform()
         if params.topK == 0 && params.topP >= 1 {
             var target = u * total

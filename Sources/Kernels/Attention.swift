@@ -150,39 +150,100 @@ extension Attention {
     /// Attention for rows that each belong to their own cached sequence: row r is at position `pos[r]` of
     /// the sequence in cache slot `slot[r]` and attends to that slot's positions 0...pos[r] (its own key and
     /// value already written). The cache for one layer is [slot][position][kvDim]; `slotStride` is the
-    /// floats per slot. Every (row, head) is computed alone, in a fixed order, so a row's output does not
-    /// depend on the other rows. `scratch` needs rows * heads * (max position + 1) floats.
+    /// floats per slot. One task per (row, kv head) handles the query heads that share it, reading each key
+    /// and value row once. Every row is computed alone, in a fixed order, so its output does not depend on
+    /// the other rows. `scratch` needs rows * heads * span floats (span: the largest position + 1).
     public static func forwardRows(out: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>,
                                    kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>, slotStride: Int,
                                    slot: UnsafePointer<Int32>, pos: UnsafePointer<Int32>, rows: Int, span: Int,
                                    scratch: UnsafeMutablePointer<Float>, shape: Shape) {
         let rep = shape.heads / shape.kvHeads, hd = shape.headDim, scale = shape.scale
-        Parallel.tasks(rows * shape.heads) { task in
-            let r = task / shape.heads, h = task % shape.heads, g = h / rep
-            let p = Int(pos[r]), n = p + 1
+        Parallel.tasks(rows * shape.kvHeads) { task in
+            let r = task / shape.kvHeads, g = task % shape.kvHeads
+            let n = Int(pos[r]) + 1
             let base = Int(slot[r]) * slotStride + g * hd
-            let qh = q + r * shape.qStride + h * hd
-            let s = scratch + task * span
-            for t in 0..<n { s[t] = VectorMath.dot(qh, kCache + base + t * shape.kvStride, hd) * scale }
-            let m = VectorMath.max(s, n)
-            let sum = VectorMath.expShiftSum(s, n, shift: m)
-            let inv = 1 / sum
-            let o = out + r * shape.outStride + h * hd
-            var d = 0
-            while d + 8 <= hd {
-                var acc = SIMD8<Float>()
-                for t in 0..<n {
-                    acc = acc.addingProduct(SIMD8(repeating: s[t]), VectorMath.load8(vCache + base + t * shape.kvStride + d))
+            let scores = scratch + (r * shape.heads + g * rep) * span
+            // Scores for every head of the group, each key row read once; two positions at a time keep
+            // several independent FMA chains in flight.
+            let q0 = q + r * shape.qStride + g * rep * hd
+            for j in 0..<rep {
+                let qh = q0 + j * hd, sj = scores + j * span
+                var t = 0
+                while t + 2 <= n {
+                    let (a, b) = dot2(qh, kCache + base + t * shape.kvStride, kCache + base + (t + 1) * shape.kvStride, hd)
+                    sj[t] = a * scale; sj[t + 1] = b * scale
+                    t += 2
                 }
-                VectorMath.store8(acc * inv, o + d)
-                d += 8
+                if t < n { sj[t] = dot(qh, kCache + base + t * shape.kvStride, hd) * scale }
             }
-            while d < hd {
-                var acc: Float = 0
-                for t in 0..<n { acc += s[t] * vCache[base + t * shape.kvStride + d] }
-                o[d] = acc * inv
-                d += 1
+            for j in 0..<rep {
+                let s = scores + j * span
+                let m = VectorMath.max(s, n)
+                let inv = 1 / VectorMath.expShiftSum(s, n, shift: m)
+                let o = out + r * shape.outStride + (g * rep + j) * hd
+                weightedSum(o, s, vCache + base, stride: shape.kvStride, count: n, hd: hd, scale: inv)
             }
+        }
+    }
+
+    /// Dot product of two head vectors in a fixed order (8-lane FMA chain, then the lane sum, then the tail).
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = SIMD8<Float>()
+        var i = 0
+        while i + 8 <= n {
+            acc = acc.addingProduct(VectorMath.load8(a + i), VectorMath.load8(b + i))
+            i += 8
+        }
+        var sum = acc.sum()
+        while i < n { sum += a[i] * b[i]; i += 1 }
+        return sum
+    }
+
+    /// (a.b0, a.b1) with each product in exactly the order `dot` uses.
+    @inline(__always)
+    static func dot2(_ a: UnsafePointer<Float>, _ b0: UnsafePointer<Float>, _ b1: UnsafePointer<Float>, _ n: Int) -> (Float, Float) {
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+        var i = 0
+        while i + 8 <= n {
+            let x = VectorMath.load8(a + i)
+            acc0 = acc0.addingProduct(x, VectorMath.load8(b0 + i))
+            acc1 = acc1.addingProduct(x, VectorMath.load8(b1 + i))
+            i += 8
+        }
+        var s0 = acc0.sum(), s1 = acc1.sum()
+        while i < n { s0 += a[i] * b0[i]; s1 += a[i] * b1[i]; i += 1 }
+        return (s0, s1)
+    }
+
+    /// o = scale * sum_t w[t] * v[t] over `count` value rows of width hd (hd a multiple of 8 up to 128 uses
+    /// one register per 8 dimensions).
+    @inline(__always)
+    static func weightedSum(_ o: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
+                            stride: Int, count: Int, hd: Int, scale: Float) {
+        var d = 0
+        while d + 32 <= hd {
+            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+            for t in 0..<count {
+                let vt = v + t * stride + d, wt = SIMD8<Float>(repeating: w[t])
+                a0 = a0.addingProduct(wt, VectorMath.load8(vt)); a1 = a1.addingProduct(wt, VectorMath.load8(vt + 8))
+                a2 = a2.addingProduct(wt, VectorMath.load8(vt + 16)); a3 = a3.addingProduct(wt, VectorMath.load8(vt + 24))
+            }
+            VectorMath.store8(a0 * scale, o + d); VectorMath.store8(a1 * scale, o + d + 8)
+            VectorMath.store8(a2 * scale, o + d + 16); VectorMath.store8(a3 * scale, o + d + 24)
+            d += 32
+        }
+        while d + 8 <= hd {
+            var a = SIMD8<Float>()
+            for t in 0..<count { a = a.addingProduct(SIMD8(repeating: w[t]), VectorMath.load8(v + t * stride + d)) }
+            VectorMath.store8(a * scale, o + d)
+            d += 8
+        }
+        while d < hd {
+            var a: Float = 0
+            for t in 0..<count { a += w[t] * v[t * stride + d] }
+            o[d] = a * scale
+            d += 1
         }
     }
 }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A fixed-size, 64-byte aligned, zero-initialised block of `Float`s that owns its memory.
 ///
 /// Everything numeric in Autodidact works on raw pointers into these buffers: parameters, gradients,
@@ -7,11 +11,24 @@ public final class FloatBuffer: @unchecked Sendable {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Float>
 
+    /// Buffers of at least this many bytes are aligned to 2 MiB and marked for transparent huge pages, so
+    /// that streaming through hundreds of megabytes of weights is not held up by TLB misses and by
+    /// hardware prefetchers stopping at every 4 KiB page.
+    public static let hugePageThreshold = 4 << 20
+
     public init(count: Int) {
         precondition(count >= 0, "FloatBuffer count must be non-negative")
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride,
-                                                   alignment: 64)
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        let raw: UnsafeMutableRawPointer
+        if bytes >= FloatBuffer.hugePageThreshold {
+            let huge = 2 << 20
+            let rounded = (bytes + huge - 1) / huge * huge
+            raw = UnsafeMutableRawPointer.allocate(byteCount: rounded, alignment: huge)
+            _ = madvise(raw, rounded, MADV_HUGEPAGE)
+        } else {
+            raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        }
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         pointer.initialize(repeating: 0, count: max(count, 1))
     }

@@ -68,7 +68,11 @@ public enum VectorMath {
     public static func max(_ a: UnsafePointer<Float>, _ n: Int) -> Float {
         var i = 0
         var m = SIMD16<Float>(repeating: -.infinity)
-        while i + 16 <= n { m = pointwiseMax(m, load16(a + i)); i += 16 }
+        while i + 16 <= n {
+            let v = load16(a + i)
+            m.replace(with: v, where: v .> m)
+            i += 16
+        }
         var s = m.max()
         while i < n { s = Swift.max(s, a[i]); i += 1 }
         return s

@@ -14,7 +14,7 @@ public enum ModelCommands {
         return loaded
     }
 
-    static func requireTokenizer(_ loaded: LoadedModel) throws -> BPETokenizer {
+    public static func requireTokenizer(_ loaded: LoadedModel) throws -> BPETokenizer {
         guard let t = loaded.tokenizer else { throw PipelineError("\(loaded.source): the model has no tokenizer; give token ids instead of text") }
         return t
     }
@@ -62,10 +62,8 @@ public enum ModelCommands {
     public struct GenerateOptions: Sendable {
         public var prompt: String
         public var chat = false
-        public var maxNewTokens = 128
-        public var temperature: Float = 0
-        public var seed: UInt64 = 0
-        public init(prompt: String) { self.prompt = prompt }
+        public var sampling = SamplingParameters()
+        public init(prompt: String) { self.prompt = prompt; sampling.temperature = 0; sampling.maxNewTokens = 128 }
     }
 
     /// Completion of one prompt. Stops at an end-of-sequence token, at the chat format's end-of-turn
@@ -84,12 +82,11 @@ public enum ModelCommands {
         if tokenizer.addBosToken, let b = tokenizer.bosTokenId, promptIds.first != b { promptIds.insert(b, at: 0) }
         guard !promptIds.isEmpty else { throw PipelineError("--prompt: the prompt is empty") }
         let c = loaded.model.config
-        guard promptIds.count < c.maxPositions else {
+        guard promptIds.count < c.maxPositions || o.sampling.truncatePrompts else {
             throw PipelineError("--prompt: \(promptIds.count) tokens do not fit the model's context of \(c.maxPositions)")
         }
-        var params = SamplingParameters()
-        params.temperature = o.temperature; params.maxNewTokens = o.maxNewTokens; params.seed = o.seed
-        params.stop = stops
+        var params = o.sampling
+        params.stop += stops
         let result = try Generator(model: loaded.model, tokenizer: tokenizer, batchSize: 1)
             .generate([GenerationRequest(promptIndex: 0, sampleIndex: 0, prompt: promptIds)], params: params)[0]
         return (result.tokens, result.text)

@@ -58,6 +58,21 @@ public enum ChatTemplate: Sendable, Equatable {
         return out
     }
 
+    /// A short name for logs.
+    public var name: String {
+        switch self {
+        case .chatML(let s): return s == nil ? "chatml" : "chatml (with its default system turn)"
+        case .llama3: return "llama3"
+        case .plain: return "plain"
+        }
+    }
+
+    /// The system turn a ChatML template adds by default, if any.
+    public var defaultSystem: String? {
+        if case .chatML(let s) = self { return s }
+        return nil
+    }
+
     /// Strings that end the assistant's turn in this format.
     public var stopStrings: [String] {
         switch self {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Generation
 import Kernels
 import Logging
 import Pipeline
@@ -75,28 +76,55 @@ struct Logprobs: ParsableCommand {
 }
 
 struct Generate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Complete a prompt.")
+    static let configuration = CommandConfiguration(
+        abstract: "Complete one prompt (--prompt), or sample every prompt of a JSON Lines file (--prompts ... --output).")
     @OptionGroup var common: CommonOptions
     @Option(help: "A Hugging Face model directory or a .gguf file.") var model: String
-    @Option(help: "The prompt text.") var prompt: String
-    @Flag(help: "Wrap the prompt in the model's chat format as a user turn.") var chat = false
+    @Option(help: "One prompt; prints its completion.") var prompt: String?
+    @Flag(help: "With --prompt: wrap it as a user turn in the model's chat format.") var chat = false
+    @Flag(help: "With --prompt: print {\"ids\": [...], \"text\": \"...\"}.") var json = false
+    @Option(help: "JSON Lines of {\"prompt\": \"...\"}; needs --output.") var prompts: String?
+    @Option(help: "With --prompts: where to write one JSON line per prompt and sample.") var output: String?
+    @Option(help: "With --prompts: samples per prompt.") var samples = 1
+    @Option(help: "With --prompts: sequences decoded together.") var batchSize = 16
+    @Option(help: "With --prompts: auto (the model's chat format when it has a template), chatml, llama3, plain or none.")
+    var template = "auto"
+    @Flag(help: "With --prompts: wrap each prompt in Thought Preference Optimization's thought prompt.") var thought = false
     @Option(help: "Maximum new tokens.") var maxNewTokens = 128
     @Option(help: "Sampling temperature (0: greedy).") var temperature: Float = 0
+    @Option(help: "Nucleus sampling threshold (1: off).") var topP: Float = 1
+    @Option(help: "Keep the k most likely tokens (0: off).") var topK = 0
     @Option(help: "Random seed.") var seed: UInt64 = 0
-    @Flag(help: "Print {\"ids\": [...], \"text\": \"...\"} instead of the text.") var json = false
+    @Option(help: "Round number (part of every sample's random stream).") var round: UInt64 = 0
+    @Option(help: "Stop when the text contains this string (repeatable).") var stop: [String] = []
+    @Flag(help: "Cut prompts longer than the context to their last tokens instead of refusing them.") var truncatePrompts = false
 
     func run() throws {
         let logger = common.setUp()
         try runReportingErrors {
-            var o = ModelCommands.GenerateOptions(prompt: prompt)
-            o.chat = chat; o.maxNewTokens = maxNewTokens; o.temperature = temperature; o.seed = seed
-            guard maxNewTokens >= 0 else { throw PipelineError("--max-new-tokens must be >= 0") }
-            guard temperature >= 0 else { throw PipelineError("--temperature must be >= 0") }
-            let (ids, text) = try ModelCommands.generate(model: model, o, logger: logger)
-            if json {
-                print("{\"ids\": [\(ids.map(String.init).joined(separator: ", "))], \"text\": \(JSONLines.quote(text))}")
-            } else {
-                print(text)
+            var sampling = SamplingParameters()
+            sampling.temperature = temperature; sampling.topP = topP; sampling.topK = topK
+            sampling.maxNewTokens = maxNewTokens; sampling.seed = seed; sampling.round = round; sampling.stop = stop
+            sampling.truncatePrompts = truncatePrompts
+            try sampling.validate()
+            switch (prompt, prompts) {
+            case (let text?, nil):
+                var o = ModelCommands.GenerateOptions(prompt: text)
+                o.chat = chat; o.sampling = sampling
+                let (ids, out) = try ModelCommands.generate(model: model, o, logger: logger)
+                if json {
+                    print("{\"ids\": [\(ids.map(String.init).joined(separator: ", "))], \"text\": \(JSONLines.quote(out))}")
+                } else {
+                    print(out)
+                }
+            case (nil, let file?):
+                guard let output else { throw PipelineError("--prompts needs --output") }
+                var o = BatchGenerateOptions(model: model, prompts: file, output: output)
+                o.samples = samples; o.batchSize = batchSize; o.template = template; o.thought = thought
+                o.sampling = sampling
+                try BatchGenerate.run(o, logger: logger)
+            default:
+                throw PipelineError("give either --prompt TEXT or --prompts FILE.jsonl --output OUT.jsonl")
             }
         }
     }

@@ -1,0 +1,87 @@
+import Foundation
+import Generation
+import Logging
+import Model
+import Tokenizer
+
+/// The batch form of `autodidact generate`: K samples for every prompt of a JSON Lines file, written one
+/// line per (prompt, sample) in order.
+public struct BatchGenerateOptions: Sendable {
+    public var model: String
+    public var prompts: String
+    public var output: String
+    public var samples = 1
+    public var batchSize = 16
+    /// auto (the model's chat format if it has a template, else the text as is), chatml, llama3, plain, none
+    public var template = "auto"
+    public var thought = false
+    public var sampling = SamplingParameters()
+    public init(model: String, prompts: String, output: String) { self.model = model; self.prompts = prompts; self.output = output }
+}
+
+public enum BatchGenerate {
+    public static let templates = ["auto", "chatml", "llama3", "plain", "none"]
+
+    /// The chat format a name selects for a tokenizer (nil: use the text as it is).
+    public static func template(named name: String, tokenizer: BPETokenizer) throws -> ChatTemplate? {
+        switch name {
+        case "auto": return tokenizer.chatTemplate == nil ? nil : ChatTemplate.detect(from: tokenizer.chatTemplate)
+        case "chatml": return .chatML(defaultSystem: ChatTemplate.detect(from: tokenizer.chatTemplate).defaultSystem)
+        case "llama3": return .llama3
+        case "plain": return .plain
+        case "none": return nil
+        default: throw PipelineError("--template: '\(name)' is not one of \(templates.joined(separator: ", "))")
+        }
+    }
+
+    /// Reads `{"prompt": "..."}` lines; errors name the file and line.
+    public static func readPrompts(_ path: String) throws -> [String] {
+        try JSONLines.read(path).map { line, value in
+            guard let p = value["prompt"]?.string else {
+                throw PipelineError("\(path):\(line): expected {\"prompt\": \"...\"}")
+            }
+            return p
+        }
+    }
+
+    /// Token ids of each prompt as the model will see it.
+    public static func encode(_ prompts: [String], tokenizer: BPETokenizer, template: ChatTemplate?, thought: Bool) -> [[Int32]] {
+        prompts.map { text in
+            let user = thought ? ThoughtPrompt.wrap(text) : text
+            let rendered = template?.render([ChatMessage(role: "user", content: user)]) ?? user
+            var ids = tokenizer.encode(rendered)
+            if tokenizer.addBosToken, let b = tokenizer.bosTokenId, ids.first != b { ids.insert(b, at: 0) }
+            return ids
+        }
+    }
+
+    /// One output line (field order fixed, so files compare byte for byte).
+    public static func line(_ r: GenerationResult) -> String {
+        "{\"prompt_index\": \(r.promptIndex), \"sample_index\": \(r.sampleIndex), \"text\": \(JSONLines.quote(r.text)), "
+            + "\"token_ids\": [\(r.tokens.map(String.init).joined(separator: ", "))], "
+            + "\"logprob\": \(JSONLines.number(r.logprob)), \"finish_reason\": \"\(r.finishReason)\"}"
+    }
+
+    public static func run(_ o: BatchGenerateOptions, logger: Logger) throws {
+        guard o.samples >= 1 else { throw PipelineError("--samples must be at least 1") }
+        guard o.batchSize >= 1 else { throw PipelineError("--batch-size must be at least 1") }
+        let loaded = try ModelCommands.load(o.model, logger: logger)
+        let tokenizer = try ModelCommands.requireTokenizer(loaded)
+        let template = try template(named: o.template, tokenizer: tokenizer)
+        var sampling = o.sampling
+        if let t = template { sampling.stop = Array(Set(sampling.stop + t.stopStrings)).sorted() }
+        let texts = try readPrompts(o.prompts)
+        let ids = encode(texts, tokenizer: tokenizer, template: template, thought: o.thought)
+        let requests = ids.enumerated().flatMap { i, p in (0..<o.samples).map { GenerationRequest(promptIndex: i, sampleIndex: $0, prompt: p) } }
+        logger.info("generate: \(texts.count) prompts x \(o.samples) samples, batch \(o.batchSize), template \(template?.name ?? "none (text as is)")")
+        let progress = Progress("generate", total: requests.count, logger: logger)
+        let start = Date()
+        let results = try Generator(model: loaded.model, tokenizer: tokenizer, batchSize: o.batchSize)
+            .generate(requests, params: sampling) { _ in progress.advance() }
+        let seconds = Date().timeIntervalSince(start)
+        let tokens = results.reduce(0) { $0 + $1.tokens.count }
+        logger.info("generate: \(tokens) tokens in \(String(format: "%.1f", seconds)) s (\(String(format: "%.1f", Double(tokens) / seconds)) tokens/s)")
+        let text = results.map(line).joined(separator: "\n") + "\n"
+        try AtomicFile.write(Data(text.utf8), to: URL(fileURLWithPath: o.output))
+    }
+}
