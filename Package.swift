@@ -30,12 +30,13 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: [], swiftSettings: fast),
         .target(name: "Model", dependencies: ["Kernels", "Tokenizer", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: fast),
+        .target(name: "Distributed", dependencies: ["CMPI"]),
         .target(name: "Generation", dependencies: ["Kernels", "Model", "Tokenizer"], swiftSettings: fast),
         .target(name: "Pipeline", dependencies: [
-            "Kernels", "Model", "Tokenizer", "Generation", .product(name: "Logging", package: "swift-log"),
+            "Kernels", "Model", "Tokenizer", "Generation", "Distributed", .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "autodidact", dependencies: [
-            "Pipeline", "Kernels", "Generation",
+            "Pipeline", "Kernels", "Generation", "Distributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -11,6 +11,7 @@ static inline MPI_Datatype autodidact_byte(void) { return MPI_BYTE; }
 static inline MPI_Datatype autodidact_int64(void) { return MPI_INT64_T; }
 static inline MPI_Op autodidact_op_sum(void) { return MPI_SUM; }
 static inline MPI_Op autodidact_op_max(void) { return MPI_MAX; }
+static inline MPI_Op autodidact_op_min(void) { return MPI_MIN; }
 static inline void *autodidact_in_place(void) { return MPI_IN_PLACE; }
 static inline MPI_Errhandler autodidact_errors_return(void) { return MPI_ERRORS_RETURN; }
 static inline int autodidact_any_source(void) { return MPI_ANY_SOURCE; }

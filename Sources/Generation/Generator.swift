@@ -4,7 +4,7 @@ import Model
 import Tokenizer
 
 /// Sample `sampleIndex` of prompt `promptIndex`.
-public struct GenerationRequest: Sendable, Equatable {
+public struct GenerationRequest: Sendable, Equatable, Codable {
     public var promptIndex: Int
     public var sampleIndex: Int
     public var prompt: [Int32]
@@ -13,7 +13,7 @@ public struct GenerationRequest: Sendable, Equatable {
     }
 }
 
-public struct GenerationResult: Sendable, Equatable {
+public struct GenerationResult: Sendable, Equatable, Codable {
     public var promptIndex: Int
     public var sampleIndex: Int
     /// Generated ids; an end-of-sequence token that stopped generation is not included.

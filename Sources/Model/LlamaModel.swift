@@ -37,11 +37,14 @@ public final class LlamaModel: @unchecked Sendable {
 
     public var parameterCount: Int { layout.count }
 
-    /// An FNV-1a hash of the parameter bytes: equal models hash equal.
+    /// A hash of the parameter bits (FNV-style over 64-bit words): equal models hash equal, and any
+    /// changed bit almost surely changes it.
     public func checksum() -> UInt64 {
         var h: UInt64 = 0xcbf29ce484222325
-        let raw = UnsafeRawBufferPointer(start: params.pointer, count: layout.count * 4)
-        for b in raw { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        let words = layout.count / 2
+        let p = UnsafeRawPointer(params.pointer)
+        for i in 0..<words { h = (h ^ p.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)) &* 0x100000001b3 }
+        if layout.count % 2 == 1 { h = (h ^ UInt64(params.pointer[layout.count - 1].bitPattern)) &* 0x100000001b3 }
         return h
     }
 }

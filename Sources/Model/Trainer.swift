@@ -23,6 +23,7 @@ public final class Trainer: @unchecked Sendable {
         /// Gradient norm before clipping.
         public var gradNorm: Float
         public var tokens: Int
+        public init(loss: Double, gradNorm: Float, tokens: Int) { self.loss = loss; self.gradNorm = gradNorm; self.tokens = tokens }
     }
 
     public init(model: LlamaModel, settings: AdamWSettings, maxGradNorm: Float? = 1.0) {

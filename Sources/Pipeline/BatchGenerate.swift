@@ -12,6 +12,8 @@ public struct BatchGenerateOptions: Sendable {
     public var output: String
     public var samples = 1
     public var batchSize = 16
+    /// Requests per work chunk handed to a rank (default: the batch size).
+    public var chunkSize: Int?
     /// auto (the model's chat format if it has a template, else the text as is), chatml, llama3, plain, none
     public var template = "auto"
     public var thought = false
@@ -62,7 +64,7 @@ public enum BatchGenerate {
             + "\"logprob\": \(JSONLines.number(r.logprob)), \"finish_reason\": \"\(r.finishReason)\"}"
     }
 
-    public static func run(_ o: BatchGenerateOptions, logger: Logger) throws {
+    public static func run(_ o: BatchGenerateOptions, cluster: Cluster, logger: Logger) throws {
         guard o.samples >= 1 else { throw PipelineError("--samples must be at least 1") }
         guard o.batchSize >= 1 else { throw PipelineError("--batch-size must be at least 1") }
         let loaded = try ModelCommands.load(o.model, logger: logger)
@@ -73,11 +75,13 @@ public enum BatchGenerate {
         let texts = try readPrompts(o.prompts)
         let ids = encode(texts, tokenizer: tokenizer, template: template, thought: o.thought)
         let requests = ids.enumerated().flatMap { i, p in (0..<o.samples).map { GenerationRequest(promptIndex: i, sampleIndex: $0, prompt: p) } }
-        logger.info("generate: \(texts.count) prompts x \(o.samples) samples, batch \(o.batchSize), template \(template?.name ?? "none (text as is)")")
+        logger.info("generate: \(texts.count) prompts x \(o.samples) samples on \(cluster.size) rank(s), batch \(o.batchSize), template \(template?.name ?? "none (text as is)")")
         let progress = Progress("generate", total: requests.count, logger: logger)
         let start = Date()
-        let results = try Generator(model: loaded.model, tokenizer: tokenizer, batchSize: o.batchSize)
-            .generate(requests, params: sampling) { _ in progress.advance() }
+        if cluster.size > 1 { try cluster.broadcast(.loadModel(path: o.model)) }
+        let local = Generator(model: loaded.model, tokenizer: tokenizer, batchSize: o.batchSize)
+        let results = try cluster.generate(requests, params: sampling, batchSize: o.batchSize,
+                                           chunkSize: o.chunkSize ?? o.batchSize, local: local) { _ in progress.advance() }
         let seconds = Date().timeIntervalSince(start)
         let tokens = results.reduce(0) { $0 + $1.tokens.count }
         logger.info("generate: \(tokens) tokens in \(String(format: "%.1f", seconds)) s (\(String(format: "%.1f", Double(tokens) / seconds)) tokens/s)")

@@ -31,7 +31,7 @@ public struct PretrainResult: Sendable {
 }
 
 public enum Pretrain {
-    public static func run(_ o: PretrainOptions, logger: Logger) throws -> PretrainResult {
+    public static func run(_ o: PretrainOptions, cluster: Cluster, logger: Logger) throws -> PretrainResult {
         let text: String
         if let path = o.textFile {
             guard let t = try? String(contentsOfFile: path, encoding: .utf8) else {
@@ -56,25 +56,30 @@ public enum Pretrain {
         config.bosTokenId = Int(tokenizer.bosTokenId!)
         config.eosTokenIds = [Int(tokenizer.eosTokenId!)]
         let model = LlamaModel.randomlyInitialised(config: config, seed: o.seed)
-        logger.info("pretrain: \(o.shape) shape, \(model.parameterCount) parameters, \(data.count) byte tokens of text, \(o.steps) steps of \(o.batch)x\(o.sequence), \(Parallel.threads) threads")
-        let trainer = Trainer(model: model, settings: AdamWSettings(learningRate: o.learningRate, beta1: 0.9, beta2: 0.95, weightDecay: 0.1), maxGradNorm: 1)
+        logger.info("pretrain: \(o.shape) shape, \(model.parameterCount) parameters, \(data.count) byte tokens of text, \(o.steps) steps of \(o.batch)x\(o.sequence), \(cluster.size) rank(s) x \(Parallel.threads) threads")
+        let setup = TrainerSetup(adamW: AdamWSettings(learningRate: o.learningRate, beta1: 0.9, beta2: 0.95, weightDecay: 0.1),
+                                 maxGradNorm: 1)
+        if cluster.size > 1 {
+            try cluster.broadcast(.initModel(configJSON: String(decoding: config.jsonData(), as: UTF8.self), seed: o.seed))
+            try cluster.broadcast(.setupTrainer(setup))
+        }
+        let trainer = DataParallelTrainer(model: model, setup: setup, comm: cluster.comm)
         let schedule = LearningRateSchedule(kind: .cosine, peak: o.learningRate, warmupSteps: o.warmup, totalSteps: o.steps, minRatio: 0.1)
         var rng = RandomStream(key: o.seed, 1)
-        let packing = Packing(count: o.batch, length: o.sequence)
-        var ids = [Int32](), targets = [Int32]()
-        ids.reserveCapacity(packing.tokens); targets.reserveCapacity(packing.tokens)
         let progress = Progress("train", total: o.steps, logger: logger, logEvery: 25)
         var first = 0.0, recent: [Double] = []
         let start = Date()
         for step in 1...o.steps {
-            ids.removeAll(keepingCapacity: true); targets.removeAll(keepingCapacity: true)
+            var ids: [[Int32]] = [], targets: [[Int32]] = []
             for _ in 0..<o.batch {
                 let s = rng.int(below: data.count - o.sequence - 1)
-                ids.append(contentsOf: data[s..<(s + o.sequence)])
-                targets.append(contentsOf: data[(s + 1)...(s + o.sequence)])
+                ids.append(Array(data[s..<(s + o.sequence)]))
+                targets.append(Array(data[(s + 1)...(s + o.sequence)]))
             }
-            let lr = schedule.rate(at: step)
-            let r = trainer.trainStep(ids: ids, targets: targets, packing: packing, lr: lr)
+            let batch = TrainBatch(ids: ids, targets: targets, learningRate: schedule.rate(at: step))
+            if cluster.size > 1 { try cluster.broadcast(.trainStep(batch)) }
+            let r = try trainer.step(batch)
+            let lr = batch.learningRate
             if step == 1 { first = r.loss }
             recent.append(r.loss)
             if recent.count > 10 { recent.removeFirst() }
@@ -83,15 +88,16 @@ public enum Pretrain {
         }
         let seconds = Date().timeIntervalSince(start)
         let final = recent.reduce(0, +) / Double(recent.count)
-        let tps = Double(o.steps * packing.tokens) / seconds
+        let tps = Double(o.steps * o.batch * o.sequence) / seconds
         logger.info("pretrain: loss \(String(format: "%.3f", first)) -> \(String(format: "%.3f", final)) (mean of the last \(recent.count) steps) in \(String(format: "%.1f", seconds)) s, \(Int(tps)) tokens/s")
         var params = SamplingParameters()
         params.temperature = o.temperature; params.maxNewTokens = o.sampleTokens; params.seed = o.seed
-        let generator = Generator(model: model, tokenizer: tokenizer, batchSize: o.samplePrompts.count)
+        let generator = Generator(model: model, tokenizer: tokenizer, batchSize: o.samplePrompts.count)  // on rank 0
         let requests = o.samplePrompts.enumerated().map {
             GenerationRequest(promptIndex: $0.offset, sampleIndex: 0, prompt: tokenizer.encode($0.element, parseSpecial: false))
         }
         let samples = try generator.generate(requests, params: params).enumerated().map { o.samplePrompts[$0.offset] + $0.element.text }
+        if cluster.size > 1 { logger.info("pretrain: gradient all-reduce took \(String(format: "%.2f", trainer.syncSeconds)) s of \(String(format: "%.1f", seconds)) s") }
         if let dir = o.output {
             try Checkpoint.save(model, tokenizer: tokenizer, to: URL(fileURLWithPath: dir))
             logger.info("pretrain: saved the model to \(dir)")

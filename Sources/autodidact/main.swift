@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import Generation
 import Kernels
@@ -10,7 +11,7 @@ struct Autodidact: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "autodidact",
         abstract: "Iterative self-improvement of language models: generate, judge, build preference pairs, train, evaluate.",
-        subcommands: [Pretrain.self, Logprobs.self, Generate.self, Tokenize.self, Convert.self])
+        subcommands: [Pretrain.self, Logprobs.self, Generate.self, Tokenize.self, Convert.self, MPICheck.self])
 }
 
 struct CommonOptions: ParsableArguments {
@@ -53,9 +54,11 @@ struct Pretrain: ParsableCommand {
             var o = PretrainOptions()
             o.shape = shape; o.steps = steps; o.batch = batch; o.sequence = seq; o.learningRate = lr
             o.seed = seed; o.textFile = text; o.output = output
-            let result = try Pipeline.Pretrain.run(o, logger: logger)
-            print(String(format: "loss: %.3f -> %.3f", result.firstLoss, result.finalLoss))
-            for s in result.samples { print("---\n\(s)") }
+            try Cluster.run(logger: logger) { cluster in
+                let result = try Pipeline.Pretrain.run(o, cluster: cluster, logger: logger)
+                print(String(format: "loss: %.3f -> %.3f", result.firstLoss, result.finalLoss))
+                for s in result.samples { print("---\n\(s)") }
+            }
         }
     }
 }
@@ -87,6 +90,7 @@ struct Generate: ParsableCommand {
     @Option(help: "With --prompts: where to write one JSON line per prompt and sample.") var output: String?
     @Option(help: "With --prompts: samples per prompt.") var samples = 1
     @Option(help: "With --prompts: sequences decoded together.") var batchSize = 16
+    @Option(help: "With --prompts under mpirun: requests per work chunk (default: the batch size).") var chunkSize: Int?
     @Option(help: "With --prompts: auto (the model's chat format when it has a template), chatml, llama3, plain or none.")
     var template = "auto"
     @Flag(help: "With --prompts: wrap each prompt in Thought Preference Optimization's thought prompt.") var thought = false
@@ -121,8 +125,8 @@ struct Generate: ParsableCommand {
                 guard let output else { throw PipelineError("--prompts needs --output") }
                 var o = BatchGenerateOptions(model: model, prompts: file, output: output)
                 o.samples = samples; o.batchSize = batchSize; o.template = template; o.thought = thought
-                o.sampling = sampling
-                try BatchGenerate.run(o, logger: logger)
+                o.sampling = sampling; o.chunkSize = chunkSize
+                try Cluster.run(logger: logger) { cluster in try BatchGenerate.run(o, cluster: cluster, logger: logger) }
             default:
                 throw PipelineError("give either --prompt TEXT or --prompts FILE.jsonl --output OUT.jsonl")
             }
@@ -152,6 +156,27 @@ struct Convert: ParsableCommand {
     func run() throws {
         let logger = common.setUp()
         try runReportingErrors { try ModelCommands.convert(model: source, output: output, logger: logger) }
+    }
+}
+
+struct MPICheck: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mpi-check",
+        abstract: "Exercise every communicator operation across the ranks (run under mpirun); exit 0 when all agree.")
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        let logger = common.setUp()
+        try runReportingErrors {
+            let comm = try Communicators.make()
+            let failures = try CommunicatorCheck.run(comm)
+            var flag = [Double(failures.count)]
+            try comm.allReduce(&flag, op: .max)
+            for f in failures { FileHandle.standardError.write("\(f)\n".data(using: .utf8)!) }
+            if comm.rank == 0 { print("mpi-check: \(comm.size) rank(s), \(flag[0] == 0 ? "all operations agree" : "FAILED")") }
+            logger.debug("rank \(comm.rank) done")
+            if flag[0] != 0 { throw ExitCode.failure }
+        }
     }
 }
 

@@ -1,0 +1,74 @@
+import Distributed
+import Foundation
+import Kernels
+import Model
+
+/// Data-parallel training: every rank holds the same weights, takes its contiguous share of each global
+/// batch (in micro-batches), and the gradients are summed over ranks in one all-reduce of the flat
+/// buffer before every rank applies the same AdamW step. The loss is the mean over the global batch's
+/// scored tokens, so the update equals the single-process one up to summation order.
+public final class DataParallelTrainer {
+    public let trainer: Trainer
+    let comm: Communicator
+    let setup: TrainerSetup
+    /// Seconds spent in the gradient all-reduce (cumulative).
+    public private(set) var syncSeconds = 0.0
+
+    public init(model: LlamaModel, setup: TrainerSetup, comm: Communicator) {
+        trainer = Trainer(model: model, settings: setup.adamW, maxGradNorm: setup.maxGradNorm)
+        self.setup = setup
+        self.comm = comm
+    }
+
+    /// This rank's sequences of a global batch of `count`: a contiguous block, the same on every run.
+    public static func share(count: Int, rank: Int, size: Int) -> Range<Int> {
+        (count * rank / size)..<(count * (rank + 1) / size)
+    }
+
+    public func step(_ batch: TrainBatch) throws -> Trainer.StepResult {
+        guard batch.ids.count == batch.targets.count else { throw PipelineError("train batch: ids and targets differ in count") }
+        let globalScored = batch.targets.reduce(0) { $0 + $1.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) } }
+        let scale = globalScored > 0 ? 1 / Double(globalScored) : 0
+        trainer.grads.zero()
+        var sums = [0.0]
+        let mine = DataParallelTrainer.share(count: batch.ids.count, rank: comm.rank, size: comm.size)
+        var k = mine.lowerBound
+        while k < mine.upperBound {
+            var packing = Packing()
+            var ids: [Int32] = [], targets: [Int32] = []
+            while k < mine.upperBound && (packing.count == 0 || packing.tokens + batch.ids[k].count <= setup.microBatchTokens) {
+                guard batch.ids[k].count == batch.targets[k].count, !batch.ids[k].isEmpty else {
+                    throw PipelineError("train batch: sequence \(k) has \(batch.ids[k].count) ids and \(batch.targets[k].count) targets")
+                }
+                packing.append(length: batch.ids[k].count)
+                ids += batch.ids[k]; targets += batch.targets[k]
+                k += 1
+            }
+            let (sum, _) = trainer.accumulateNLL(ids: ids, targets: targets, packing: packing, scale: scale)
+            sums[0] += sum
+        }
+        if comm.size > 1 {
+            let t0 = Date()
+            try comm.allReduce(trainer.grads.pointer, count: trainer.grads.count, op: .sum)
+            try comm.allReduce(&sums, op: .sum)
+            syncSeconds += Date().timeIntervalSince(t0)
+        }
+        let norm = trainer.applyUpdate(lr: batch.learningRate)
+        if comm.size > 1 && setup.checksumEvery > 0 && trainer.step % setup.checksumEvery == 0 {
+            try verifyReplicas()
+        }
+        return Trainer.StepResult(loss: globalScored > 0 ? -sums[0] / Double(globalScored) : 0, gradNorm: norm, tokens: globalScored)
+    }
+
+    /// Compares every rank's weight checksum on rank 0; a mismatch is an error naming the ranks.
+    public func verifyReplicas() throws {
+        var sum = trainer.model.checksum()
+        let all = try comm.gather(Data(bytes: &sum, count: 8), root: 0)
+        guard let all else { return }
+        let values = all.map { $0.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
+        let differing = values.enumerated().filter { $0.element != values[0] }.map(\.offset)
+        if !differing.isEmpty {
+            throw PipelineError("after step \(trainer.step) the weights of rank(s) \(differing.map(String.init).joined(separator: ", ")) differ from rank 0's (checksums \(values.map { String($0, radix: 16) }))")
+        }
+    }
+}
