@@ -42,7 +42,7 @@ let package = Package(
         ]),
         .target(name: "AllocationCounter", path: "Benchmarks/AllocationCounter"),
         .executableTarget(name: "autodidact-bench", dependencies: [
-            "Kernels", "Model", "Tokenizer", "Generation", "AllocationCounter",
+            "Kernels", "Model", "Tokenizer", "Generation", "Distributed", "Pipeline", "CMPI", "AllocationCounter",
         ], path: "Benchmarks/autodidact-bench", swiftSettings: fast),
         .target(name: "TestSupport", dependencies: ["Kernels"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),

@@ -1,5 +1,8 @@
 import AllocationCounter
+import CMPI
+import Distributed
 import Foundation
+import Pipeline
 import Generation
 import Kernels
 import Model
@@ -138,6 +141,71 @@ func benchGenerate(shape: String, batch: Int, new: Int, iterations: Int, modelPa
                       "sgemm_gflops_2048": sgemm, "compute_bound_tokens_per_s": bound, "fraction_of_bound": tokensPerSecond / bound])
 }
 
+/// All-reduce (sum) of 1, 16 and 128 MB float buffers under mpirun: the communicator's all-reduce beside a
+/// raw blocking MPI_Allreduce of the same buffer; each call after a barrier, time on rank 0, median.
+func benchAllReduce(iterations: Int) throws {
+    let comm = try MPICommunicator()
+    var res: [String: [String: Double]] = [:]
+    for mb in [1, 16, 128] {
+        let n = mb * 1024 * 1024 / 4
+        let x = FloatBuffer(count: n)
+        var ours: [Double] = [], raw: [Double] = []
+        for i in 0..<(iterations + 3) {
+            for (which, useRaw) in [(0, false), (1, true)] {
+                x.pointer.update(repeating: Float(comm.rank + 1), count: n)
+                try comm.barrier()
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                if useRaw {
+                    MPI_Allreduce(autodidact_in_place(), x.pointer, Int32(n), autodidact_float(), autodidact_op_sum(), autodidact_comm_world())
+                } else {
+                    try comm.allReduce(x.pointer, count: n, op: .sum)
+                }
+                let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                if i >= 3 { if which == 0 { ours.append(dt) } else { raw.append(dt) } }
+                let want = Float(comm.size * (comm.size + 1) / 2)
+                if x[0] != want || x[n - 1] != want { FileHandle.standardError.write("allreduce: wrong sum\n".data(using: .utf8)!); exit(1) }
+            }
+        }
+        res["\(mb)MB"] = ["communicator_median_s": median(ours), "raw_mpi_median_s": median(raw),
+                           "communicator_algbw_GBps": Double(mb * 1024 * 1024) / median(ours) / 1e9]
+    }
+    if comm.rank == 0 { emit("allreduce", ["tag": "allreduce_np\(comm.size)", "ranks": comm.size, "iterations": iterations, "results": res]) }
+}
+
+/// Data-parallel training steps under mpirun (every rank runs the worker's code path): tokens/s and the
+/// share of the step spent in the gradient all-reduce.
+func benchTrainDP(shape: String, batch: Int, seq: Int, iterations: Int) throws {
+    let comm = try Communicators.make()
+    let config = LlamaConfig.named(shape)!
+    let model = LlamaModel.randomlyInitialised(config: config, seed: 0)
+    let dp = DataParallelTrainer(model: model, setup: TrainerSetup(adamW: AdamWSettings(learningRate: 1e-4), maxGradNorm: nil,
+                                                                 microBatchTokens: 1 << 20, checksumEvery: 0), comm: comm)
+    var rng = RandomStream(seed: 123)
+    var ids: [[Int32]] = [], targets: [[Int32]] = []
+    for _ in 0..<batch {
+        let s = (0..<seq).map { _ in Int32(rng.int(below: config.vocabSize)) }
+        ids.append(s)
+        targets.append(Array(s.dropFirst()) + [-1])
+    }
+    let tb = TrainBatch(ids: ids, targets: targets, learningRate: 1e-4)
+    _ = try dp.step(tb)
+    let sync0 = dp.syncSeconds
+    var times: [Double] = []
+    for _ in 0..<iterations {
+        try comm.barrier()
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        _ = try dp.step(tb)
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+    }
+    let syncPerStep = (dp.syncSeconds - sync0) / Double(iterations)
+    if comm.rank == 0 {
+        emit("train_dp", ["tag": "train_dp_\(shape)_b\(batch)_s\(seq)_np\(comm.size)_t\(Parallel.threads)", "model": shape,
+                          "batch": batch, "seq": seq, "ranks": comm.size, "median_s": median(times), "times_s": times,
+                          "tokens_per_s": Double(batch * seq) / median(times), "sync_s_per_step": syncPerStep,
+                          "sync_fraction": syncPerStep / median(times)])
+    }
+}
+
 func benchTrain(shape: String, batch: Int, seq: Int, iterations: Int) {
     let config = LlamaConfig.named(shape)!
     let model = LlamaModel.randomlyInitialised(config: config, seed: 0)
@@ -202,6 +270,10 @@ while i < args.count {
     case "sgemm": benchSgemm(); i += 1
     case "allocations": benchAllocations(); i += 1
     case "rowwise": benchRowwise(); i += 1
+    case "allreduce": try! benchAllReduce(iterations: 20); i += 1
+    case "train-dp":
+        guard i + 3 < args.count, LlamaConfig.named(args[i + 1]) != nil, let b = Int(args[i + 2]), let s = Int(args[i + 3]) else { exit(2) }
+        try! benchTrainDP(shape: args[i + 1], batch: b, seq: s, iterations: args[i + 1] == "smol" ? 3 : 10); i += 4
     case "rowwise-lm":
         benchRowwise(only: Int(args[i + 1])!); i += 2
     case "generate":
