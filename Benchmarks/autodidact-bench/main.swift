@@ -1,3 +1,4 @@
+import Alignment
 import AllocationCounter
 import CMPI
 import Distributed
@@ -206,6 +207,23 @@ func benchTrainDP(shape: String, batch: Int, seq: Int, iterations: Int) throws {
     }
 }
 
+/// A DPO step (sigmoid, beta 0.1, AdamW) on random pairs, reference log-probs stored with the pairs (as the
+/// trainer always uses them): PAIRS pairs of PROMPT + COMPLETION tokens.
+func benchDPO(shape: String, pairs count: Int, promptLength: Int, completionLength: Int, iterations: Int) throws {
+    let config = LlamaConfig.named(shape)!
+    let model = LlamaModel.randomlyInitialised(config: config, seed: 0)
+    var rng = RandomStream(seed: 7)
+    func ids(_ n: Int) -> [Int32] { (0..<n).map { _ in Int32(rng.int(below: config.vocabSize)) } }
+    var pairs = (0..<count).map { _ in TokenizedPair(prompt: ids(promptLength), chosen: ids(completionLength), rejected: ids(completionLength)) }
+    try CompletionScoring.fillReference(&pairs, model: model)
+    let trainer = PreferenceTrainer(model: model, loss: DPOLoss(beta: 0.1), adamW: AdamWSettings(learningRate: 1e-5),
+                                    maxGradNorm: nil, microBatchTokens: 1 << 20, comm: LocalCommunicator())
+    let t = time(warmup: 2, iterations: iterations) { _ = try! trainer.step(pairs, lr: 1e-5) }
+    emit("dpo", ["tag": "dpo_\(shape)_p\(count)_\(promptLength)_\(completionLength)_t\(Parallel.threads)", "model": shape, "pairs": count,
+                 "prompt_len": promptLength, "completion_len": completionLength, "median_s": t.median, "times_s": t.all,
+                 "steps_per_s": 1 / t.median])
+}
+
 func benchTrain(shape: String, batch: Int, seq: Int, iterations: Int) {
     let config = LlamaConfig.named(shape)!
     let model = LlamaModel.randomlyInitialised(config: config, seed: 0)
@@ -261,7 +279,8 @@ func benchAllocations() {
 var args = Array(CommandLine.arguments.dropFirst())
 if args.isEmpty {
     args = ["sgemm", "train", "nano", "8", "256", "train", "smol", "4", "256", "allocations",
-            "generate", "smol", "1", "generate", "smol", "8", "generate", "smol", "64"]
+            "generate", "smol", "1", "generate", "smol", "8", "generate", "smol", "64",
+            "dpo", "nano", "4", "65", "62", "dpo", "smol", "1", "128", "128"]
     if let gguf = ProcessInfo.processInfo.environment["SMOLLM2_GGUF"] { args += ["generate-model", gguf, "8"] }
 }
 var i = 0
@@ -270,6 +289,12 @@ while i < args.count {
     case "sgemm": benchSgemm(); i += 1
     case "allocations": benchAllocations(); i += 1
     case "rowwise": benchRowwise(); i += 1
+    case "dpo":
+        guard i + 4 < args.count, LlamaConfig.named(args[i + 1]) != nil, let p = Int(args[i + 2]), let pl = Int(args[i + 3]), let cl = Int(args[i + 4]) else {
+            FileHandle.standardError.write("usage: dpo SHAPE PAIRS PROMPT_LEN COMPLETION_LEN\n".data(using: .utf8)!)
+            exit(2)
+        }
+        try! benchDPO(shape: args[i + 1], pairs: p, promptLength: pl, completionLength: cl, iterations: args[i + 1] == "smol" ? 3 : 10); i += 5
     case "allreduce": try! benchAllReduce(iterations: 20); i += 1
     case "train-dp":
         guard i + 3 < args.count, LlamaConfig.named(args[i + 1]) != nil, let b = Int(args[i + 2]), let s = Int(args[i + 3]) else { exit(2) }

@@ -92,19 +92,18 @@ public struct LearningRateSchedule: Sendable, Equatable, Codable {
         self.minRatio = minRatio
     }
 
-    /// The rate for 1-based step `step`.
+    /// The rate for 1-based step `step`: warm-up steps 1...W rise linearly to the peak (step W at the
+    /// peak); the first step after warm-up is at the peak and the last (`totalSteps`) at minRatio * peak.
     public func rate(at step: Int) -> Float {
         if warmupSteps > 0 && step <= warmupSteps { return peak * Float(step) / Float(warmupSteps) }
+        let span = max(1, totalSteps - warmupSteps - 1)
+        let progress = min(1, max(0, Float(step - warmupSteps - 1) / Float(span)))
         switch kind {
         case .constant:
             return peak
         case .linear:
-            let span = max(1, totalSteps - warmupSteps)
-            let progress = min(1, Float(step - warmupSteps) / Float(span))
             return peak * (1 - (1 - minRatio) * progress)
         case .cosine:
-            let span = max(1, totalSteps - warmupSteps)
-            let progress = min(1, Float(step - warmupSteps) / Float(span))
             return peak * (minRatio + (1 - minRatio) * 0.5 * (1 + Float(Foundation.cos(Double.pi * Double(progress)))))
         }
     }

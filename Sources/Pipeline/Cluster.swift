@@ -1,3 +1,4 @@
+import Alignment
 import Distributed
 import Foundation
 import Generation
@@ -14,34 +15,30 @@ public enum WorkerCommand: Codable {
     case generate(chunk: Int, requests: [GenerationRequest], params: SamplingParameters, batchSize: Int)
     case setupTrainer(TrainerSetup)
     case trainStep(TrainBatch)
+    case score(chunk: Int, prompts: [[Int32]], completions: [[Int32]])
+    case setupPreference(PreferenceSetup)
+    case preferenceStep(pairs: [TokenizedPair], learningRate: Float)
     case shutdown
 }
 
 public enum WorkerReply: Codable {
     case generated(chunk: Int, results: [GenerationResult])
+    case scored(chunk: Int, logps: [Double])
 }
 
-/// Optimizer settings every rank applies identically.
-public struct TrainerSetup: Codable, Sendable {
+/// The preference trainer's settings, the same on every rank.
+public struct PreferenceSetup: Codable, Sendable {
+    public var loss: String
+    public var settings: LossSettings
     public var adamW: AdamWSettings
     public var maxGradNorm: Float?
-    /// Most tokens in one micro-batch (gradient accumulation beyond it).
     public var microBatchTokens: Int
-    /// Compare weight checksums across ranks every this many steps (0: never).
-    public var checksumEvery: Int
-    public init(adamW: AdamWSettings, maxGradNorm: Float?, microBatchTokens: Int = 4096, checksumEvery: Int = 10) {
-        self.adamW = adamW; self.maxGradNorm = maxGradNorm; self.microBatchTokens = microBatchTokens
-        self.checksumEvery = checksumEvery
+    public init(loss: String, settings: LossSettings, adamW: AdamWSettings, maxGradNorm: Float?, microBatchTokens: Int = 4096) {
+        self.loss = loss; self.settings = settings; self.adamW = adamW; self.maxGradNorm = maxGradNorm; self.microBatchTokens = microBatchTokens
     }
-}
-
-/// One optimizer step's global batch: sequences with their targets (-1 = not scored).
-public struct TrainBatch: Codable, Sendable {
-    public var ids: [[Int32]]
-    public var targets: [[Int32]]
-    public var learningRate: Float
-    public init(ids: [[Int32]], targets: [[Int32]], learningRate: Float) {
-        self.ids = ids; self.targets = targets; self.learningRate = learningRate
+    public func makeTrainer(model: LlamaModel, comm: Communicator) throws -> PreferenceTrainer {
+        PreferenceTrainer(model: model, loss: try PreferenceLosses.named(loss, settings), adamW: adamW, maxGradNorm: maxGradNorm,
+                          microBatchTokens: microBatchTokens, comm: comm)
     }
 }
 
@@ -94,33 +91,34 @@ public final class Cluster {
 
     // MARK: dynamic work distribution
 
-    /// Generates for every request, in chunks handed out as ranks become free (each worker keeps up to two
-    /// chunks queued; the coordinator takes chunks itself between collecting replies). Results come back in
-    /// request order, the same whatever the number of ranks or the chunk size.
-    public func generate(_ requests: [GenerationRequest], params: SamplingParameters, batchSize: Int, chunkSize: Int,
-                         local: Generator, onFinish: ((Int) -> Void)? = nil) throws -> [GenerationResult] {
+    /// Runs `count` items in chunks handed out as ranks become free: each worker keeps up to two chunks
+    /// queued; the coordinator takes chunks itself between collecting replies. `command(range)` is what a
+    /// worker is sent for a chunk, `local(range)` computes one here, `reply` decodes a worker's answer.
+    /// Results come back in item order, the same whatever the number of ranks or the chunk size.
+    func distribute<R>(count: Int, chunkSize: Int, command: (Int, Range<Int>) -> WorkerCommand,
+                       local: (Range<Int>) throws -> [R], reply: (WorkerReply) -> (chunk: Int, results: [R])?,
+                       onChunk: ((Range<Int>) -> Void)? = nil) throws -> [R] {
         let chunkSize = max(1, chunkSize)
-        let chunks = (requests.count + chunkSize - 1) / chunkSize
-        func range(_ c: Int) -> Range<Int> { (c * chunkSize)..<min(requests.count, (c + 1) * chunkSize) }
-        var results = [[GenerationResult]?](repeating: nil, count: chunks)
+        let chunks = (count + chunkSize - 1) / chunkSize
+        func range(_ c: Int) -> Range<Int> { (c * chunkSize)..<min(count, (c + 1) * chunkSize) }
+        var results = [[R]?](repeating: nil, count: chunks)
         var next = 0, done = 0
         var outstanding = [Int](repeating: 0, count: size)
         func assign(_ w: Int) throws {
             let c = next
             next += 1
             outstanding[w] += 1
-            let cmd = WorkerCommand.generate(chunk: c, requests: Array(requests[range(c)]), params: params, batchSize: batchSize)
-            pendingSends.append(try comm.sendAsync(cmd, to: w, tag: Tags.command))
+            pendingSends.append(try comm.sendAsync(command(c, range(c)), to: w, tag: Tags.command))
         }
         func handle(_ m: Message) throws {
-            guard case .generated(let c, let rs) = try JSONDecoder().decode(WorkerReply.self, from: m.data) else { return }
-            guard c < chunks, results[c] == nil, rs.count == range(c).count else {
-                throw DistributedError.protocolError("rank \(m.source) returned an unexpected chunk \(c)")
+            guard let (c, rs) = reply(try JSONDecoder().decode(WorkerReply.self, from: m.data)),
+                  c < chunks, results[c] == nil, rs.count == range(c).count else {
+                throw DistributedError.protocolError("rank \(m.source) returned an unexpected reply")
             }
             results[c] = rs
             done += 1
             outstanding[m.source] -= 1
-            for k in range(c) { onFinish?(k) }
+            onChunk?(range(c))
             if next < chunks { try assign(m.source) }
         }
         for w in workers { while outstanding[w] < 2 && next < chunks { try assign(w) } }
@@ -128,9 +126,9 @@ public final class Cluster {
             if next < chunks {
                 let c = next
                 next += 1
-                let base = range(c).lowerBound
-                results[c] = try local.generate(Array(requests[range(c)]), params: params) { onFinish?(base + $0) }
+                results[c] = try local(range(c))
                 done += 1
+                onChunk?(range(c))
                 while let m = try comm.poll(from: nil, tag: Tags.reply) { try handle(m) }
             } else {
                 try handle(try comm.receive(from: nil, tag: Tags.reply))
@@ -138,6 +136,31 @@ public final class Cluster {
             try pendingSends.removeAll { try $0.test() }
         }
         return results.flatMap { $0! }
+    }
+
+    /// Generates for every request across the ranks (see `distribute`).
+    public func generate(_ requests: [GenerationRequest], params: SamplingParameters, batchSize: Int, chunkSize: Int,
+                         local: Generator, onFinish: ((Int) -> Void)? = nil) throws -> [GenerationResult] {
+        try distribute(count: requests.count, chunkSize: chunkSize,
+                       command: { .generate(chunk: $0, requests: Array(requests[$1]), params: params, batchSize: batchSize) },
+                       local: { r in try local.generate(Array(requests[r]), params: params) },
+                       reply: { if case .generated(let c, let rs) = $0 { return (c, rs) } else { return nil } },
+                       onChunk: { r in for k in r { onFinish?(k) } })
+    }
+
+    /// Summed completion log-probabilities of every (prompt, completion) under the model every rank holds.
+    public func score(model: LlamaModel, prompts: [[Int32]], completions: [[Int32]], chunkSize: Int = 64) throws -> [Double] {
+        try distribute(count: prompts.count, chunkSize: chunkSize,
+                       command: { .score(chunk: $0, prompts: Array(prompts[$1]), completions: Array(completions[$1])) },
+                       local: { r in try CompletionScoring.logps(model, prompts: Array(prompts[r]), completions: Array(completions[r])) },
+                       reply: { if case .scored(let c, let v) = $0 { return (c, v) } else { return nil } })
+    }
+
+    /// Reference log-probs for every pair, computed once (sharded) with the model every rank holds now.
+    public func fillReference(_ pairs: inout [TokenizedPair], model: LlamaModel) throws {
+        let values = try score(model: model, prompts: pairs.flatMap { [$0.prompt, $0.prompt] },
+                               completions: pairs.flatMap { [$0.chosen, $0.rejected] })
+        for k in pairs.indices { pairs[k].refChosen = values[2 * k]; pairs[k].refRejected = values[2 * k + 1] }
     }
 }
 
@@ -149,6 +172,7 @@ final class WorkerDaemon {
     var tokenizer: BPETokenizer?
     var generator: Generator?
     var trainer: DataParallelTrainer?
+    var preference: PreferenceTrainer?
     var pendingSends: [PendingSend] = []
 
     init(comm: Communicator, logger: Logger) {
@@ -188,6 +212,15 @@ final class WorkerDaemon {
             case .trainStep(let batch):
                 guard let trainer else { throw DistributedError.protocolError("rank \(comm.rank): trainStep before setupTrainer") }
                 _ = try trainer.step(batch)
+            case .score(let chunk, let prompts, let completions):
+                let values = try CompletionScoring.logps(try requireModel(), prompts: prompts, completions: completions)
+                pendingSends.append(try comm.sendAsync(WorkerReply.scored(chunk: chunk, logps: values), to: 0, tag: Tags.reply))
+            case .setupPreference(let setup):
+                preference = try setup.makeTrainer(model: try requireModel(), comm: comm)
+                generator = nil
+            case .preferenceStep(let pairs, let lr):
+                guard let preference else { throw DistributedError.protocolError("rank \(comm.rank): preferenceStep before setupPreference") }
+                _ = try preference.step(pairs, lr: lr)
             }
             try pendingSends.removeAll { try $0.test() }
         }

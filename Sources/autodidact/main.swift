@@ -1,3 +1,4 @@
+import Alignment
 import ArgumentParser
 import Distributed
 import Foundation
@@ -11,7 +12,8 @@ struct Autodidact: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "autodidact",
         abstract: "Iterative self-improvement of language models: generate, judge, build preference pairs, train, evaluate.",
-        subcommands: [Pretrain.self, Logprobs.self, Generate.self, Tokenize.self, Convert.self, MPICheck.self])
+        subcommands: [Pretrain.self, Logprobs.self, Generate.self, Tokenize.self, Convert.self, PreferenceLoss.self,
+                      PreferenceTrain.self, MPICheck.self])
 }
 
 struct CommonOptions: ParsableArguments {
@@ -156,6 +158,67 @@ struct Convert: ParsableCommand {
     func run() throws {
         let logger = common.setUp()
         try runReportingErrors { try ModelCommands.convert(model: source, output: output, logger: logger) }
+    }
+}
+
+struct PreferenceLoss: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "preference-loss",
+        abstract: "Per-pair summed completion log-probs under policy and reference, and the loss (one JSON line per pair).")
+    @OptionGroup var common: CommonOptions
+    @Option(help: "The policy model.") var policy: String
+    @Option(help: "The reference model (else the pairs' ref_chosen_logps/ref_rejected_logps).") var reference: String?
+    @Option(help: "JSON Lines of pairs: prompt_ids/chosen_ids/rejected_ids or prompt/chosen/rejected, optional weight.") var pairs: String
+    @Option(help: "dpo, irpo, scpo, ipo or simpo.") var loss = "dpo"
+    @Option(help: "beta") var beta: Double = 0.1
+    @Option(help: "alpha (NLL weight of irpo/scpo)") var alpha: Double = 1
+    @Option(help: "gamma (simpo margin)") var gamma: Double = 0.5
+
+    func run() throws {
+        let logger = common.setUp()
+        try runReportingErrors {
+            for line in try PreferenceCommands.loss(policy: policy, reference: reference, pairsFile: pairs, loss: loss,
+                                                    settings: LossSettings(beta: beta, alpha: alpha, gamma: gamma), logger: logger) {
+                print(line)
+            }
+        }
+    }
+}
+
+struct PreferenceTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "preference-train",
+        abstract: "Train a model on preference pairs (DPO family); reference log-probs are computed once from the starting model when the file lacks them.")
+    @OptionGroup var common: CommonOptions
+    @Option(help: "The model to train.") var model: String
+    @Option(help: "JSON Lines of pairs.") var pairs: String
+    @Option(help: "dpo, irpo, scpo, ipo or simpo.") var loss = "dpo"
+    @Option(help: "beta") var beta: Double = 0.1
+    @Option(help: "alpha") var alpha: Double = 1
+    @Option(help: "gamma") var gamma: Double = 0.5
+    @Option(help: "Peak learning rate.") var lr: Float = 1e-5
+    @Option(help: "constant, linear or cosine (after warm-up).") var schedule = "cosine"
+    @Option(help: "Warm-up steps.") var warmup = 0
+    @Option(help: "Pairs per optimizer step (global, over all ranks).") var batchSize = 8
+    @Option(help: "Passes over the pairs.") var epochs = 1
+    @Option(help: "Most tokens per micro-batch.") var microBatchTokens = 4096
+    @Option(help: "Global gradient-norm clip (0: off).") var maxGradNorm: Float = 1
+    @Option(help: "Weight decay.") var weightDecay: Float = 0
+    @Option(help: "Write the per-step metrics here too.") var metrics: String?
+    @Option(help: "Save the trained model here.") var output: String?
+
+    func run() throws {
+        let logger = common.setUp()
+        try runReportingErrors {
+            guard let kind = LearningRateSchedule.Kind(rawValue: schedule) else { throw PipelineError("--schedule: '\(schedule)' is not constant, linear or cosine") }
+            let setup = PreferenceSetup(loss: loss, settings: LossSettings(beta: beta, alpha: alpha, gamma: gamma),
+                                        adamW: AdamWSettings(learningRate: lr, weightDecay: weightDecay),
+                                        maxGradNorm: maxGradNorm > 0 ? maxGradNorm : nil, microBatchTokens: microBatchTokens)
+            var o = PreferenceCommands.TrainOptions(model: model, pairs: pairs, setup: setup)
+            o.output = output; o.metrics = metrics; o.epochs = epochs; o.batchSize = batchSize; o.schedule = kind; o.warmupSteps = warmup
+            _ = try PreferenceLosses.named(loss, setup.settings)
+            try Cluster.run(logger: logger) { cluster in _ = try PreferenceCommands.train(o, cluster: cluster, logger: logger) }
+        }
     }
 }
 

@@ -3,6 +3,30 @@ import Foundation
 import Kernels
 import Model
 
+/// Optimizer settings every rank applies identically.
+public struct TrainerSetup: Codable, Sendable {
+    public var adamW: AdamWSettings
+    public var maxGradNorm: Float?
+    /// Most tokens in one micro-batch (gradient accumulation beyond it).
+    public var microBatchTokens: Int
+    /// Compare weight checksums across ranks every this many steps (0: never).
+    public var checksumEvery: Int
+    public init(adamW: AdamWSettings, maxGradNorm: Float?, microBatchTokens: Int = 4096, checksumEvery: Int = 10) {
+        self.adamW = adamW; self.maxGradNorm = maxGradNorm; self.microBatchTokens = microBatchTokens
+        self.checksumEvery = checksumEvery
+    }
+}
+
+/// One optimizer step's global batch: sequences with their targets (-1 = not scored).
+public struct TrainBatch: Codable, Sendable {
+    public var ids: [[Int32]]
+    public var targets: [[Int32]]
+    public var learningRate: Float
+    public init(ids: [[Int32]], targets: [[Int32]], learningRate: Float) {
+        self.ids = ids; self.targets = targets; self.learningRate = learningRate
+    }
+}
+
 /// Data-parallel training: every rank holds the same weights, takes its contiguous share of each global
 /// batch (in micro-batches), and the gradients are summed over ranks in one all-reduce of the flat
 /// buffer before every rank applies the same AdamW step. The loss is the mean over the global batch's
@@ -26,7 +50,7 @@ public final class DataParallelTrainer {
     }
 
     public func step(_ batch: TrainBatch) throws -> Trainer.StepResult {
-        guard batch.ids.count == batch.targets.count else { throw PipelineError("train batch: ids and targets differ in count") }
+        guard batch.ids.count == batch.targets.count else { throw AlignmentError("train batch: ids and targets differ in count") }
         let globalScored = batch.targets.reduce(0) { $0 + $1.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) } }
         let scale = globalScored > 0 ? 1 / Double(globalScored) : 0
         trainer.grads.zero()
@@ -38,7 +62,7 @@ public final class DataParallelTrainer {
             var ids: [Int32] = [], targets: [Int32] = []
             while k < mine.upperBound && (packing.count == 0 || packing.tokens + batch.ids[k].count <= setup.microBatchTokens) {
                 guard batch.ids[k].count == batch.targets[k].count, !batch.ids[k].isEmpty else {
-                    throw PipelineError("train batch: sequence \(k) has \(batch.ids[k].count) ids and \(batch.targets[k].count) targets")
+                    throw AlignmentError("train batch: sequence \(k) has \(batch.ids[k].count) ids and \(batch.targets[k].count) targets")
                 }
                 packing.append(length: batch.ids[k].count)
                 ids += batch.ids[k]; targets += batch.targets[k]
@@ -62,13 +86,21 @@ public final class DataParallelTrainer {
 
     /// Compares every rank's weight checksum on rank 0; a mismatch is an error naming the ranks.
     public func verifyReplicas() throws {
-        var sum = trainer.model.checksum()
+        try Replicas.verify(trainer.model, step: trainer.step, comm: comm)
+    }
+}
+
+/// Weight checksums compared across ranks.
+public enum Replicas {
+    /// Compares every rank's weight checksum on rank 0; a mismatch is an error naming the ranks.
+    public static func verify(_ model: LlamaModel, step: Int, comm: Communicator) throws {
+        var sum = model.checksum()
         let all = try comm.gather(Data(bytes: &sum, count: 8), root: 0)
         guard let all else { return }
         let values = all.map { $0.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
         let differing = values.enumerated().filter { $0.element != values[0] }.map(\.offset)
         if !differing.isEmpty {
-            throw PipelineError("after step \(trainer.step) the weights of rank(s) \(differing.map(String.init).joined(separator: ", ")) differ from rank 0's (checksums \(values.map { String($0, radix: 16) }))")
+            throw AlignmentError("after step \(step) the weights of rank(s) \(differing.map(String.init).joined(separator: ", ")) differ from rank 0's (checksums \(values.map { String($0, radix: 16) }))")
         }
     }
 }

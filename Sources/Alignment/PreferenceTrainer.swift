@@ -1,0 +1,148 @@
+import Distributed
+import Foundation
+import Kernels
+import Model
+
+/// A preference pair as token ids, with its stored reference log-probs (summed over completion tokens).
+public struct TokenizedPair: Codable, Sendable, Equatable {
+    public var prompt: [Int32]
+    public var chosen: [Int32]
+    public var rejected: [Int32]
+    public var refChosen: Double?
+    public var refRejected: Double?
+    public var weight: Double
+    public init(prompt: [Int32], chosen: [Int32], rejected: [Int32], refChosen: Double? = nil, refRejected: Double? = nil, weight: Double = 1) {
+        self.prompt = prompt; self.chosen = chosen; self.rejected = rejected
+        self.refChosen = refChosen; self.refRejected = refRejected; self.weight = weight
+    }
+}
+
+/// Per-step numbers, averaged over the step's global batch of pairs.
+public struct PreferenceStepMetrics: Codable, Sendable {
+    public var loss: Double
+    public var rewardMargin: Double
+    /// Fraction of pairs whose chosen reward is above the rejected one.
+    public var accuracy: Double
+    public var chosenLength: Double
+    public var rejectedLength: Double
+    public var policyChosenLogps: Double
+    public var policyRejectedLogps: Double
+    public var gradNorm: Double
+    public var learningRate: Double
+    public var tokensPerSecond: Double
+    public var pairs: Int
+}
+
+/// The data-parallel preference trainer: each rank takes a contiguous share of the step's pairs, runs
+/// chosen and rejected of a micro-batch of pairs in one packed forward, backpropagates the loss's
+/// gradient with respect to the summed completion log-probs, and the gradients are summed over ranks in
+/// one all-reduce before the shared AdamW step. The loss is the mean over the global batch of pairs.
+public final class PreferenceTrainer {
+    public let trainer: Trainer
+    public var loss: PreferenceLoss
+    public var microBatchTokens: Int
+    let comm: Communicator
+    let dlogprob = Scratch()
+
+    public init(model: LlamaModel, loss: PreferenceLoss, adamW: AdamWSettings, maxGradNorm: Float?,
+                microBatchTokens: Int = 4096, comm: Communicator) {
+        trainer = Trainer(model: model, settings: adamW, maxGradNorm: maxGradNorm)
+        self.loss = loss
+        self.microBatchTokens = microBatchTokens
+        self.comm = comm
+    }
+
+    /// Packs pairs as [prompt+chosen][prompt+rejected]... with targets only on completion tokens.
+    static func pack(_ pairs: ArraySlice<TokenizedPair>) -> (ids: [Int32], targets: [Int32], packing: Packing) {
+        var ids: [Int32] = [], targets: [Int32] = []
+        var packing = Packing()
+        for p in pairs {
+            for completion in [p.chosen, p.rejected] {
+                let seq = p.prompt + completion
+                packing.append(length: seq.count)
+                ids += seq
+                for t in 0..<seq.count { targets.append(t >= p.prompt.count - 1 && t + 1 < seq.count ? seq[t + 1] : -1) }
+            }
+        }
+        return (ids, targets, packing)
+    }
+
+    public func step(_ pairs: [TokenizedPair], lr: Float) throws -> PreferenceStepMetrics {
+        let start = Date()
+        for (k, p) in pairs.enumerated() {
+            guard !p.prompt.isEmpty, !p.chosen.isEmpty, !p.rejected.isEmpty else { throw AlignmentError("pair \(k) has an empty prompt or completion") }
+            if loss.usesReference && (p.refChosen == nil || p.refRejected == nil) {
+                throw AlignmentError("pair \(k) has no reference log-probs (the \(loss.name) loss needs them)")
+            }
+        }
+        let n = Double(max(pairs.count, 1))
+        trainer.grads.zero()
+        // sums: loss, margin, correct, chosen len, rejected len, policy chosen, policy rejected, tokens
+        var sums = [Double](repeating: 0, count: 8)
+        let mine = DataParallelTrainer.share(count: pairs.count, rank: comm.rank, size: comm.size)
+        var k = mine.lowerBound
+        while k < mine.upperBound {
+            var end = k, tokens = 0
+            while end < mine.upperBound {
+                let t = 2 * pairs[end].prompt.count + pairs[end].chosen.count + pairs[end].rejected.count
+                if end > k && tokens + t > microBatchTokens { break }
+                tokens += t; end += 1
+            }
+            let batch = pairs[k..<end]
+            let (ids, targets, packing) = PreferenceTrainer.pack(batch)
+            trainer.model.forward(ids: ids, targets: targets, packing: packing, workspace: trainer.workspace)
+            let lp = trainer.workspace.logprob.pointer
+            let d = dlogprob.ensure(packing.tokens)
+            for (j, p) in batch.enumerated() {
+                let sc = packing.starts[2 * j], sr = packing.starts[2 * j + 1]
+                let P = p.prompt.count
+                var pc = 0.0, pr = 0.0
+                for t in (P - 1)..<(P - 1 + p.chosen.count) { pc += Double(lp[sc + t]) }
+                for t in (P - 1)..<(P - 1 + p.rejected.count) { pr += Double(lp[sr + t]) }
+                let v = loss.evaluate(PairLogps(policyChosen: pc, policyRejected: pr, refChosen: p.refChosen ?? 0,
+                                                refRejected: p.refRejected ?? 0, chosenLength: p.chosen.count,
+                                                rejectedLength: p.rejected.count, weight: p.weight))
+                for t in 0..<(P + p.chosen.count) { d[sc + t] = t >= P - 1 && t < P - 1 + p.chosen.count ? Float(v.dChosen / n) : 0 }
+                for t in 0..<(P + p.rejected.count) { d[sr + t] = t >= P - 1 && t < P - 1 + p.rejected.count ? Float(v.dRejected / n) : 0 }
+                sums[0] += v.loss; sums[1] += v.rewardChosen - v.rewardRejected
+                sums[2] += v.rewardChosen > v.rewardRejected ? 1 : 0
+                sums[3] += Double(p.chosen.count); sums[4] += Double(p.rejected.count)
+                sums[5] += pc; sums[6] += pr
+            }
+            sums[7] += Double(packing.tokens)
+            trainer.model.backward(dlogprob: d, grads: trainer.grads, workspace: trainer.workspace)
+            k = end
+        }
+        if comm.size > 1 {
+            try comm.allReduce(trainer.grads.pointer, count: trainer.grads.count, op: .sum)
+            try comm.allReduce(&sums, op: .sum)
+        }
+        let norm = trainer.applyUpdate(lr: lr)
+        let seconds = Date().timeIntervalSince(start)
+        return PreferenceStepMetrics(loss: sums[0] / n, rewardMargin: sums[1] / n, accuracy: sums[2] / n,
+                                     chosenLength: sums[3] / n, rejectedLength: sums[4] / n,
+                                     policyChosenLogps: sums[5] / n, policyRejectedLogps: sums[6] / n,
+                                     gradNorm: Double(norm), learningRate: Double(lr), tokensPerSecond: sums[7] / seconds,
+                                     pairs: pairs.count)
+    }
+}
+
+/// Summed completion log-probabilities: log M(completion | prompt), each sequence scored unpadded.
+public enum CompletionScoring {
+    public static func logps(_ model: LlamaModel, prompts: [[Int32]], completions: [[Int32]], tokenBudget: Int = 4096) throws -> [Double] {
+        guard prompts.count == completions.count else { throw AlignmentError("prompts and completions differ in count") }
+        for (k, (p, c)) in zip(prompts, completions).enumerated() where p.isEmpty || c.isEmpty {
+            throw AlignmentError("sequence \(k) has an empty prompt or completion")
+        }
+        let per = try model.tokenLogProbs(zip(prompts, completions).map { $0 + $1 }, tokenBudget: tokenBudget)
+        return zip(prompts, per).map { p, lp in lp[(p.count - 1)...].reduce(0.0) { $0 + Double($1) } }
+    }
+
+    /// Reference log-probs for every pair (chosen and rejected), filled into the pairs.
+    public static func fillReference(_ pairs: inout [TokenizedPair], model: LlamaModel) throws {
+        let prompts = pairs.flatMap { [$0.prompt, $0.prompt] }
+        let completions = pairs.flatMap { [$0.chosen, $0.rejected] }
+        let values = try logps(model, prompts: prompts, completions: completions)
+        for k in pairs.indices { pairs[k].refChosen = values[2 * k]; pairs[k].refRejected = values[2 * k + 1] }
+    }
+}
