@@ -32,8 +32,10 @@ test: setup-test
 	$(SWIFT) build -c release --build-tests
 	$(SWIFT) test -c release --skip-build
 
+# The quickstart: SFT from scratch to a plateau, 3 IRPO rounds, a control; --resume continues a killed demo
+# (and only prints the summary of a finished one; delete runs/quickstart to start over).
 demo: build
-	$(BIN) pretrain --output runs/demo
+	$(BIN) run configs/quickstart.yaml --resume
 
 bench: setup setup-model
 	$(SWIFT) build -c release --product autodidact-bench

@@ -20,6 +20,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
@@ -36,6 +37,7 @@ let package = Package(
                 swiftSettings: fast),
         .target(name: "Pipeline", dependencies: [
             "Kernels", "Model", "Tokenizer", "Generation", "Distributed", "Alignment", .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "autodidact", dependencies: [
             "Pipeline", "Kernels", "Generation", "Distributed", "Alignment",

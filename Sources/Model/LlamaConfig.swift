@@ -39,12 +39,15 @@ public struct LlamaConfig: Sendable, Equatable {
     public var qkvDim: Int { qDim + 2 * kvDim }
 
     /// Named shapes for models trained from scratch. `nano` and `smol` are the benchmark shapes of
-    /// ../shared/anchors; `micro` is for tests; `tiny` is the demo's.
+    /// ../shared/anchors; `micro` is for tests; `mini` and `tiny` for demos.
     public static func named(_ name: String, vocabSize: Int? = nil) -> LlamaConfig? {
         switch name {
         case "micro":
             return LlamaConfig(vocabSize: vocabSize ?? 64, hiddenSize: 32, intermediateSize: 48, numLayers: 2,
                                numHeads: 4, numKVHeads: 2, maxPositions: 128)
+        case "mini":
+            return LlamaConfig(vocabSize: vocabSize ?? 259, hiddenSize: 64, intermediateSize: 176, numLayers: 3,
+                               numHeads: 4, numKVHeads: 2, maxPositions: 256)
         case "tiny":
             return LlamaConfig(vocabSize: vocabSize ?? 259, hiddenSize: 128, intermediateSize: 352, numLayers: 4,
                                numHeads: 4, numKVHeads: 2, maxPositions: 512)
@@ -58,7 +61,7 @@ public struct LlamaConfig: Sendable, Equatable {
             return nil
         }
     }
-    public static let shapeNames = ["micro", "tiny", "nano", "smol"]
+    public static let shapeNames = ["micro", "mini", "tiny", "nano", "smol"]
 
     /// Checks the combination; `file` names the source in the message.
     public func validate(file: String = "config") throws {

@@ -14,6 +14,8 @@ public enum WorkerCommand: Codable {
     case initModel(configJSON: String, seed: UInt64)
     case generate(chunk: Int, requests: [GenerationRequest], params: SamplingParameters, batchSize: Int)
     case setupTrainer(TrainerSetup)
+    /// Load weights, AdamW moments and step from a training checkpoint into the trainer set up last.
+    case restoreCheckpoint(path: String)
     case trainStep(TrainBatch)
     case score(chunk: Int, prompts: [[Int32]], completions: [[Int32]])
     case setupPreference(PreferenceSetup)
@@ -97,16 +99,21 @@ public final class Cluster {
     /// Results come back in item order, the same whatever the number of ranks or the chunk size.
     func distribute<R>(count: Int, chunkSize: Int, command: (Int, Range<Int>) -> WorkerCommand,
                        local: (Range<Int>) throws -> [R], reply: (WorkerReply) -> (chunk: Int, results: [R])?,
-                       onChunk: ((Range<Int>) -> Void)? = nil) throws -> [R] {
+                       onChunk: ((Range<Int>) -> Void)? = nil, completed: [Int: [R]] = [:],
+                       onResult: ((Int, [R]) throws -> Void)? = nil) throws -> [R] {
         let chunkSize = max(1, chunkSize)
         let chunks = (count + chunkSize - 1) / chunkSize
         func range(_ c: Int) -> Range<Int> { (c * chunkSize)..<min(count, (c + 1) * chunkSize) }
         var results = [[R]?](repeating: nil, count: chunks)
-        var next = 0, done = 0
+        for (c, r) in completed where c < chunks { results[c] = r }
+        let todo = (0..<chunks).filter { results[$0] == nil }
+        var cursor = 0
+        var next: Int { cursor < todo.count ? todo[cursor] : chunks }
+        var done = chunks - todo.count
         var outstanding = [Int](repeating: 0, count: size)
         func assign(_ w: Int) throws {
             let c = next
-            next += 1
+            cursor += 1
             outstanding[w] += 1
             pendingSends.append(try comm.sendAsync(command(c, range(c)), to: w, tag: Tags.command))
         }
@@ -118,6 +125,7 @@ public final class Cluster {
             results[c] = rs
             done += 1
             outstanding[m.source] -= 1
+            try onResult?(c, rs)
             onChunk?(range(c))
             if next < chunks { try assign(m.source) }
         }
@@ -125,9 +133,11 @@ public final class Cluster {
         while done < chunks {
             if next < chunks {
                 let c = next
-                next += 1
-                results[c] = try local(range(c))
+                cursor += 1
+                let rs = try local(range(c))
+                results[c] = rs
                 done += 1
+                try onResult?(c, rs)
                 onChunk?(range(c))
                 while let m = try comm.poll(from: nil, tag: Tags.reply) { try handle(m) }
             } else {
@@ -140,12 +150,13 @@ public final class Cluster {
 
     /// Generates for every request across the ranks (see `distribute`).
     public func generate(_ requests: [GenerationRequest], params: SamplingParameters, batchSize: Int, chunkSize: Int,
-                         local: Generator, onFinish: ((Int) -> Void)? = nil) throws -> [GenerationResult] {
-        try distribute(count: requests.count, chunkSize: chunkSize,
+                         local: Generator, onFinish: ((Int) -> Void)? = nil, completed: [Int: [GenerationResult]] = [:],
+                         onResult: ((Int, [GenerationResult]) throws -> Void)? = nil) throws -> [GenerationResult] {
+        try distribute(count: requests.count, chunkSize: chunkSize, 
                        command: { .generate(chunk: $0, requests: Array(requests[$1]), params: params, batchSize: batchSize) },
                        local: { r in try local.generate(Array(requests[r]), params: params) },
                        reply: { if case .generated(let c, let rs) = $0 { return (c, rs) } else { return nil } },
-                       onChunk: { r in for k in r { onFinish?(k) } })
+                       onChunk: { r in for k in r { onFinish?(k) } }, completed: completed, onResult: onResult)
     }
 
     /// Summed completion log-probabilities of every (prompt, completion) under the model every rank holds.
@@ -208,19 +219,27 @@ final class WorkerDaemon {
                 pendingSends.append(try comm.sendAsync(WorkerReply.generated(chunk: chunk, results: results), to: 0, tag: Tags.reply))
             case .setupTrainer(let setup):
                 trainer = DataParallelTrainer(model: try requireModel(), setup: setup, comm: comm)
+                preference = nil
                 generator = nil  // weights will change
             case .trainStep(let batch):
                 guard let trainer else { throw DistributedError.protocolError("rank \(comm.rank): trainStep before setupTrainer") }
                 _ = try trainer.step(batch)
+                generator = nil  // the weights changed
+            case .restoreCheckpoint(let path):
+                if let t = trainer?.trainer ?? preference?.trainer { try TrainingCheckpoint.restore(t, from: URL(fileURLWithPath: path)) }
+                else { throw DistributedError.protocolError("rank \(comm.rank): restoreCheckpoint before a trainer was set up") }
+                generator = nil
             case .score(let chunk, let prompts, let completions):
                 let values = try CompletionScoring.logps(try requireModel(), prompts: prompts, completions: completions)
                 pendingSends.append(try comm.sendAsync(WorkerReply.scored(chunk: chunk, logps: values), to: 0, tag: Tags.reply))
             case .setupPreference(let setup):
                 preference = try setup.makeTrainer(model: try requireModel(), comm: comm)
+                trainer = nil
                 generator = nil
             case .preferenceStep(let pairs, let lr):
                 guard let preference else { throw DistributedError.protocolError("rank \(comm.rank): preferenceStep before setupPreference") }
                 _ = try preference.step(pairs, lr: lr)
+                generator = nil
             }
             try pendingSends.removeAll { try $0.test() }
         }

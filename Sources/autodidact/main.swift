@@ -12,7 +12,7 @@ struct Autodidact: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "autodidact",
         abstract: "Iterative self-improvement of language models: generate, judge, build preference pairs, train, evaluate.",
-        subcommands: [Pretrain.self, Logprobs.self, Generate.self, Tokenize.self, Convert.self, PreferenceLoss.self,
+        subcommands: [Run.self, Validate.self, Pretrain.self, Logprobs.self, Generate.self, Tokenize.self, Convert.self, PreferenceLoss.self,
                       PreferenceTrain.self, MPICheck.self])
 }
 
@@ -34,6 +34,47 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     do { try body() } catch let e as ExitCode { throw e } catch {
         FileHandle.standardError.write("error: \(error)\n".data(using: .utf8)!)
         throw ExitCode.failure
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Carry out a run described by a YAML config: initial phases, rounds, control; --resume continues a killed run.")
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "The run's YAML configuration.") var config: String
+    @Argument(help: "Overrides as key.path=value (e.g. schedule.rounds.count=1).") var overrides: [String] = []
+    @Flag(help: "Continue the run in run.output_dir from its last completed unit of work.") var resume = false
+    @Flag(help: "With --resume: continue even though the configuration changed.") var force = false
+
+    func run() throws {
+        let logger = common.setUp()
+        try runReportingErrors {
+            let cfg = try RunConfig.load(config, overrides: overrides)
+            try Cluster.run(logger: logger) { cluster in
+                let scheduler = try Scheduler(config: cfg, cluster: cluster, resume: resume, force: force, logger: logger)
+                switch try scheduler.run() {
+                case .alreadyFinished(let summary):
+                    print("\(cfg.outputDir): this run has already finished; nothing to do")
+                    if let summary { print(summary, terminator: "") }
+                case .finished(let table): print(table)
+                }
+            }
+        }
+    }
+}
+
+struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check a run configuration (every key, type, range and file) without running it.")
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "The run's YAML configuration.") var config: String
+    @Argument(help: "Overrides as key.path=value.") var overrides: [String] = []
+
+    func run() throws {
+        _ = common.setUp()
+        try runReportingErrors {
+            let cfg = try RunConfig.load(config, overrides: overrides)
+            print("\(config): valid (\(cfg.initial.count) initial phase(s), \(cfg.rounds.count) round(s)\(cfg.control == nil ? "" : ", control"))")
+        }
     }
 }
 

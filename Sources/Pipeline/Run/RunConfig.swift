@@ -1,0 +1,313 @@
+import Foundation
+import Kernels
+import Model
+
+/// A run's configuration, read from YAML and checked in full before any work starts.
+/// Sections: run, model, tokenizer, data, evaluation, schedule (initial phases, then rounds of phases with
+/// per-round overrides, then an optional control). See configs/ for complete examples.
+public struct RunConfig {
+    public var file: String
+    /// The configuration after command-line overrides (what `config.yaml` in the run directory holds).
+    public var tree: ConfigNode
+    public var name: String
+    public var seed: UInt64
+    public var outputDir: String
+    public var model: ModelSource
+    public var tokenizer: String
+    public var data: DataConfig
+    public var evaluation: EvaluationConfig
+    public var initial: [PhaseConfig]
+    public var rounds: [[PhaseConfig]]
+    public var control: ControlConfig?
+
+    public enum ModelSource: Equatable { case shape(String), path(String) }
+
+    /// Loads `file`, applies `overrides` ("key.path=value"), and validates everything.
+    public static func load(_ file: String, overrides: [String] = []) throws -> RunConfig {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            throw ConfigError(file: file, line: nil, key: nil, message: "cannot read")
+        }
+        var tree = try ConfigNode.parse(yaml: text, file: file)
+        for o in overrides {
+            guard let eq = o.firstIndex(of: "="), eq != o.startIndex else {
+                throw ConfigError(file: "command line", line: nil, key: o, message: "an override is key.path=value")
+            }
+            let path = o[..<eq].split(separator: ".").map(String.init)
+            tree = tree.setting(path, to: .scalar(String(o[o.index(after: eq)...]), line: 0))
+        }
+        return try RunConfig(tree: tree, file: file)
+    }
+
+    init(tree: ConfigNode, file: String) throws {
+        self.file = file
+        self.tree = tree
+        let root = try ConfigReader(tree, file: file, path: "")
+        let run = try root.child("run")
+        name = try run.string("name", default: "run")!
+        seed = UInt64(try run.int("seed", default: 0, min: 0))
+        outputDir = try run.string("output_dir", default: "runs/\(name)")!
+        try run.finish()
+
+        let m = try root.child("model")
+        let shape = try m.string("shape", oneOf: LlamaConfigShapes.names)
+        let path = try m.string("path")
+        switch (shape, path) {
+        case (let s?, nil): model = .shape(s)
+        case (nil, let p?):
+            guard FileManager.default.fileExists(atPath: p) else { throw m.error("path", "'\(p)' does not exist") }
+            model = .path(p)
+        case (nil, nil): throw ConfigError(file: file, line: m.line, key: "model", message: "give model.shape (to train from scratch) or model.path")
+        default: throw m.error("path", "give either model.shape or model.path, not both")
+        }
+        try m.finish()
+        let tok = try root.child("tokenizer")
+        tokenizer = try tok.string("kind", default: "auto", oneOf: ["auto", "bytes", "model"])!
+        if case .shape = model, tokenizer == "model" { throw tok.error("kind", "a model trained from scratch has no tokenizer of its own (use bytes)") }
+        try tok.finish()
+        data = try DataConfig(try root.child("data"))
+        evaluation = try EvaluationConfig(try root.child("evaluation"))
+
+        let schedule = try root.child("schedule")
+        initial = try RunConfig.phases(schedule.node("initial"), reader: schedule, key: "initial", file: file)
+        let rs = try schedule.child("rounds")
+        let count = try rs.int("count", default: 0, min: 0, max: 100)
+        let basePhases = rs.node("phases")
+        var perRound: [[PhaseConfig]] = []
+        let overrides = try rs.child("overrides")
+        var seenOverride = Set<String>()
+        for r in 1...max(count, 1) where count > 0 {
+            var phasesNode = basePhases ?? .list([], line: 0)
+            if overrides.has(String(r)) {
+                seenOverride.insert(String(r))
+                let o = try overrides.child(String(r))
+                for (key, value, line) in o.entries {
+                    o.used.insert(key)
+                    let parts = key.split(separator: ".").map(String.init)
+                    guard parts.count == 2 else { throw ConfigError(file: file, line: line, key: "schedule.rounds.overrides.\(r).\(key)", message: "an override key is phase.parameter") }
+                    guard case .list(var items, let l) = phasesNode,
+                          let i = items.firstIndex(where: { ($0.value(at: []).flatMap { n -> String? in if case .map(let e, _) = n { return e.first?.key } else { return nil } }) == parts[0] }) else {
+                        throw ConfigError(file: file, line: line, key: "schedule.rounds.overrides.\(r).\(key)", message: "no '\(parts[0])' phase in the rounds")
+                    }
+                    items[i] = items[i].setting([parts[0], parts[1]], to: value)
+                    phasesNode = .list(items, line: l)
+                }
+                try o.finish()
+            }
+            perRound.append(try RunConfig.phases(phasesNode, reader: rs, key: "phases", file: file, round: r))
+        }
+        for e in overrides.entries where !seenOverride.contains(e.key) {
+            throw ConfigError(file: file, line: e.line, key: "schedule.rounds.overrides.\(e.key)", message: "not a round number in 1...\(count)")
+        }
+        overrides.used = Set(overrides.entries.map(\.key))
+        try overrides.finish()
+        rounds = perRound
+        try rs.finish()
+        let c = try schedule.child("control")
+        control = c.has("enabled") || !c.entries.isEmpty ? try ControlConfig(c) : nil
+        if control?.enabled == false { control = nil }
+        try schedule.finish()
+        try root.finish()
+    }
+
+    static func phases(_ node: ConfigNode?, reader: ConfigReader, key: String, file: String, round: Int? = nil) throws -> [PhaseConfig] {
+        guard let node else { return [] }
+        guard case .list(let items, _) = node else { throw reader.error(key, "expected a list of phases") }
+        return try items.map { item in
+            guard case .map(let entries, let line) = item, entries.count == 1 else {
+                throw ConfigError(file: file, line: item.line, key: reader.full(key), message: "each phase is one of sft, generate, judge, pairs, train, evaluate with its settings")
+            }
+            let name = entries[0].key
+            let where_ = round.map { "\(reader.full(key))[round \($0)].\(name)" } ?? "\(reader.full(key)).\(name)"
+            let params = try ConfigReader(entries[0].value == .scalar("", line: 0) ? nil : nullToEmpty(entries[0].value), file: file, path: where_)
+            let phase: PhaseConfig
+            switch name {
+            case "sft": phase = .sft(try SFTConfig(params))
+            case "generate": phase = .generate(try GenerateConfig(params))
+            case "judge": phase = .judge(try JudgeConfig(params))
+            case "pairs": phase = .pairs(try PairsConfig(params))
+            case "train": phase = .train(try TrainConfig(params))
+            case "evaluate": phase = .evaluate
+            default: throw ConfigError(file: file, line: line, key: where_, message: "unknown phase (sft, generate, judge, pairs, train, evaluate)")
+            }
+            try params.finish()
+            return phase
+        }
+    }
+
+    static func nullToEmpty(_ n: ConfigNode) -> ConfigNode? {
+        if case .scalar(let s, let l) = n, s.isEmpty || s == "null" || s == "~" { return .map([], line: l) }
+        return n
+    }
+
+    /// A hash of the configuration as run (resuming with a different one is refused unless forced).
+    public var hash: String {
+        var h: UInt64 = 0xcbf29ce484222325
+        for b in tree.canonical.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        return String(h, radix: 16)
+    }
+}
+
+enum LlamaConfigShapes { static var names: [String] { LlamaConfig.shapeNames } }
+
+public enum PhaseConfig: Equatable {
+    case sft(SFTConfig)
+    case generate(GenerateConfig)
+    case judge(JudgeConfig)
+    case pairs(PairsConfig)
+    case train(TrainConfig)
+    case evaluate
+
+    public var name: String {
+        switch self {
+        case .sft: return "sft"
+        case .generate: return "generate"
+        case .judge: return "judge"
+        case .pairs: return "pairs"
+        case .train: return "train"
+        case .evaluate: return "evaluate"
+        }
+    }
+}
+
+public struct DataConfig: Equatable {
+    public enum Task: Equatable { case arithmetic(ArithmeticTask), file(train: String, eval: String) }
+    public var task: Task
+    public var trainSize: Int
+    public var evalSize: Int
+    public var validationSize: Int
+    /// How questions are shown: "qa" ("Q: ...\nA: "), "chat" (the model's chat format).
+    public var template: String
+
+    init(_ r: ConfigReader) throws {
+        let kind = try r.string("task", default: "arithmetic", oneOf: ["arithmetic", "file"])!
+        if kind == "arithmetic" {
+            var t = ArithmeticTask()
+            t.minOperands = try r.int("min_operands", default: 2, min: 2, max: 8)
+            t.maxOperands = try r.int("max_operands", default: 4, min: t.minOperands, max: 8)
+            t.maxValue = try r.int("max_value", default: 99, min: 1, max: 1_000_000)
+            t.operations = try r.strings("operations", default: ["+", "-"])
+            if t.operations.isEmpty || t.operations.contains(where: { !["+", "-", "*"].contains($0) }) {
+                throw r.error("operations", "expected a list drawn from +, - and *")
+            }
+            t.seed = UInt64(try r.int("task_seed", default: 0, min: 0))
+            task = .arithmetic(t)
+        } else {
+            guard let train = try r.string("train_file") else { throw r.error("train_file", "is required when task is file") }
+            guard let eval = try r.string("eval_file") else { throw r.error("eval_file", "is required when task is file") }
+            for (k, f) in [("train_file", train), ("eval_file", eval)] where !FileManager.default.fileExists(atPath: f) {
+                throw r.error(k, "'\(f)' does not exist")
+            }
+            task = .file(train: train, eval: eval)
+        }
+        trainSize = try r.int("train_size", default: 20000, min: 1)
+        evalSize = try r.int("eval_size", default: 500, min: 1)
+        validationSize = try r.int("validation_size", default: 200, min: 1)
+        template = try r.string("template", default: "qa", oneOf: ["qa", "chat"])!
+        try r.finish()
+    }
+}
+
+public struct EvaluationConfig: Equatable {
+    public var maxNewTokens: Int
+    public var batchSize: Int
+    init(_ r: ConfigReader) throws {
+        maxNewTokens = try r.int("max_new_tokens", default: 64, min: 1, max: 4096)
+        batchSize = try r.int("batch_size", default: 64, min: 1, max: 4096)
+        try r.finish()
+    }
+}
+
+public struct SFTConfig: Equatable {
+    public var batchSize: Int, learningRate: Float, warmup: Int, minSteps: Int, maxSteps: Int
+    public var schedule: LearningRateSchedule.Kind
+    public var evalEvery: Int, patience: Int, minDelta: Double, checkpointEvery: Int
+    public var weightDecay: Float, maxGradNorm: Float
+    /// Reduce-on-plateau: at a plateau the learning rate is multiplied by `lrDecay` and training goes on,
+    /// up to `maxDecays` times; the next plateau after the last decay ends the phase.
+    public var lrDecay: Float, maxDecays: Int
+    /// What the plateau rule watches: "loss" (validation NLL of the gold solutions; a gain is a relative
+    /// drop of at least min_delta) or "accuracy" (greedy validation accuracy; a gain is min_delta absolute).
+    public var plateauOn: String
+    init(_ r: ConfigReader) throws {
+        batchSize = try r.int("batch_size", default: 32, min: 1)
+        learningRate = Float(try r.double("lr", default: 3e-3, min: 0, max: 10))
+        warmup = try r.int("warmup", default: 50, min: 0)
+        schedule = LearningRateSchedule.Kind(rawValue: try r.string("schedule", default: "constant", oneOf: ["constant", "linear", "cosine"])!)!
+        maxSteps = try r.int("max_steps", default: 3000, min: 1)
+        minSteps = try r.int("min_steps", default: 0, min: 0, max: maxSteps)
+        evalEvery = try r.int("eval_every", default: 150, min: 1)
+        patience = try r.int("patience", default: 2, min: 1)
+        minDelta = try r.double("min_delta", default: 0.01, min: 0, max: 1)
+        checkpointEvery = try r.int("checkpoint_every", default: 100, min: 1)
+        weightDecay = Float(try r.double("weight_decay", default: 0.0, min: 0))
+        maxGradNorm = Float(try r.double("max_grad_norm", default: 1.0, min: 0))
+        lrDecay = Float(try r.double("lr_decay", default: 0.1, min: 0, max: 1))
+        maxDecays = try r.int("max_decays", default: 0, min: 0, max: 10)
+        plateauOn = try r.string("plateau_on", default: "loss", oneOf: ["loss", "accuracy"])!
+        try r.finish()
+    }
+}
+
+public struct GenerateConfig: Equatable {
+    public var questions: Int, samples: Int, temperature: Float, topP: Float, topK: Int, maxNewTokens: Int, batchSize: Int
+    init(_ r: ConfigReader) throws {
+        questions = try r.int("questions", default: 1000, min: 1)
+        samples = try r.int("samples", default: 8, min: 1, max: 1024)
+        temperature = Float(try r.double("temperature", default: 0.7, min: 0, max: 10))
+        topP = Float(try r.double("top_p", default: 1, min: 0.001, max: 1))
+        topK = try r.int("top_k", default: 0, min: 0)
+        maxNewTokens = try r.int("max_new_tokens", default: 64, min: 1, max: 4096)
+        batchSize = try r.int("batch_size", default: 64, min: 1, max: 4096)
+        try r.finish()
+    }
+}
+
+public struct JudgeConfig: Equatable {
+    public var kind: String
+    init(_ r: ConfigReader) throws {
+        kind = try r.string("kind", default: "verifiable", oneOf: ["verifiable", "self_consistency"])!
+        try r.finish()
+    }
+}
+
+public struct PairsConfig: Equatable {
+    public var kind: String, maxPairs: Int, tau: Double
+    init(_ r: ConfigReader) throws {
+        kind = try r.string("kind", default: "correct_vs_incorrect", oneOf: ["correct_vs_incorrect", "self_consistency"])!
+        maxPairs = try r.int("max_pairs", default: 4, min: 1)
+        tau = try r.double("tau", default: 0.5, min: 0, max: 1)
+        try r.finish()
+    }
+}
+
+public struct TrainConfig: Equatable {
+    public var loss: String, beta: Double, alpha: Double, gamma: Double, learningRate: Float, warmup: Int
+    public var schedule: LearningRateSchedule.Kind, batchSize: Int, epochs: Int, checkpointEvery: Int
+    public var maxGradNorm: Float, microBatchTokens: Int
+    init(_ r: ConfigReader) throws {
+        loss = try r.string("loss", default: "irpo", oneOf: ["dpo", "irpo", "scpo", "ipo", "simpo"])!
+        beta = try r.double("beta", default: 0.1, min: 1e-6)
+        alpha = try r.double("alpha", default: 1, min: 0)
+        gamma = try r.double("gamma", default: 0.5)
+        learningRate = Float(try r.double("lr", default: 1e-4, min: 0, max: 10))
+        warmup = try r.int("warmup", default: 10, min: 0)
+        let s = try r.string("schedule", default: "cosine", oneOf: ["constant", "linear", "cosine"])!
+        schedule = LearningRateSchedule.Kind(rawValue: s)!
+        batchSize = try r.int("batch_size", default: 16, min: 1)
+        epochs = try r.int("epochs", default: 1, min: 1)
+        checkpointEvery = try r.int("checkpoint_every", default: 50, min: 1)
+        maxGradNorm = Float(try r.double("max_grad_norm", default: 1, min: 0))
+        microBatchTokens = try r.int("micro_batch_tokens", default: 4096, min: 16)
+        try r.finish()
+    }
+}
+
+/// The control arm: the same extra training compute as the rounds' training, spent on more SFT of the
+/// gold solutions, starting from the SFT model.
+public struct ControlConfig: Equatable {
+    public var enabled: Bool
+    init(_ r: ConfigReader) throws {
+        enabled = try r.bool("enabled", default: true)
+        try r.finish()
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import Kernels
+import Model
+import Tokenizer
+
+/// `state.json`: what has been completed, so that `--resume` continues from the last completed unit.
+/// Written atomically after every unit.
+public struct RunState: Codable, Equatable {
+    public var configHash: String
+    public var worldSize: Int
+    /// Keys of completed phases ("initial-0-sft", "round-1-generate", "control", ...).
+    public var done: [String] = []
+    /// The training checkpoint of the phase in progress, if any.
+    public var checkpoint: Checkpointed?
+    /// Where the current model is saved (nil: the starting model).
+    public var model: String?
+    /// Lines of each metrics file that belong to completed work (longer files are cut back on resume).
+    public var metricsLines: [String: Int] = [:]
+    /// Training tokens each finished training phase processed (the control arm matches their sum).
+    public var trainingTokens: [String: Double] = [:]
+    public var finished = false
+
+    public struct Checkpointed: Codable, Equatable {
+        public var phase: String
+        public var directory: String
+        public var step: Int
+        public var history: [Double]
+        /// Training tokens processed so far in the phase.
+        public var tokens: Double
+        /// Learning-rate decays taken so far (reduce-on-plateau).
+        public var decays: Int?
+    }
+
+    public init(configHash: String, worldSize: Int) { self.configHash = configHash; self.worldSize = worldSize }
+
+    public static func load(_ url: URL) throws -> RunState? {
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        do { return try JSONDecoder().decode(RunState.self, from: Data(contentsOf: url)) } catch {
+            throw PipelineError("\(url.path): unreadable run state (\(error))")
+        }
+    }
+
+    public func save(_ url: URL) throws {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try e.encode(self), to: url)
+    }
+}
+
+/// Saving and restoring a training checkpoint: the model (Hugging Face layout), both AdamW moments and
+/// the step, in a directory that appears only when complete (written under a temporary name, renamed).
+public enum TrainingCheckpoint {
+    public static func save(_ trainer: Trainer, tokenizer: BPETokenizer?, to dir: URL, killPoint: String? = nil) throws {
+        let fm = FileManager.default
+        let tmp = dir.deletingLastPathComponent().appendingPathComponent(".\(dir.lastPathComponent).tmp-\(getpid())")
+        try? fm.removeItem(at: tmp)
+        try Checkpoint.save(trainer.model, tokenizer: tokenizer, to: tmp)
+        let count = trainer.m.count
+        try SafetensorsFile.write([(name: "exp_avg", shape: [count], data: UnsafePointer(trainer.m.pointer)),
+                                   (name: "exp_avg_sq", shape: [count], data: UnsafePointer(trainer.v.pointer))],
+                                  metadata: ["format": "pt", "step": String(trainer.step)],
+                                  to: tmp.appendingPathComponent("optimizer.safetensors"))
+        if let killPoint { KillSwitch.point(killPoint) }
+        try? fm.removeItem(at: dir)
+        try fm.moveItem(at: tmp, to: dir)
+    }
+
+    /// Loads weights, moments and step into `trainer` (whose model has the same configuration).
+    public static func restore(_ trainer: Trainer, from dir: URL) throws {
+        let loaded = try Checkpoint.load(path: dir.path)
+        guard loaded.model.config == trainer.model.config else { throw PipelineError("\(dir.path): the checkpoint's model differs from the run's") }
+        trainer.model.params.copy(from: loaded.model.params)
+        let st = try SafetensorsFile(url: dir.appendingPathComponent("optimizer.safetensors"))
+        try st.read("exp_avg", into: trainer.m.pointer)
+        try st.read("exp_avg_sq", into: trainer.v.pointer)
+        guard let step = st.metadata["step"].flatMap(Int.init) else { throw PipelineError("\(dir.path): optimizer state without a step") }
+        trainer.step = step
+    }
+}

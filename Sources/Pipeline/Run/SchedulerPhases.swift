@@ -1,0 +1,380 @@
+import Alignment
+import Distributed
+import Foundation
+import Generation
+import Kernels
+import Model
+import Tokenizer
+
+/// The metrics file of one folder of the run: one JSON line per training step and per phase. Lines are
+/// kept in memory and the file rewritten atomically when a unit completes, so a resumed run never has
+/// lines from work it redoes.
+final class MetricsLog {
+    let url: URL
+    let key: String
+    var lines: [String]
+    init(url: URL, key: String, keep: Int) {
+        self.url = url
+        self.key = key
+        let existing = (try? String(contentsOf: url, encoding: .utf8))?.split(separator: "\n").map(String.init) ?? []
+        lines = Array(existing.prefix(keep))
+    }
+    func append(_ fields: [String: Any]) throws {
+        let data = try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+        lines.append(String(decoding: data, as: UTF8.self))
+    }
+    func flush(state: inout RunState) throws {
+        try AtomicFile.write(Data((lines.joined(separator: "\n") + (lines.isEmpty ? "" : "\n")).utf8), to: url)
+        state.metricsLines[key] = lines.count
+    }
+}
+
+extension Scheduler {
+    func metrics(_ folder: String) -> MetricsLog {
+        if let m = logs[folder] { return m }
+        let m = MetricsLog(url: dir.appendingPathComponent("\(folder)/metrics.jsonl"), key: folder, keep: state.metricsLines[folder] ?? 0)
+        logs[folder] = m
+        return m
+    }
+
+    // MARK: supervised training (the SFT phase and the control arm)
+
+    /// Supervised steps on gold solutions, checkpointed; stops at `steps`, or earlier on a validation
+    /// plateau when `plateau` is given. Returns the tokens processed.
+    func supervised(key: String, folder: String, steps total: Int, batchSize: Int, adamW: AdamWSettings, maxGradNorm: Float,
+                    schedule: LearningRateSchedule, checkpointEvery: Int, plateau: SFTConfig?, streamTag: UInt64) throws -> Double {
+        let setup = TrainerSetup(adamW: adamW, maxGradNorm: maxGradNorm > 0 ? maxGradNorm : nil, microBatchTokens: 8192, checksumEvery: 50)
+        if cluster.size > 1 { try cluster.broadcast(.setupTrainer(setup)) }
+        let dp = DataParallelTrainer(model: model, setup: setup, comm: cluster.comm)
+        var step = 0, tokens = 0.0, history: [Double] = [], decays = 0
+        if let cp = state.checkpoint, cp.phase == key {
+            let path = dir.appendingPathComponent(cp.directory)
+            try TrainingCheckpoint.restore(dp.trainer, from: path)
+            if cluster.size > 1 { try cluster.broadcast(.restoreCheckpoint(path: path.path)) }
+            step = cp.step; tokens = cp.tokens; history = cp.history; decays = cp.decays ?? 0
+            logger.info("\(key): resuming at step \(step)")
+        }
+        let log = metrics(folder)
+        let progress = Progress(key, total: total, logger: logger, logEvery: max(1, total / 20))
+        progress.advance(step)
+        var stop = false
+        while step < total && !stop {
+            step += 1
+            let factor = pow(plateau?.lrDecay ?? 1, Float(decays))
+            let batch = sftBatch(step: step, size: batchSize, tag: streamTag, lr: schedule.rate(at: step) * factor)
+            if cluster.size > 1 { try cluster.broadcast(.trainStep(batch)) }
+            let r = try dp.step(batch)
+            tokens += Double(batch.ids.reduce(0) { $0 + $1.count })
+            var line: [String: Any] = ["phase": key, "step": step, "loss": r.loss, "grad_norm": Double(r.gradNorm), "lr": Double(batch.learningRate)]
+            if let p = plateau, step % p.evalEvery == 0 {
+                let acc = try accuracy(on: validation, label: "validation").accuracy
+                let loss = try validationLoss()
+                line["validation_accuracy"] = acc
+                line["validation_loss"] = loss
+                history.append(p.plateauOn == "loss" ? loss : acc)
+                if step >= p.minSteps && history.count > p.patience {
+                    let recent = history.suffix(p.patience), before = history.dropLast(p.patience)
+                    let gain = p.plateauOn == "loss" ? (before.min()! - recent.min()!) / max(before.min()!, 1e-12) : recent.max()! - before.max()!
+                    if gain < p.minDelta {
+                        let curve = history.map { String(format: "%.3f", $0) }.joined(separator: " ")
+                        if decays < p.maxDecays {
+                            decays += 1
+                            history = [p.plateauOn == "loss" ? history.min()! : history.max()!]
+                            logger.info("\(key): validation \(p.plateauOn) plateaued at step \(step) (\(curve)); learning rate x\(p.lrDecay) from here")
+                        } else {
+                            stop = true
+                            logger.info("\(key): validation \(p.plateauOn) plateaued at step \(step) (\(curve)); done")
+                        }
+                    }
+                }
+            }
+            try log.append(line)
+            progress.advance(status: String(format: "loss %.3f%@", r.loss, (line["validation_accuracy"] as? Double).map { String(format: "  val acc %.3f", $0) } ?? ""))
+            KillSwitch.point("\(key)/step/\(step)")
+            if step % checkpointEvery == 0 && step < total && !stop {
+                let name = "\(folder)/checkpoint-\(String(format: "%06d", step))"
+                try TrainingCheckpoint.save(dp.trainer, tokenizer: tokenizer, to: dir.appendingPathComponent(name), killPoint: "\(key)/saving/\(step)")
+                let old = state.checkpoint?.directory
+                state.checkpoint = RunState.Checkpointed(phase: key, directory: name, step: step, history: history, tokens: tokens, decays: decays)
+                try log.flush(state: &state)
+                try state.save(dir.appendingPathComponent("state.json"))
+                if let old, old != name { try? FileManager.default.removeItem(at: dir.appendingPathComponent(old)) }
+            }
+        }
+        return tokens
+    }
+
+    /// Mean negative log-likelihood per token of the validation split's gold solutions (and end of sequence).
+    func validationLoss() throws -> Double {
+        let prompts = validation.map(promptIds), completions = validation.map { completionIds($0.solution) }
+        let sum = try CompletionScoring.logps(model, prompts: prompts, completions: completions).reduce(0, +)
+        return -sum / Double(completions.reduce(0) { $0 + $1.count })
+    }
+
+    /// A batch of gold solutions for step `step`: problems drawn from the training split by a stream keyed
+    /// by (seed, tag, step); only the solution and end-of-sequence tokens are scored.
+    func sftBatch(step: Int, size: Int, tag: UInt64, lr: Float) -> TrainBatch {
+        var rng = RandomStream(key: config.seed, tag, UInt64(step))
+        var ids: [[Int32]] = [], targets: [[Int32]] = []
+        for _ in 0..<size {
+            let p = train[rng.int(below: train.count)]
+            let prompt = promptIds(p), seq = prompt + completionIds(p.solution)
+            ids.append(seq)
+            targets.append((0..<seq.count).map { t in t >= prompt.count - 1 && t + 1 < seq.count ? seq[t + 1] : -1 })
+        }
+        return TrainBatch(ids: ids, targets: targets, learningRate: lr)
+    }
+
+    func sftPhase(_ c: SFTConfig, key: String, folder: String) throws {
+        let schedule = LearningRateSchedule(kind: c.schedule, peak: c.learningRate, warmupSteps: c.warmup, totalSteps: c.maxSteps, minRatio: 0.1)
+        let tokens = try supervised(key: key, folder: folder, steps: c.maxSteps, batchSize: c.batchSize,
+                                    adamW: AdamWSettings(learningRate: c.learningRate, beta1: 0.9, beta2: 0.95, weightDecay: c.weightDecay),
+                                    maxGradNorm: c.maxGradNorm, schedule: schedule, checkpointEvery: c.checkpointEvery, plateau: c, streamTag: 0x5F7)
+        let old = state.checkpoint?.directory
+        try saveModel("\(folder)/model")
+        state.trainingTokens[key] = tokens
+        if let old { try? FileManager.default.removeItem(at: dir.appendingPathComponent(old)) }
+    }
+
+    // MARK: generation, judging, pairs
+
+    /// The training questions of a round: a slice of the training split that moves on each round.
+    func questions(round: Int, count: Int) -> [Problem] {
+        (0..<count).map { train[((round - 1) * count + $0) % train.count] }
+    }
+
+    func generatePhase(_ c: GenerateConfig, key: String, round: Int, folder: String) throws {
+        let qs = questions(round: round, count: c.questions)
+        let requests = qs.enumerated().flatMap { i, p in (0..<c.samples).map { GenerationRequest(promptIndex: i, sampleIndex: $0, prompt: promptIds(p)) } }
+        var params = SamplingParameters()
+        params.temperature = c.temperature; params.topP = c.topP; params.topK = c.topK; params.maxNewTokens = c.maxNewTokens
+        params.seed = config.seed; params.round = UInt64(round); params.truncatePrompts = true
+        let partial = dir.appendingPathComponent("\(folder)/generations.partial")
+        try FileManager.default.createDirectory(at: partial, withIntermediateDirectories: true)
+        var completed: [Int: [GenerationResult]] = [:]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: partial.path)) ?? [] where name.hasPrefix("chunk-") && name.hasSuffix(".json") {
+            if let c = Int(name.dropFirst(6).dropLast(5)), let data = FileManager.default.contents(atPath: partial.appendingPathComponent(name).path) {
+                completed[c] = try JSONDecoder().decode([GenerationResult].self, from: data)
+            }
+        }
+        if !completed.isEmpty { logger.info("\(key): \(completed.count) chunk(s) already generated") }
+        let progress = Progress(key, total: requests.count, logger: logger)
+        progress.advance(completed.values.reduce(0) { $0 + $1.count })
+        let results = try cluster.generate(requests, params: params, batchSize: c.batchSize, chunkSize: c.batchSize,
+                                           local: Generator(model: model, tokenizer: tokenizer, batchSize: c.batchSize),
+                                           onFinish: { _ in progress.advance() }, completed: completed) { chunk, rs in
+            try AtomicFile.write(try JSONEncoder().encode(rs), to: partial.appendingPathComponent(String(format: "chunk-%06d.json", chunk)))
+            KillSwitch.point("\(key)/chunk/\(chunk)")
+        }
+        let records = results.map { r in
+            GenerationRecord(promptId: qs[r.promptIndex].id, sampleIndex: r.sampleIndex, text: r.text, tokenIds: r.tokens,
+                             logprob: r.logprob, finishReason: r.finishReason)
+        }
+        try RecordFile.write(records, to: dir.appendingPathComponent("\(folder)/generations.jsonl").path)
+        try? FileManager.default.removeItem(at: partial)
+        let lengths = results.map { Double($0.tokens.count) }
+        try metrics(folder).append(["phase": "generate", "samples": results.count, "mean_length": Statistics.meanAndSD(lengths).mean])
+    }
+
+    func groups(_ records: [GenerationRecord]) -> [(id: String, items: [GenerationRecord])] {
+        var order: [String] = [], byId: [String: [GenerationRecord]] = [:]
+        for r in records {
+            if byId[r.promptId] == nil { order.append(r.promptId) }
+            byId[r.promptId, default: []].append(r)
+        }
+        return order.map { ($0, byId[$0]!) }
+    }
+
+    var problemsById: [String: Problem] { Dictionary(train.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }) }
+
+    func judgePhase(_ c: JudgeConfig, key: String, folder: String) throws {
+        let gens = try RecordFile.read(GenerationRecord.self, from: dir.appendingPathComponent("\(folder)/generations.jsonl").path)
+        let problems = problemsById
+        var out: [JudgmentRecord] = []
+        for (id, items) in groups(gens) {
+            if c.kind == "verifiable" {
+                guard let p = problems[id] else { throw PipelineError("\(folder)/generations.jsonl: unknown prompt id \(id)") }
+                for g in items {
+                    let answer = VerifiableJudge.extractAnswer(g.text)
+                    let ok = VerifiableJudge.isCorrect(g.text, reference: p.answer)
+                    out.append(JudgmentRecord(promptId: id, sampleIndex: g.sampleIndex, score: ok ? 1 : 0, verdict: ok ? "correct" : "incorrect",
+                                              raw: answer ?? "", parsed: answer != nil))
+                }
+            } else {
+                let votes = SelfConsistency.votes(items.map(\.text))
+                for (g, v) in zip(items, votes) {
+                    let answer = VerifiableJudge.extractAnswer(g.text)
+                    out.append(JudgmentRecord(promptId: id, sampleIndex: g.sampleIndex, votes: v, raw: answer ?? "", parsed: answer != nil))
+                }
+            }
+        }
+        try RecordFile.write(out, to: dir.appendingPathComponent("\(folder)/judgments.jsonl").path)
+        let scored = out.compactMap(\.score)
+        try metrics(folder).append(["phase": "judge", "judgments": out.count, "unparsed": out.filter { !$0.parsed }.count,
+                                    "fraction_correct": scored.isEmpty ? 0 : scored.reduce(0, +) / Double(scored.count)])
+    }
+
+    func pairsPhase(_ c: PairsConfig, key: String, round: Int, folder: String) throws {
+        let gens = try RecordFile.read(GenerationRecord.self, from: dir.appendingPathComponent("\(folder)/generations.jsonl").path)
+        let judgments = try RecordFile.read(JudgmentRecord.self, from: dir.appendingPathComponent("\(folder)/judgments.jsonl").path)
+        var judged: [String: JudgmentRecord] = [:]
+        for j in judgments { judged["\(j.promptId)#\(j.sampleIndex)"] = j }
+        let problems = problemsById
+        var pairs: [TokenizedPair] = [], records: [PairRecord] = []
+        for (g, (id, items)) in groups(gens).enumerated() {
+            guard let p = problems[id] else { continue }
+            let candidates = items.map { r -> Candidate in
+                let j = judged["\(id)#\(r.sampleIndex)"]
+                return Candidate(sampleIndex: r.sampleIndex, text: r.text, score: j?.score, correct: j?.score.map { $0 > 0 }, votes: j?.votes, length: r.tokenIds.count)
+            }
+            var prefs: [Preference] = []
+            if c.kind == "correct_vs_incorrect" {
+                var rng = RandomStream(key: config.seed, UInt64(round), UInt64(g), 0xC0)
+                prefs = PairBuilders.correctVsIncorrect(candidates, maxPairs: c.maxPairs, rng: &rng)
+            } else if let pref = PairBuilders.selfConsistency(candidates, tau: c.tau) {
+                prefs = [pref]
+            }
+            let prompt = promptIds(p)
+            for pref in prefs {
+                let cg = items[pref.chosen], rg = items[pref.rejected]
+                let cIds = cg.tokenIds + (cg.finishReason == "stop" ? [eos] : [])
+                let rIds = rg.tokenIds + (rg.finishReason == "stop" ? [eos] : [])
+                guard !cIds.isEmpty, !rIds.isEmpty else { continue }
+                pairs.append(TokenizedPair(prompt: prompt, chosen: cIds, rejected: rIds, weight: pref.weight))
+                records.append(PairRecord(promptId: id, prompt: promptText(p), chosen: cg.text, rejected: rg.text, weight: pref.weight,
+                                          promptIds: prompt, chosenIds: cIds, rejectedIds: rIds))
+            }
+        }
+        if !pairs.isEmpty { try cluster.fillReference(&pairs, model: model) }
+        for k in records.indices { records[k].refChosenLogps = pairs[k].refChosen; records[k].refRejectedLogps = pairs[k].refRejected }
+        try RecordFile.write(records, to: dir.appendingPathComponent("\(folder)/pairs.jsonl").path)
+        try metrics(folder).append(["phase": "pairs", "pairs": records.count, "prompts_with_pairs": Set(records.compactMap(\.promptId)).count])
+    }
+
+    // MARK: preference training
+
+    func trainPhase(_ c: TrainConfig, key: String, round: Int, folder: String) throws {
+        var pairs = try RecordFile.read(PairRecord.self, from: dir.appendingPathComponent("\(folder)/pairs.jsonl").path).map {
+            TokenizedPair(prompt: $0.promptIds ?? [], chosen: $0.chosenIds ?? [], rejected: $0.rejectedIds ?? [],
+                          refChosen: $0.refChosenLogps, refRejected: $0.refRejectedLogps, weight: $0.weight)
+        }
+        guard !pairs.isEmpty else {
+            logger.warning("\(key): no pairs; the model is unchanged this round")
+            try saveModel("\(folder)/model")
+            return
+        }
+        var rng = RandomStream(key: config.seed, UInt64(round), 0x7A1)
+        for i in stride(from: pairs.count - 1, to: 0, by: -1) { pairs.swapAt(i, rng.int(below: i + 1)) }
+        let setup = PreferenceSetup(loss: c.loss, settings: LossSettings(beta: c.beta, alpha: c.alpha, gamma: c.gamma),
+                                    adamW: AdamWSettings(learningRate: c.learningRate), maxGradNorm: c.maxGradNorm > 0 ? c.maxGradNorm : nil,
+                                    microBatchTokens: c.microBatchTokens)
+        if cluster.size > 1 { try cluster.broadcast(.setupPreference(setup)) }
+        let trainer = try setup.makeTrainer(model: model, comm: cluster.comm)
+        let perEpoch = (pairs.count + c.batchSize - 1) / c.batchSize, total = perEpoch * c.epochs
+        let schedule = LearningRateSchedule(kind: c.schedule, peak: c.learningRate, warmupSteps: min(c.warmup, max(total - 1, 0)),
+                                            totalSteps: total, minRatio: 0)
+        var step = 0, tokens = 0.0
+        if let cp = state.checkpoint, cp.phase == key {
+            let path = dir.appendingPathComponent(cp.directory)
+            try TrainingCheckpoint.restore(trainer.trainer, from: path)
+            if cluster.size > 1 { try cluster.broadcast(.restoreCheckpoint(path: path.path)) }
+            step = cp.step; tokens = cp.tokens
+            logger.info("\(key): resuming at step \(step)")
+        }
+        let log = metrics(folder)
+        let progress = Progress(key, total: total, logger: logger)
+        progress.advance(step)
+        while step < total {
+            step += 1
+            let s = (step - 1) % perEpoch
+            let batch = Array(pairs[(s * c.batchSize)..<min(pairs.count, (s + 1) * c.batchSize)])
+            let lr = schedule.rate(at: step)
+            if cluster.size > 1 { try cluster.broadcast(.preferenceStep(pairs: batch, learningRate: lr)) }
+            let m = try trainer.step(batch, lr: lr)
+            tokens += Double(batch.reduce(0) { $0 + 2 * $1.prompt.count + $1.chosen.count + $1.rejected.count })
+            try log.append(["phase": key, "step": step, "loss": m.loss, "reward_margin": m.rewardMargin, "accuracy": m.accuracy,
+                            "chosen_length": m.chosenLength, "rejected_length": m.rejectedLength, "grad_norm": m.gradNorm,
+                            "lr": m.learningRate, "tokens_per_s": m.tokensPerSecond])
+            progress.advance(status: String(format: "loss %.3f  margin %.2f  acc %.2f", m.loss, m.rewardMargin, m.accuracy))
+            KillSwitch.point("\(key)/step/\(step)")
+            if step % c.checkpointEvery == 0 && step < total {
+                let name = "\(folder)/checkpoint-\(String(format: "%06d", step))"
+                try TrainingCheckpoint.save(trainer.trainer, tokenizer: tokenizer, to: dir.appendingPathComponent(name), killPoint: "\(key)/saving/\(step)")
+                let old = state.checkpoint?.directory
+                state.checkpoint = RunState.Checkpointed(phase: key, directory: name, step: step, history: [], tokens: tokens)
+                try log.flush(state: &state)
+                try state.save(dir.appendingPathComponent("state.json"))
+                if let old, old != name { try? FileManager.default.removeItem(at: dir.appendingPathComponent(old)) }
+            }
+        }
+        let old = state.checkpoint?.directory
+        try saveModel("\(folder)/model")
+        state.trainingTokens[key] = tokens
+        if let old { try? FileManager.default.removeItem(at: dir.appendingPathComponent(old)) }
+    }
+
+    // MARK: evaluation and the control arm
+
+    /// Greedy answers to `problems`, judged against their answers.
+    func accuracy(on problems: [Problem], label: String) throws -> EvaluationResult {
+        var params = SamplingParameters()
+        params.temperature = 0; params.maxNewTokens = config.evaluation.maxNewTokens; params.truncatePrompts = true
+        params.seed = config.seed
+        let requests = problems.enumerated().map { GenerationRequest(promptIndex: $0.offset, sampleIndex: 0, prompt: promptIds($0.element)) }
+        let results = try cluster.generate(requests, params: params, batchSize: config.evaluation.batchSize, chunkSize: config.evaluation.batchSize,
+                                           local: Generator(model: model, tokenizer: tokenizer, batchSize: config.evaluation.batchSize))
+        return EvaluationResult(label: label, correct: zip(results, problems).map { VerifiableJudge.isCorrect($0.text, reference: $1.answer) },
+                                lengths: results.map { $0.tokens.count })
+    }
+
+    func evaluatePhase(key: String, folder: String, label: String) throws -> EvaluationResult {
+        let url = dir.appendingPathComponent("\(folder)/evaluation.json")
+        if isDone(key), let data = FileManager.default.contents(atPath: url.path) {
+            return try JSONDecoder().decode(EvaluationResult.self, from: data)
+        }
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent(folder), withIntermediateDirectories: true)
+        let t0 = Date()
+        let result = try accuracy(on: evaluation, label: label)
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        try AtomicFile.write(try e.encode(result), to: url)
+        try metrics(folder).append(["phase": "evaluate", "label": label, "accuracy": result.accuracy, "ci95_low": result.interval.low,
+                                    "ci95_high": result.interval.high, "mean_length": result.meanLength, "seconds": Date().timeIntervalSince(t0)])
+        try metrics(folder).flush(state: &state)
+        try complete(key)
+        logger.info("\(String(format: "%@: accuracy %.1f%% (95%% CI %.1f-%.1f) on %d problems", label, 100 * result.accuracy, 100 * result.interval.low, 100 * result.interval.high, result.correct.count))")
+        return result
+    }
+
+    /// The same training tokens as the rounds' preference training, spent on more SFT of the gold solutions
+    /// from the SFT model (with the rounds' learning-rate settings), then evaluated.
+    func controlArm() throws -> EvaluationResult {
+        let key = "control", folder = "control"
+        if !isDone(key) {
+            guard let sftPath = state.done.first(where: { $0.hasPrefix("initial-") && $0.hasSuffix("-sft") }).map({ _ in "initial/model" }) else {
+                throw PipelineError("the control arm needs an SFT phase in schedule.initial")
+            }
+            let current = state.model
+            try loadModel(sftPath)
+            let budget = state.trainingTokens.filter { $0.key.hasPrefix("round-") }.values.reduce(0, +)
+            let sft = config.initial.compactMap { if case .sft(let c) = $0 { return c } else { return nil } }.first!
+            let trainConfig = config.rounds.last!.compactMap { if case .train(let c) = $0 { return c } else { return nil } }.first
+            let perStep = Double(sftBatch(step: 1, size: sft.batchSize, tag: 0xC7, lr: 0).ids.reduce(0) { $0 + $1.count })
+            let steps = max(1, Int((budget / perStep).rounded(.up)))
+            let lr = trainConfig?.learningRate ?? sft.learningRate
+            logger.info("control: \(steps) SFT steps (\(Int(budget)) training tokens, as in the rounds) from the SFT model at lr \(lr)")
+            try FileManager.default.createDirectory(at: dir.appendingPathComponent(folder), withIntermediateDirectories: true)
+            let schedule = LearningRateSchedule(kind: trainConfig?.schedule ?? .cosine, peak: lr, warmupSteps: min(trainConfig?.warmup ?? 0, steps - 1),
+                                                totalSteps: steps, minRatio: 0)
+            _ = try supervised(key: key, folder: folder, steps: steps, batchSize: sft.batchSize, adamW: AdamWSettings(learningRate: lr),
+                               maxGradNorm: trainConfig?.maxGradNorm ?? 1, schedule: schedule, checkpointEvery: sft.checkpointEvery,
+                               plateau: nil, streamTag: 0xC7)
+            let old = state.checkpoint?.directory
+            try Checkpoint.save(model, tokenizer: tokenizer, to: dir.appendingPathComponent("\(folder)/model"))
+            if let old { try? FileManager.default.removeItem(at: dir.appendingPathComponent(old)) }
+            state.model = current
+            try complete(key)
+        }
+        return try evaluatePhase(key: "control-evaluate", folder: folder, label: "control (SFT, same compute)")
+    }
+}

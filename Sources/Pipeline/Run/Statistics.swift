@@ -1,0 +1,46 @@
+import Foundation
+
+/// Intervals and tests for evaluation results.
+public enum Statistics {
+    /// Wilson score interval for k successes in n trials at 95% (z = 1.959964).
+    public static func wilson(successes k: Int, trials n: Int, z: Double = 1.959964) -> (low: Double, high: Double) {
+        guard n > 0 else { return (0, 1) }
+        let p = Double(k) / Double(n), nn = Double(n)
+        let denom = 1 + z * z / nn
+        let center = (p + z * z / (2 * nn)) / denom
+        let half = z * (p * (1 - p) / nn + z * z / (4 * nn * nn)).squareRoot() / denom
+        return (max(0, center - half), min(1, center + half))
+    }
+
+    /// Exact two-sided McNemar test on paired outcomes: b = right before and wrong after, c = wrong before
+    /// and right after. p = min(1, 2 * P(X <= min(b, c))) with X ~ Binomial(b + c, 1/2).
+    public static func mcnemar(b: Int, c: Int) -> Double {
+        let n = b + c
+        guard n > 0 else { return 1 }
+        let k = min(b, c)
+        // log-space binomial terms for large n
+        var total = 0.0
+        let logHalfN = Double(n) * log(0.5)
+        for i in 0...k { total += exp(logChoose(n, i) + logHalfN) }
+        return min(1, 2 * total)
+    }
+
+    static func logChoose(_ n: Int, _ k: Int) -> Double { lgamma(Double(n + 1)) - lgamma(Double(k + 1)) - lgamma(Double(n - k + 1)) }
+
+    /// McNemar on two aligned lists of outcomes.
+    public static func mcnemar(before: [Bool], after: [Bool]) -> (b: Int, c: Int, p: Double) {
+        var b = 0, c = 0
+        for (x, y) in zip(before, after) {
+            if x && !y { b += 1 }
+            if !x && y { c += 1 }
+        }
+        return (b, c, mcnemar(b: b, c: c))
+    }
+
+    public static func meanAndSD(_ xs: [Double]) -> (mean: Double, sd: Double) {
+        guard !xs.isEmpty else { return (0, 0) }
+        let m = xs.reduce(0, +) / Double(xs.count)
+        let v = xs.count > 1 ? xs.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(xs.count - 1) : 0
+        return (m, v.squareRoot())
+    }
+}

@@ -1,0 +1,139 @@
+import Testing
+import Foundation
+import TestSupport
+
+/// End-to-end runs of a micro configuration: the artifacts, resuming after kills at several points
+/// (mid-SFT, mid-save, mid-generation, mid-training) giving the same artifacts as an uninterrupted run,
+/// and the refusals.
+@Suite(.serialized) struct ResumeTests {
+    static let dir = Paths.temporaryDirectory("resume")
+    static let config = """
+    # test config
+    run:
+      name: micro
+      seed: 3
+    model:
+      shape: micro
+    data:
+      task: arithmetic
+      max_operands: 3
+      max_value: 20
+      train_size: 300
+      validation_size: 16
+      eval_size: 24
+    evaluation:
+      max_new_tokens: 16
+      batch_size: 8
+    schedule:
+      initial:
+        - sft:
+            batch_size: 8
+            lr: 0.01
+            warmup: 5
+            min_steps: 150
+            max_steps: 150
+            eval_every: 50
+            checkpoint_every: 4
+      rounds:
+        count: 1
+        phases:
+          - generate:
+              questions: 16
+              samples: 6
+              temperature: 1.0
+              max_new_tokens: 16
+              batch_size: 8
+          - judge:
+              kind: verifiable
+          - pairs:
+              kind: correct_vs_incorrect
+              max_pairs: 2
+          - train:
+              loss: irpo
+              lr: 0.001
+              batch_size: 2
+              checkpoint_every: 3
+              warmup: 1
+              epochs: 2
+          - evaluate:
+      control:
+        enabled: true
+    """
+
+    static func configPath() throws -> String {
+        let path = dir.appendingPathComponent("micro.yaml").path
+        if !FileManager.default.fileExists(atPath: path) { try config.write(toFile: path, atomically: true, encoding: .utf8) }
+        return path
+    }
+
+    func runOnce(_ out: String, _ extra: [String] = [], kill: String? = nil) throws -> RunResult {
+        try autodidact(["run", try ResumeTests.configPath(), "run.output_dir=\(out)"] + extra,
+                       environment: kill.map { ["AUTODIDACT_KILL_AT": $0] } ?? [:])
+    }
+
+    static let artifacts = ["config.yaml", "initial/model/model.safetensors", "initial/evaluation.json", "round-01/generations.jsonl",
+                            "round-01/judgments.jsonl", "round-01/pairs.jsonl", "round-01/model/model.safetensors",
+                            "round-01/evaluation.json", "control/model/model.safetensors", "control/evaluation.json", "summary.md"]
+
+    @Test func aRunWritesItsArtifactsAndResumedRunsEndIdentical() throws {
+        let a = ResumeTests.dir.appendingPathComponent("uninterrupted").path
+        let r = try runOnce(a)
+        #expect(r.status == 0, "\(r.stderr)")
+        for f in ResumeTests.artifacts { #expect(FileManager.default.fileExists(atPath: "\(a)/\(f)"), "missing \(f)") }
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(a)/state.json"))) as! [String: Any]
+        #expect(state["finished"] as? Bool == true)
+        let metrics = try String(contentsOfFile: "\(a)/initial/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(metrics.filter { $0.contains("\"step\"") }.count == 150)
+        #expect(r.stdout.contains("| SFT |") && r.stdout.contains("| round 1 |") && r.stdout.contains("control"))
+        #expect(try !String(contentsOfFile: "\(a)/round-01/pairs.jsonl", encoding: .utf8).isEmpty)
+
+        // Kill at several points, resuming after each.
+        let b = ResumeTests.dir.appendingPathComponent("interrupted").path
+        let kills = ["initial-0-sft/step/22", "initial-0-sft/saving/32", "round-1-0-generate/chunk/2", "round-1-3-train/step/4",
+                     "control/step/6"]
+        var first = true
+        for k in kills {
+            let x = try runOnce(b, first ? [] : ["--resume"], kill: k)
+            #expect(x.status != 0 && x.stderr.contains("killing at \(k)"), "\(k): \(x.stderr)")
+            first = false
+        }
+        let done = try runOnce(b, ["--resume"])
+        #expect(done.status == 0, "\(done.stderr)")
+        #expect(done.stderr.contains("resuming"), "no checkpoint was used")
+        // config.yaml differs only by run.output_dir.
+        for f in ResumeTests.artifacts where f != "summary.md" && f != "config.yaml" {
+            let x = try Data(contentsOf: URL(fileURLWithPath: "\(a)/\(f)")), y = try Data(contentsOf: URL(fileURLWithPath: "\(b)/\(f)"))
+            #expect(x == y, "\(f) differs after resuming")
+        }
+        // No completed work is lost or redone: one metrics line per SFT step.
+        let mb = try String(contentsOfFile: "\(b)/initial/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(mb.filter { $0.contains("\"step\"") }.count == 150)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(b)/initial").filter { $0.hasPrefix("checkpoint") }.isEmpty)
+
+        // Resuming a finished run does nothing; a changed config is refused unless forced; a second fresh run into
+        // an existing directory is refused.
+        let again = try runOnce(b, ["--resume"])
+        #expect(again.status == 0 && again.stdout.contains("already finished"))
+        let changed = try runOnce(b, ["--resume", "run.seed=9"])
+        #expect(changed.status != 0 && changed.stderr.contains("different configuration"))
+        let forced = try runOnce(b, ["--resume", "--force", "run.seed=9"])
+        #expect(forced.status == 0)
+        let fresh = try runOnce(b)
+        #expect(fresh.status != 0 && fresh.stderr.contains("--resume"))
+    }
+
+    @Test func twoRanksGiveTheSameRunWithinTheIntervals() throws {
+        let out = ResumeTests.dir.appendingPathComponent("np2").path
+        let r = try run(["mpirun", "--oversubscribe", "-np", "2", Paths.executable.path, "run", try ResumeTests.configPath(), "run.output_dir=\(out)"],
+                        environment: MPITests.env)
+        #expect(r.status == 0, "\(r.stderr)")
+        let one = ResumeTests.dir.appendingPathComponent("uninterrupted").path
+        // Training differs only by summation order, so the final accuracies agree within a few problems.
+        if FileManager.default.fileExists(atPath: "\(one)/initial/evaluation.json") {
+            let e1 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(one)/round-01/evaluation.json"))) as! [String: Any]
+            let e2 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/round-01/evaluation.json"))) as! [String: Any]
+            let c1 = (e1["correct"] as! [Bool]).filter { $0 }.count, c2 = (e2["correct"] as! [Bool]).filter { $0 }.count
+            #expect(abs(c1 - c2) <= 4, "\(c1) vs \(c2) correct of 24")
+        }
+    }
+}
