@@ -72,7 +72,8 @@ import TestSupport
     }
 
     static let artifacts = ["config.yaml", "initial/model/model.safetensors", "initial/evaluation.json", "round-01/generations.jsonl",
-                            "round-01/judgments.jsonl", "round-01/pairs.jsonl", "round-01/model/model.safetensors",
+                            "round-01/judgments.jsonl", "round-01/pairs.jsonl", "round-01/model/model.safetensors", "round-01/model/optimizer.safetensors",
+                            "initial/model/optimizer.safetensors",
                             "round-01/evaluation.json", "control/model/model.safetensors", "control/evaluation.json", "summary.md"]
 
     @Test func aRunWritesItsArtifactsAndResumedRunsEndIdentical() throws {
@@ -136,4 +137,35 @@ import TestSupport
             #expect(abs(c1 - c2) <= 4, "\(c1) vs \(c2) correct of 24")
         }
     }
+
+    /// The pair file's reference log-probs come from the model at the start of the round, or from the
+    /// model the rounds started from when `pairs.reference: initial`; checked by scoring the stored pairs
+    /// independently with `preference-loss`.
+    @Test func referenceLogProbsComeFromTheConfiguredModel() throws {
+        func refs(_ file: String) throws -> [Double] {
+            try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map {
+                (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["ref_chosen_logps"] as! Double
+            }
+        }
+        func scored(_ model: String, _ pairs: String) throws -> [Double] {
+            let r = try autodidact(["preference-loss", "--policy", model, "--reference", model, "--pairs", pairs, "--loss", "dpo"])
+            #expect(r.status == 0, "\(r.stderr)")
+            return try r.stdout.split(separator: "\n").map {
+                (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["ref_chosen_logps"] as! Double
+            }
+        }
+        func close(_ a: [Double], _ b: [Double]) -> Bool { a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) < 1e-3 } }
+        for reference in ["round_start", "initial"] {
+            let out = ResumeTests.dir.appendingPathComponent("reference-\(reference)").path
+            let r = try runOnce(out, ["schedule.rounds.count=2", "schedule.control.enabled=false", "schedule.rounds.phases.2.pairs.reference=\(reference)"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let pairs = "\(out)/round-02/pairs.jsonl"
+            let stored = try refs(pairs)
+            #expect(!stored.isEmpty)
+            let underStart = try scored("\(out)/round-01/model", pairs), underInitial = try scored("\(out)/initial/model", pairs)
+            #expect(!close(underStart, underInitial), "the two candidate references should differ")
+            #expect(close(stored, reference == "initial" ? underInitial : underStart), "\(reference): \(stored.prefix(3)) vs \(underStart.prefix(3)) / \(underInitial.prefix(3))")
+        }
+    }
+
 }

@@ -272,10 +272,14 @@ public struct JudgeConfig: Equatable {
 
 public struct PairsConfig: Equatable {
     public var kind: String, maxPairs: Int, tau: Double
+    /// The reference model whose log-probs are stored with the pairs: the model at the start of the round
+    /// ("round_start", the recipes' default) or the model the rounds started from ("initial").
+    public var reference: String
     init(_ r: ConfigReader) throws {
         kind = try r.string("kind", default: "correct_vs_incorrect", oneOf: ["correct_vs_incorrect", "self_consistency"])!
         maxPairs = try r.int("max_pairs", default: 4, min: 1)
         tau = try r.double("tau", default: 0.5, min: 0, max: 1)
+        reference = try r.string("reference", default: "round_start", oneOf: ["round_start", "initial"])!
         try r.finish()
     }
 }

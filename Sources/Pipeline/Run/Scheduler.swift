@@ -91,6 +91,19 @@ public final class Scheduler {
         }
     }
 
+    /// Makes the model the rounds started from (after the initial phases) the current model on every rank.
+    func loadStartModel() throws {
+        if config.initial.contains(where: { if case .sft = $0 { return true } else { return false } }) {
+            try loadModel("initial/model")
+        } else if case .path(let p) = config.model {
+            model = try ModelCommands.load(p, logger: logger).model
+            if cluster.size > 1 { try cluster.broadcast(.loadModel(path: p)) }
+        } else {
+            model = LlamaModel.randomlyInitialised(config: model.config, seed: config.seed)
+            try syncWorkersToStart()
+        }
+    }
+
     /// Makes `path` (relative to the run directory) the current model on every rank.
     func loadModel(_ path: String) throws {
         let url = dir.appendingPathComponent(path)
@@ -99,8 +112,14 @@ public final class Scheduler {
         if cluster.size > 1 { try cluster.broadcast(.loadModel(path: url.path)) }
     }
 
-    func saveModel(_ path: String) throws {
-        try Checkpoint.save(model, tokenizer: tokenizer, to: dir.appendingPathComponent(path))
+    /// Saves the current model (Hugging Face layout) at `path`, with the optimizer state of `trainer`
+    /// (`optimizer.safetensors`: both AdamW moments and the step) when given, and makes it the run's model.
+    func saveModel(_ path: String, trainer: Trainer? = nil) throws {
+        if let trainer {
+            try TrainingCheckpoint.save(trainer, tokenizer: tokenizer, to: dir.appendingPathComponent(path))
+        } else {
+            try Checkpoint.save(model, tokenizer: tokenizer, to: dir.appendingPathComponent(path))
+        }
         state.model = path
     }
 

@@ -42,7 +42,7 @@ extension Scheduler {
     /// Supervised steps on gold solutions, checkpointed; stops at `steps`, or earlier on a validation
     /// plateau when `plateau` is given. Returns the tokens processed.
     func supervised(key: String, folder: String, steps total: Int, batchSize: Int, adamW: AdamWSettings, maxGradNorm: Float,
-                    schedule: LearningRateSchedule, checkpointEvery: Int, plateau: SFTConfig?, streamTag: UInt64) throws -> Double {
+                    schedule: LearningRateSchedule, checkpointEvery: Int, plateau: SFTConfig?, streamTag: UInt64) throws -> (tokens: Double, trainer: Trainer) {
         let setup = TrainerSetup(adamW: adamW, maxGradNorm: maxGradNorm > 0 ? maxGradNorm : nil, microBatchTokens: 8192, checksumEvery: 50)
         if cluster.size > 1 { try cluster.broadcast(.setupTrainer(setup)) }
         let dp = DataParallelTrainer(model: model, setup: setup, comm: cluster.comm)
@@ -101,7 +101,7 @@ extension Scheduler {
                 if let old, old != name { try? FileManager.default.removeItem(at: dir.appendingPathComponent(old)) }
             }
         }
-        return tokens
+        return (tokens, dp.trainer)
     }
 
     /// Mean negative log-likelihood per token of the validation split's gold solutions (and end of sequence).
@@ -127,11 +127,11 @@ extension Scheduler {
 
     func sftPhase(_ c: SFTConfig, key: String, folder: String) throws {
         let schedule = LearningRateSchedule(kind: c.schedule, peak: c.learningRate, warmupSteps: c.warmup, totalSteps: c.maxSteps, minRatio: 0.1)
-        let tokens = try supervised(key: key, folder: folder, steps: c.maxSteps, batchSize: c.batchSize,
+        let (tokens, trainer) = try supervised(key: key, folder: folder, steps: c.maxSteps, batchSize: c.batchSize,
                                     adamW: AdamWSettings(learningRate: c.learningRate, beta1: 0.9, beta2: 0.95, weightDecay: c.weightDecay),
                                     maxGradNorm: c.maxGradNorm, schedule: schedule, checkpointEvery: c.checkpointEvery, plateau: c, streamTag: 0x5F7)
         let old = state.checkpoint?.directory
-        try saveModel("\(folder)/model")
+        try saveModel("\(folder)/model", trainer: trainer)
         state.trainingTokens[key] = tokens
         if let old { try? FileManager.default.removeItem(at: dir.appendingPathComponent(old)) }
     }
@@ -245,7 +245,15 @@ extension Scheduler {
                                           promptIds: prompt, chosenIds: cIds, rejectedIds: rIds))
             }
         }
-        if !pairs.isEmpty { try cluster.fillReference(&pairs, model: model) }
+        if !pairs.isEmpty {
+            if c.reference == "initial", let current = state.model {
+                try loadStartModel()
+                try cluster.fillReference(&pairs, model: model)
+                try loadModel(current)
+            } else {
+                try cluster.fillReference(&pairs, model: model)
+            }
+        }
         for k in records.indices { records[k].refChosenLogps = pairs[k].refChosen; records[k].refRejectedLogps = pairs[k].refRejected }
         try RecordFile.write(records, to: dir.appendingPathComponent("\(folder)/pairs.jsonl").path)
         try metrics(folder).append(["phase": "pairs", "pairs": records.count, "prompts_with_pairs": Set(records.compactMap(\.promptId)).count])
@@ -308,7 +316,7 @@ extension Scheduler {
             }
         }
         let old = state.checkpoint?.directory
-        try saveModel("\(folder)/model")
+        try saveModel("\(folder)/model", trainer: trainer.trainer)
         state.trainingTokens[key] = tokens
         if let old { try? FileManager.default.removeItem(at: dir.appendingPathComponent(old)) }
     }
@@ -366,11 +374,11 @@ extension Scheduler {
             try FileManager.default.createDirectory(at: dir.appendingPathComponent(folder), withIntermediateDirectories: true)
             let schedule = LearningRateSchedule(kind: trainConfig?.schedule ?? .cosine, peak: lr, warmupSteps: min(trainConfig?.warmup ?? 0, steps - 1),
                                                 totalSteps: steps, minRatio: 0)
-            _ = try supervised(key: key, folder: folder, steps: steps, batchSize: sft.batchSize, adamW: AdamWSettings(learningRate: lr),
+            let (_, trainer) = try supervised(key: key, folder: folder, steps: steps, batchSize: sft.batchSize, adamW: AdamWSettings(learningRate: lr),
                                maxGradNorm: trainConfig?.maxGradNorm ?? 1, schedule: schedule, checkpointEvery: sft.checkpointEvery,
                                plateau: nil, streamTag: 0xC7)
             let old = state.checkpoint?.directory
-            try Checkpoint.save(model, tokenizer: tokenizer, to: dir.appendingPathComponent("\(folder)/model"))
+            try TrainingCheckpoint.save(trainer, tokenizer: tokenizer, to: dir.appendingPathComponent("\(folder)/model"))
             if let old { try? FileManager.default.removeItem(at: dir.appendingPathComponent(old)) }
             state.model = current
             try complete(key)
