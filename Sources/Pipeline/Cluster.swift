@@ -209,7 +209,9 @@ final class WorkerDaemon {
                 model = loaded.model; tokenizer = loaded.tokenizer; generator = nil; trainer = nil
             case .initModel(let json, let seed):
                 let config = try LlamaConfig.parse(Data(json.utf8), file: "config from rank 0").config
-                model = LlamaModel.randomlyInitialised(config: config, seed: seed); generator = nil; trainer = nil
+                // Models trained from a named shape use the built-in byte tokenizer (as rank 0 does).
+                model = LlamaModel.randomlyInitialised(config: config, seed: seed); tokenizer = BPETokenizer.bytes()
+                generator = nil; trainer = nil
             case .generate(let chunk, let requests, let params, let batchSize):
                 let m = try requireModel()
                 if generator == nil || generator!.batchSize != batchSize {

@@ -128,6 +128,12 @@ import TestSupport
         let r = try run(["mpirun", "--oversubscribe", "-np", "2", Paths.executable.path, "run", try ResumeTests.configPath(), "run.output_dir=\(out)"],
                         environment: MPITests.env)
         #expect(r.status == 0, "\(r.stderr)")
+        // Every sample's text is its tokens decoded (byte tokenizer), whichever rank generated it.
+        for line in try String(contentsOfFile: "\(out)/round-01/generations.jsonl", encoding: .utf8).split(separator: "\n") {
+            let g = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            let bytes = (g["token_ids"] as! [Int]).filter { $0 < 256 }.map { UInt8($0) }
+            #expect(g["text"] as? String == String(decoding: bytes, as: UTF8.self), "\(line)")
+        }
         let one = ResumeTests.dir.appendingPathComponent("uninterrupted").path
         // Training differs only by summation order, so the final accuracies agree within a few problems.
         if FileManager.default.fileExists(atPath: "\(one)/initial/evaluation.json") {
@@ -165,6 +171,33 @@ import TestSupport
             let underStart = try scored("\(out)/round-01/model", pairs), underInitial = try scored("\(out)/initial/model", pairs)
             #expect(!close(underStart, underInitial), "the two candidate references should differ")
             #expect(close(stored, reference == "initial" ? underInitial : underStart), "\(reference): \(stored.prefix(3)) vs \(underStart.prefix(3)) / \(underInitial.prefix(3))")
+        }
+    }
+
+
+    /// Under mpirun a kill of the coordinator ends the job; resuming at the same world size ends with the
+    /// artifacts of an uninterrupted run at that world size.
+    @Test func twoRankRunsResumeToTheSameArtifacts() throws {
+        func mpirun(_ out: String, _ extra: [String] = [], kill: String? = nil) throws -> RunResult {
+            var args = ["mpirun", "--oversubscribe", "-np", "2"]
+            if kill != nil { args += ["-x", "AUTODIDACT_KILL_AT"] }
+            return try run(args + [Paths.executable.path, "run", try ResumeTests.configPath(), "run.output_dir=\(out)"] + extra,
+                           environment: MPITests.env.merging(kill.map { ["AUTODIDACT_KILL_AT": $0] } ?? [:]) { a, _ in a })
+        }
+        let a = ResumeTests.dir.appendingPathComponent("np2-uninterrupted").path, b = ResumeTests.dir.appendingPathComponent("np2-interrupted").path
+        let r = try mpirun(a)
+        #expect(r.status == 0, "\(r.stderr)")
+        var first = true
+        for k in ["initial-0-sft/step/22", "round-1-0-generate/chunk/2", "round-1-3-train/step/4"] {
+            let x = try mpirun(b, first ? [] : ["--resume"], kill: k)
+            #expect(x.status != 0 && x.stderr.contains("killing at \(k)"), "\(k): \(x.stderr)")
+            first = false
+        }
+        let done = try mpirun(b, ["--resume"])
+        #expect(done.status == 0, "\(done.stderr)")
+        for f in ResumeTests.artifacts where f != "summary.md" && f != "config.yaml" {
+            let x = try Data(contentsOf: URL(fileURLWithPath: "\(a)/\(f)")), y = try Data(contentsOf: URL(fileURLWithPath: "\(b)/\(f)"))
+            #expect(x == y, "\(f) differs after resuming at 2 ranks")
         }
     }
 

@@ -173,6 +173,10 @@ public struct DataConfig: Equatable {
     public enum Task: Equatable { case arithmetic(ArithmeticTask), file(train: String, eval: String) }
     public var task: Task
     public var trainSize: Int
+    /// How many of the training problems (the first ones) lend their worked solutions to supervised
+    /// training (SFT and the control); the rounds draw their questions from the rest when there is a rest,
+    /// judging them by their final answers only.
+    public var sftSize: Int
     public var evalSize: Int
     public var validationSize: Int
     /// How questions are shown: "qa" ("Q: ...\nA: "), "chat" (the model's chat format).
@@ -200,6 +204,7 @@ public struct DataConfig: Equatable {
             task = .file(train: train, eval: eval)
         }
         trainSize = try r.int("train_size", default: 20000, min: 1)
+        sftSize = try r.int("sft_size", default: trainSize, min: 1, max: trainSize)
         evalSize = try r.int("eval_size", default: 500, min: 1)
         validationSize = try r.int("validation_size", default: 200, min: 1)
         template = try r.string("template", default: "qa", oneOf: ["qa", "chat"])!

@@ -117,7 +117,7 @@ extension Scheduler {
         var rng = RandomStream(key: config.seed, tag, UInt64(step))
         var ids: [[Int32]] = [], targets: [[Int32]] = []
         for _ in 0..<size {
-            let p = train[rng.int(below: train.count)]
+            let p = train[rng.int(below: config.data.sftSize)]
             let prompt = promptIds(p), seq = prompt + completionIds(p.solution)
             ids.append(seq)
             targets.append((0..<seq.count).map { t in t >= prompt.count - 1 && t + 1 < seq.count ? seq[t + 1] : -1 })
@@ -138,9 +138,11 @@ extension Scheduler {
 
     // MARK: generation, judging, pairs
 
-    /// The training questions of a round: a slice of the training split that moves on each round.
+    /// The training questions of a round: a slice of the training split that moves on each round (of the
+    /// problems after the first `sft_size` when there are any).
     func questions(round: Int, count: Int) -> [Problem] {
-        (0..<count).map { train[((round - 1) * count + $0) % train.count] }
+        let pool = config.data.sftSize < train.count ? Array(train[config.data.sftSize...]) : train
+        return (0..<count).map { pool[((round - 1) * count + $0) % pool.count] }
     }
 
     func generatePhase(_ c: GenerateConfig, key: String, round: Int, folder: String) throws {
