@@ -193,7 +193,10 @@ extension Scheduler {
         let gens = try RecordFile.read(GenerationRecord.self, from: dir.appendingPathComponent("\(folder)/generations.jsonl").path)
         let problems = problemsById
         var out: [JudgmentRecord] = []
-        for (id, items) in groups(gens) {
+        let grouped = groups(gens)
+        let progress = Progress(key, total: grouped.count, logger: logger)
+        for (id, items) in grouped {
+            defer { progress.advance() }
             if c.kind == "verifiable" {
                 guard let p = problems[id] else { throw PipelineError("\(folder)/generations.jsonl: unknown prompt id \(id)") }
                 for g in items {
