@@ -1,5 +1,6 @@
 import Testing
 import Foundation
+import Pipeline
 import TestSupport
 
 /// End-to-end runs of a micro configuration: the artifacts, resuming after kills at several points
@@ -199,6 +200,47 @@ import TestSupport
             let x = try Data(contentsOf: URL(fileURLWithPath: "\(a)/\(f)")), y = try Data(contentsOf: URL(fileURLWithPath: "\(b)/\(f)"))
             #expect(x == y, "\(f) differs after resuming at 2 ranks")
         }
+    }
+
+
+    /// A run on problems from GSM8K-layout files (including a training file shorter than train_size), and
+    /// a malformed line named by file and line.
+    @Test func gsm8kFilesRunAndBadLinesAreNamed() throws {
+        var task = ArithmeticTask()
+        task.maxOperands = 3; task.maxValue = 20
+        func write(_ problems: [Problem], _ name: String) throws -> String {
+            let path = ResumeTests.dir.appendingPathComponent(name).path
+            let lines = try problems.map { p -> String in
+                String(decoding: try JSONSerialization.data(withJSONObject: ["question": p.question, "answer": p.solution], options: [.sortedKeys]), as: UTF8.self)
+            }
+            try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let trainFile = try write(task.problems(0..<60, split: .train), "gsm-train.jsonl")
+        let evalFile = try write(task.problems(0..<10, split: .evaluation), "gsm-eval.jsonl")
+        let config = ResumeTests.config.replacingOccurrences(of: """
+          task: arithmetic
+          max_operands: 3
+          max_value: 20
+          train_size: 300
+        """, with: """
+          task: file
+          train_file: \(trainFile)
+          eval_file: \(evalFile)
+          train_size: 300
+        """)
+        #expect(config.contains("task: file"))
+        let path = ResumeTests.dir.appendingPathComponent("gsm.yaml").path
+        try config.write(toFile: path, atomically: true, encoding: .utf8)
+        let out = ResumeTests.dir.appendingPathComponent("gsm").path
+        let r = try autodidact(["run", path, "run.output_dir=\(out)", "schedule.initial.0.sft.max_steps=20", "schedule.initial.0.sft.min_steps=20"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let e = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/round-01/evaluation.json"))) as! [String: Any]
+        #expect((e["correct"] as! [Bool]).count == 10)
+        // A line without '#### N' is refused, naming the file and the line.
+        try (String(contentsOfFile: trainFile, encoding: .utf8) + "{\"question\": \"q\", \"answer\": \"no final answer\"}\n").write(toFile: trainFile, atomically: true, encoding: .utf8)
+        let bad = try autodidact(["run", path, "run.output_dir=\(out)-bad"])
+        #expect(bad.status != 0 && bad.stderr.contains("gsm-train.jsonl:61"), "\(bad.stderr)")
     }
 
 }

@@ -117,7 +117,7 @@ extension Scheduler {
         var rng = RandomStream(key: config.seed, tag, UInt64(step))
         var ids: [[Int32]] = [], targets: [[Int32]] = []
         for _ in 0..<size {
-            let p = train[rng.int(below: config.data.sftSize)]
+            let p = train[rng.int(below: min(config.data.sftSize, train.count))]
             let prompt = promptIds(p), seq = prompt + completionIds(p.solution)
             ids.append(seq)
             targets.append((0..<seq.count).map { t in t >= prompt.count - 1 && t + 1 < seq.count ? seq[t + 1] : -1 })
