@@ -8,6 +8,11 @@ import Tokenizer
 public struct RunState: Codable, Equatable {
     public var configHash: String
     public var worldSize: Int
+    /// The round (0: the initial phases) and the phase being worked on, for people reading the file; resume
+    /// goes by `done` and `checkpoint`. There is no random state to keep: every draw comes from a stream keyed
+    /// by (seed, round, step or index).
+    public var round: Int?
+    public var phase: String?
     /// Keys of completed phases ("initial-0-sft", "round-1-generate", "control", ...).
     public var done: [String] = []
     /// The training checkpoint of the phase in progress, if any.

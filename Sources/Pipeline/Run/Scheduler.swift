@@ -193,6 +193,8 @@ public final class Scheduler {
     func runPhase(_ phase: PhaseConfig, key: String, round: Int, folder: String) throws {
         if isDone(key) { return }
         try FileManager.default.createDirectory(at: dir.appendingPathComponent(folder), withIntermediateDirectories: true)
+        state.round = round; state.phase = key
+        try state.save(dir.appendingPathComponent("state.json"))
         let t0 = Date()
         switch phase {
         case .sft(let c): try sftPhase(c, key: key, folder: folder)
