@@ -43,13 +43,17 @@ public final class PreferenceTrainer {
     public var microBatchTokens: Int
     let comm: Communicator
     let dlogprob = Scratch()
+    /// See `TrainerSetup.reductionShards`.
+    public var reductionShards: Int
+    var reductionScratch: FloatBuffer?
 
     public init(model: LlamaModel, loss: PreferenceLoss, adamW: AdamWSettings, maxGradNorm: Float?,
-                microBatchTokens: Int = 4096, comm: Communicator) {
+                microBatchTokens: Int = 4096, comm: Communicator, reductionShards: Int = 1) {
         trainer = Trainer(model: model, settings: adamW, maxGradNorm: maxGradNorm)
         self.loss = loss
         self.microBatchTokens = microBatchTokens
         self.comm = comm
+        self.reductionShards = reductionShards
     }
 
     /// Packs pairs as [prompt+chosen][prompt+rejected]... with targets only on completion tokens.
@@ -79,39 +83,44 @@ public final class PreferenceTrainer {
         trainer.grads.zero()
         // sums: loss, margin, correct, chosen len, rejected len, policy chosen, policy rejected, tokens
         var sums = [Double](repeating: 0, count: 8)
-        let mine = DataParallelTrainer.share(count: pairs.count, rank: comm.rank, size: comm.size)
-        var k = mine.lowerBound
-        while k < mine.upperBound {
-            var end = k, tokens = 0
-            while end < mine.upperBound {
-                let t = 2 * pairs[end].prompt.count + pairs[end].chosen.count + pairs[end].rejected.count
-                if end > k && tokens + t > microBatchTokens { break }
-                tokens += t; end += 1
+        let emulated = ShardedReduction(shards: reductionShards, comm: comm)
+        for shard in 0..<emulated.count {
+            let mine = emulated.range(count: pairs.count, shard: shard)
+            emulated.beginShard(shard, grads: trainer.grads, scratch: &reductionScratch)
+            var k = mine.lowerBound
+            while k < mine.upperBound {
+                var end = k, tokens = 0
+                while end < mine.upperBound {
+                    let t = 2 * pairs[end].prompt.count + pairs[end].chosen.count + pairs[end].rejected.count
+                    if end > k && tokens + t > microBatchTokens { break }
+                    tokens += t; end += 1
+                }
+                let batch = pairs[k..<end]
+                let (ids, targets, packing) = PreferenceTrainer.pack(batch)
+                trainer.model.forward(ids: ids, targets: targets, packing: packing, workspace: trainer.workspace)
+                let lp = trainer.workspace.logprob.pointer
+                let d = dlogprob.ensure(packing.tokens)
+                for (j, p) in batch.enumerated() {
+                    let sc = packing.starts[2 * j], sr = packing.starts[2 * j + 1]
+                    let P = p.prompt.count
+                    var pc = 0.0, pr = 0.0
+                    for t in (P - 1)..<(P - 1 + p.chosen.count) { pc += Double(lp[sc + t]) }
+                    for t in (P - 1)..<(P - 1 + p.rejected.count) { pr += Double(lp[sr + t]) }
+                    let v = loss.evaluate(PairLogps(policyChosen: pc, policyRejected: pr, refChosen: p.refChosen ?? 0,
+                                                    refRejected: p.refRejected ?? 0, chosenLength: p.chosen.count,
+                                                    rejectedLength: p.rejected.count, weight: p.weight))
+                    for t in 0..<(P + p.chosen.count) { d[sc + t] = t >= P - 1 && t < P - 1 + p.chosen.count ? Float(v.dChosen / n) : 0 }
+                    for t in 0..<(P + p.rejected.count) { d[sr + t] = t >= P - 1 && t < P - 1 + p.rejected.count ? Float(v.dRejected / n) : 0 }
+                    sums[0] += v.loss; sums[1] += v.rewardChosen - v.rewardRejected
+                    sums[2] += v.rewardChosen > v.rewardRejected ? 1 : 0
+                    sums[3] += Double(p.chosen.count); sums[4] += Double(p.rejected.count)
+                    sums[5] += pc; sums[6] += pr
+                }
+                sums[7] += Double(packing.tokens)
+                trainer.model.backward(dlogprob: d, grads: trainer.grads, workspace: trainer.workspace)
+                k = end
             }
-            let batch = pairs[k..<end]
-            let (ids, targets, packing) = PreferenceTrainer.pack(batch)
-            trainer.model.forward(ids: ids, targets: targets, packing: packing, workspace: trainer.workspace)
-            let lp = trainer.workspace.logprob.pointer
-            let d = dlogprob.ensure(packing.tokens)
-            for (j, p) in batch.enumerated() {
-                let sc = packing.starts[2 * j], sr = packing.starts[2 * j + 1]
-                let P = p.prompt.count
-                var pc = 0.0, pr = 0.0
-                for t in (P - 1)..<(P - 1 + p.chosen.count) { pc += Double(lp[sc + t]) }
-                for t in (P - 1)..<(P - 1 + p.rejected.count) { pr += Double(lp[sr + t]) }
-                let v = loss.evaluate(PairLogps(policyChosen: pc, policyRejected: pr, refChosen: p.refChosen ?? 0,
-                                                refRejected: p.refRejected ?? 0, chosenLength: p.chosen.count,
-                                                rejectedLength: p.rejected.count, weight: p.weight))
-                for t in 0..<(P + p.chosen.count) { d[sc + t] = t >= P - 1 && t < P - 1 + p.chosen.count ? Float(v.dChosen / n) : 0 }
-                for t in 0..<(P + p.rejected.count) { d[sr + t] = t >= P - 1 && t < P - 1 + p.rejected.count ? Float(v.dRejected / n) : 0 }
-                sums[0] += v.loss; sums[1] += v.rewardChosen - v.rewardRejected
-                sums[2] += v.rewardChosen > v.rewardRejected ? 1 : 0
-                sums[3] += Double(p.chosen.count); sums[4] += Double(p.rejected.count)
-                sums[5] += pc; sums[6] += pr
-            }
-            sums[7] += Double(packing.tokens)
-            trainer.model.backward(dlogprob: d, grads: trainer.grads, workspace: trainer.workspace)
-            k = end
+            emulated.endShard(shard, grads: trainer.grads, scratch: reductionScratch)
         }
         if comm.size > 1 {
             try comm.allReduce(trainer.grads.pointer, count: trainer.grads.count, op: .sum)

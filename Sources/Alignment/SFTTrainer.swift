@@ -11,9 +11,13 @@ public struct TrainerSetup: Codable, Sendable {
     public var microBatchTokens: Int
     /// Compare weight checksums across ranks every this many steps (0: never).
     public var checksumEvery: Int
-    public init(adamW: AdamWSettings, maxGradNorm: Float?, microBatchTokens: Int = 4096, checksumEvery: Int = 10) {
+    /// On one process, split each batch into this many contiguous shards and sum their gradients as an
+    /// all-reduce over that many ranks does, so a 1-process run reproduces a 2-rank run exactly (1: off).
+    public var reductionShards: Int
+    public init(adamW: AdamWSettings, maxGradNorm: Float?, microBatchTokens: Int = 4096, checksumEvery: Int = 10,
+                reductionShards: Int = 1) {
         self.adamW = adamW; self.maxGradNorm = maxGradNorm; self.microBatchTokens = microBatchTokens
-        self.checksumEvery = checksumEvery
+        self.checksumEvery = checksumEvery; self.reductionShards = reductionShards
     }
 }
 
@@ -37,6 +41,7 @@ public final class DataParallelTrainer {
     let setup: TrainerSetup
     /// Seconds spent in the gradient all-reduce (cumulative).
     public private(set) var syncSeconds = 0.0
+    var reductionScratch: FloatBuffer?
 
     public init(model: LlamaModel, setup: TrainerSetup, comm: Communicator) {
         trainer = Trainer(model: model, settings: setup.adamW, maxGradNorm: setup.maxGradNorm)
@@ -55,21 +60,26 @@ public final class DataParallelTrainer {
         let scale = globalScored > 0 ? 1 / Double(globalScored) : 0
         trainer.grads.zero()
         var sums = [0.0]
-        let mine = DataParallelTrainer.share(count: batch.ids.count, rank: comm.rank, size: comm.size)
-        var k = mine.lowerBound
-        while k < mine.upperBound {
-            var packing = Packing()
-            var ids: [Int32] = [], targets: [Int32] = []
-            while k < mine.upperBound && (packing.count == 0 || packing.tokens + batch.ids[k].count <= setup.microBatchTokens) {
-                guard batch.ids[k].count == batch.targets[k].count, !batch.ids[k].isEmpty else {
-                    throw AlignmentError("train batch: sequence \(k) has \(batch.ids[k].count) ids and \(batch.targets[k].count) targets")
+        let emulated = ShardedReduction(shards: setup.reductionShards, comm: comm)
+        for shard in 0..<emulated.count {
+            let mine = emulated.range(count: batch.ids.count, shard: shard)
+            emulated.beginShard(shard, grads: trainer.grads, scratch: &reductionScratch)
+            var k = mine.lowerBound
+            while k < mine.upperBound {
+                var packing = Packing()
+                var ids: [Int32] = [], targets: [Int32] = []
+                while k < mine.upperBound && (packing.count == 0 || packing.tokens + batch.ids[k].count <= setup.microBatchTokens) {
+                    guard batch.ids[k].count == batch.targets[k].count, !batch.ids[k].isEmpty else {
+                        throw AlignmentError("train batch: sequence \(k) has \(batch.ids[k].count) ids and \(batch.targets[k].count) targets")
+                    }
+                    packing.append(length: batch.ids[k].count)
+                    ids += batch.ids[k]; targets += batch.targets[k]
+                    k += 1
                 }
-                packing.append(length: batch.ids[k].count)
-                ids += batch.ids[k]; targets += batch.targets[k]
-                k += 1
+                let (sum, _) = trainer.accumulateNLL(ids: ids, targets: targets, packing: packing, scale: scale)
+                sums[0] += sum
             }
-            let (sum, _) = trainer.accumulateNLL(ids: ids, targets: targets, packing: packing, scale: scale)
-            sums[0] += sum
+            emulated.endShard(shard, grads: trainer.grads, scratch: reductionScratch)
         }
         if comm.size > 1 {
             let t0 = Date()
@@ -87,6 +97,38 @@ public final class DataParallelTrainer {
     /// Compares every rank's weight checksum on rank 0; a mismatch is an error naming the ranks.
     public func verifyReplicas() throws {
         try Replicas.verify(trainer.model, step: trainer.step, comm: comm)
+    }
+}
+
+/// Summing a batch's gradient over contiguous shards in the order of an all-reduce over that many ranks,
+/// on one process: shard 0's gradient, then each next shard's computed from zero and added, element by
+/// element. For two shards this is exactly what a 2-rank sum all-reduce yields (float addition is
+/// commutative), so a 1-process run with `reductionShards = 2` reproduces a 2-rank run bit for bit.
+public struct ShardedReduction {
+    public let count: Int
+    let comm: Communicator
+    public init(shards: Int, comm: Communicator) {
+        self.comm = comm
+        count = comm.size == 1 ? max(1, shards) : 1
+    }
+    /// The batch items this rank computes for `shard`.
+    public func range(count n: Int, shard: Int) -> Range<Int> {
+        count > 1 ? DataParallelTrainer.share(count: n, rank: shard, size: count) : DataParallelTrainer.share(count: n, rank: comm.rank, size: comm.size)
+    }
+    public func beginShard(_ shard: Int, grads: FloatBuffer, scratch: inout FloatBuffer?) {
+        guard shard > 0 else { return }
+        if scratch == nil || scratch!.count != grads.count { scratch = FloatBuffer(count: grads.count) }
+        if shard == 1 { scratch!.copy(from: grads) } else { add(scratch!, grads) }
+        grads.zero()
+    }
+    public func endShard(_ shard: Int, grads: FloatBuffer, scratch: FloatBuffer?) {
+        guard shard > 0, shard == count - 1, let scratch else { return }
+        add(grads, scratch)
+    }
+    /// a[i] = a[i] + b[i]
+    func add(_ a: FloatBuffer, _ b: FloatBuffer) {
+        let pa = a.pointer, pb = UnsafePointer(b.pointer)
+        for i in 0..<a.count { pa[i] = pa[i] + pb[i] }
     }
 }
 

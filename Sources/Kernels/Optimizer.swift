@@ -49,13 +49,14 @@ public enum AdamW {
 }
 
 public enum GradientClipping {
-    /// sqrt(sum g^2) over the whole buffer, accumulated in double.
+    /// sqrt(sum g^2) over the whole buffer, accumulated in double over fixed chunks of 2^20 values, then
+    /// the chunks in order: the same bits whatever the thread count.
     public static func globalNorm(_ grads: UnsafePointer<Float>, count: Int) -> Float {
-        let parts = max(1, min(Parallel.threads, count / (1 << 16)))
+        let parts = max(1, (count + (1 << 20) - 1) >> 20)
         return withUnsafeTemporaryAllocation(of: Double.self, capacity: parts) { acc in
             let accp = acc.baseAddress!
             Parallel.tasks(parts) { p in
-                let lo = count * p / parts, hi = count * (p + 1) / parts
+                let lo = p << 20, hi = min(count, (p + 1) << 20)
                 accp[p] = VectorMath.sumSquaresDouble(grads + lo, hi - lo)
             }
             var total = 0.0

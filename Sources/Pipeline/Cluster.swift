@@ -35,12 +35,15 @@ public struct PreferenceSetup: Codable, Sendable {
     public var adamW: AdamWSettings
     public var maxGradNorm: Float?
     public var microBatchTokens: Int
-    public init(loss: String, settings: LossSettings, adamW: AdamWSettings, maxGradNorm: Float?, microBatchTokens: Int = 4096) {
+    public var reductionShards: Int
+    public init(loss: String, settings: LossSettings, adamW: AdamWSettings, maxGradNorm: Float?, microBatchTokens: Int = 4096,
+                reductionShards: Int = 1) {
         self.loss = loss; self.settings = settings; self.adamW = adamW; self.maxGradNorm = maxGradNorm; self.microBatchTokens = microBatchTokens
+        self.reductionShards = reductionShards
     }
     public func makeTrainer(model: LlamaModel, comm: Communicator) throws -> PreferenceTrainer {
         PreferenceTrainer(model: model, loss: try PreferenceLosses.named(loss, settings), adamW: adamW, maxGradNorm: maxGradNorm,
-                          microBatchTokens: microBatchTokens, comm: comm)
+                          microBatchTokens: microBatchTokens, comm: comm, reductionShards: reductionShards)
     }
 }
 

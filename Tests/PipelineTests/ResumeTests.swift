@@ -243,4 +243,26 @@ import TestSupport
         #expect(bad.status != 0 && bad.stderr.contains("gsm-train.jsonl:61"), "\(bad.stderr)")
     }
 
+
+    /// With `run.reduction_shards: 2` one process sums each batch's gradient as two ranks do, so a 1-process
+    /// run and a 2-rank run write the same bytes.
+    @Test func oneProcessWithTwoReductionShardsEqualsTwoRanks() throws {
+        let one = ResumeTests.dir.appendingPathComponent("shards-np1").path, two = ResumeTests.dir.appendingPathComponent("shards-np2").path
+        let r1 = try runOnce(one, ["run.reduction_shards=2"])
+        #expect(r1.status == 0, "\(r1.stderr)")
+        let r2 = try run(["mpirun", "--oversubscribe", "-np", "2", Paths.executable.path, "run", try ResumeTests.configPath(),
+                          "run.output_dir=\(two)", "run.reduction_shards=2"], environment: MPITests.env)
+        #expect(r2.status == 0, "\(r2.stderr)")
+        for f in ResumeTests.artifacts where f != "summary.md" && f != "config.yaml" {
+            let x = try Data(contentsOf: URL(fileURLWithPath: "\(one)/\(f)")), y = try Data(contentsOf: URL(fileURLWithPath: "\(two)/\(f)"))
+            #expect(x == y, "\(f) differs between 1 process and 2 ranks")
+        }
+        // Without it the two differ (the sums are taken in another order), so the test above can fail.
+        let plain = ResumeTests.dir.appendingPathComponent("shards-plain").path
+        #expect(try runOnce(plain).status == 0)
+        let a = try Data(contentsOf: URL(fileURLWithPath: "\(plain)/initial/model/model.safetensors"))
+        let b = try Data(contentsOf: URL(fileURLWithPath: "\(two)/initial/model/model.safetensors"))
+        #expect(a != b)
+    }
+
 }

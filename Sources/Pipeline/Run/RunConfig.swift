@@ -12,6 +12,9 @@ public struct RunConfig {
     public var name: String
     public var seed: UInt64
     public var outputDir: String
+    /// Gradients of a batch are summed as over this many ranks' shards even on one process (see
+    /// TrainerSetup.reductionShards): 2 makes a 1-process run and a 2-rank run train identically.
+    public var reductionShards: Int
     public var model: ModelSource
     public var tokenizer: String
     public var data: DataConfig
@@ -46,6 +49,7 @@ public struct RunConfig {
         name = try run.string("name", default: "run")!
         seed = UInt64(try run.int("seed", default: 0, min: 0))
         outputDir = try run.string("output_dir", default: "runs/\(name)")!
+        reductionShards = try run.int("reduction_shards", default: 1, min: 1, max: 64)
         try run.finish()
 
         let m = try root.child("model")

@@ -43,7 +43,8 @@ extension Scheduler {
     /// plateau when `plateau` is given. Returns the tokens processed.
     func supervised(key: String, folder: String, steps total: Int, batchSize: Int, adamW: AdamWSettings, maxGradNorm: Float,
                     schedule: LearningRateSchedule, checkpointEvery: Int, plateau: SFTConfig?, streamTag: UInt64) throws -> (tokens: Double, trainer: Trainer) {
-        let setup = TrainerSetup(adamW: adamW, maxGradNorm: maxGradNorm > 0 ? maxGradNorm : nil, microBatchTokens: 8192, checksumEvery: 50)
+        let setup = TrainerSetup(adamW: adamW, maxGradNorm: maxGradNorm > 0 ? maxGradNorm : nil, microBatchTokens: 8192, checksumEvery: 50,
+                                 reductionShards: config.reductionShards)
         if cluster.size > 1 { try cluster.broadcast(.setupTrainer(setup)) }
         let dp = DataParallelTrainer(model: model, setup: setup, comm: cluster.comm)
         var step = 0, tokens = 0.0, history: [Double] = [], decays = 0
@@ -280,7 +281,7 @@ extension Scheduler {
         for i in stride(from: pairs.count - 1, to: 0, by: -1) { pairs.swapAt(i, rng.int(below: i + 1)) }
         let setup = PreferenceSetup(loss: c.loss, settings: LossSettings(beta: c.beta, alpha: c.alpha, gamma: c.gamma),
                                     adamW: AdamWSettings(learningRate: c.learningRate), maxGradNorm: c.maxGradNorm > 0 ? c.maxGradNorm : nil,
-                                    microBatchTokens: c.microBatchTokens)
+                                    microBatchTokens: c.microBatchTokens, reductionShards: config.reductionShards)
         if cluster.size > 1 { try cluster.broadcast(.setupPreference(setup)) }
         let trainer = try setup.makeTrainer(model: model, comm: cluster.comm)
         let perEpoch = (pairs.count + c.batchSize - 1) / c.batchSize, total = perEpoch * c.epochs
