@@ -7,14 +7,7 @@ import TestSupport
 @Suite(.serialized) struct BatchGenerateTests {
     static let dir = Paths.temporaryDirectory("batch-generate")
 
-    static func model() throws -> String {
-        let path = dir.appendingPathComponent("model").path
-        if !FileManager.default.fileExists(atPath: path + "/config.json") {
-            let r = try autodidact(["pretrain", "--shape", "micro", "--steps", "30", "--batch", "4", "--seq", "32", "--output", path])
-            #expect(r.status == 0, "\(r.stderr)")
-        }
-        return path
-    }
+    static func model() throws -> String { try pretrainedMicroModel(in: dir) }
 
     @Test func outputIsOneLinePerPromptAndSampleAndIndependentOfBatchSize() throws {
         let model = try BatchGenerateTests.model()

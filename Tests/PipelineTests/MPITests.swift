@@ -16,14 +16,7 @@ import TestSupport
         return (r, Date().timeIntervalSince(start))
     }
 
-    static func model() throws -> String {
-        let path = dir.appendingPathComponent("model").path
-        if !FileManager.default.fileExists(atPath: path + "/config.json") {
-            let r = try autodidact(["pretrain", "--shape", "micro", "--steps", "30", "--batch", "4", "--seq", "32", "--output", path])
-            #expect(r.status == 0, "\(r.stderr)")
-        }
-        return path
-    }
+    static func model() throws -> String { try pretrainedMicroModel(in: dir) }
 
     @Test func everyCommunicatorOperationAgreesAcrossRanks() throws {
         for np in [2, 3] {

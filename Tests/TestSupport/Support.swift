@@ -141,3 +141,13 @@ public func autodidact(_ arguments: [String], stdin: String? = nil, environment:
 }
 
 public func loadJSON(_ url: URL) throws -> Any { try JSONSerialization.jsonObject(with: Data(contentsOf: url)) }
+
+/// A `micro` model trained briefly by `autodidact pretrain` into `dir/model` (once per directory).
+public func pretrainedMicroModel(in dir: URL) throws -> String {
+    let path = dir.appendingPathComponent("model").path
+    if !FileManager.default.fileExists(atPath: path + "/config.json") {
+        let r = try autodidact(["pretrain", "--shape", "micro", "--steps", "30", "--batch", "4", "--seq", "32", "--output", path])
+        guard r.status == 0 else { throw NSError(domain: "pretrain", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: r.stderr]) }
+    }
+    return path
+}

@@ -28,19 +28,7 @@ public indirect enum ConfigNode: Equatable, Sendable {
     /// The tree as indented JSON, which is also YAML (the configuration as run, re-readable as a config).
     public func json(indent: Int = 0) -> String {
         let pad = String(repeating: "  ", count: indent), inner = String(repeating: "  ", count: indent + 1)
-        func quote(_ s: String) -> String {
-            var out = "\""
-            for u in s.unicodeScalars {
-                switch u {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\t": out += "\\t"
-                default: out.unicodeScalars.append(u)
-                }
-            }
-            return out + "\""
-        }
+        let quote = JSONLines.quote
         switch self {
         case .scalar(let s, _): return quote(s)
         case .list(let items, _):

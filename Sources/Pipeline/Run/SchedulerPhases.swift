@@ -365,11 +365,11 @@ extension Scheduler {
     func controlArm() throws -> EvaluationResult {
         let key = "control", folder = "control"
         if !isDone(key) {
-            guard let sftPath = state.done.first(where: { $0.hasPrefix("initial-") && $0.hasSuffix("-sft") }).map({ _ in "initial/model" }) else {
+            guard state.done.contains(where: { $0.hasPrefix("initial-") && $0.hasSuffix("-sft") }) else {
                 throw PipelineError("the control arm needs an SFT phase in schedule.initial")
             }
             let current = state.model
-            try loadModel(sftPath)
+            try loadModel("initial/model")
             let budget = state.trainingTokens.filter { $0.key.hasPrefix("round-") }.values.reduce(0, +)
             let sft = config.initial.compactMap { if case .sft(let c) = $0 { return c } else { return nil } }.first!
             let trainConfig = config.rounds.last!.compactMap { if case .train(let c) = $0 { return c } else { return nil } }.first
