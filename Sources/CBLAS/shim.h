@@ -19,4 +19,5 @@ static inline int autodidact_affinity_cpus(void) {
 
 // A hint to start loading the cache line at p (for streaming weights while computing on earlier ones).
 static inline void autodidact_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+static inline void autodidact_prefetch_l2(const void *p) { __builtin_prefetch(p, 0, 2); }
 #endif

@@ -38,7 +38,7 @@ public enum PackedGemm {
         let panels = (N + P - 1) / P
         let base = w.data.pointer
         // Each thread takes a contiguous run of panels, so it knows the next one and can fetch it from
-        // memory while it computes on this one (the first tile of a panel prefetches the next panel).
+        // memory while it computes on this one (spread over the tiles of a panel).
         Parallel.range(panels) { first, end in
             for p in first..<end {
                 let panel = UnsafePointer(base + p * K * P)
@@ -50,8 +50,19 @@ public enum PackedGemm {
                 var m = 0
                 for t in 0..<tiles {
                     let mc = M / tiles + (t < M % tiles ? 1 : 0)
-                    tile(out: out + m * N + n0, ldo: N, x: x + m * K, K: K, panel: panel, mc: mc, width: width,
-                         accumulate: accumulate, prefetch: m == 0 ? next : nil)
+                    // Tile t of T prefetches the t-th of T parts of the next panel, so memory stays busy
+                    // while later tiles reuse this panel from cache.
+                    let o = out + m * N + n0, xm = x + m * K
+                    let from = t * K / tiles, pf = next.map { $0 + 16 * from }, pfLines = (t + 1) * K / tiles - from
+                    // One specialised tile per row count, so a tile of four does 8 FMAs per k, not 12.
+                    switch mc {
+                    case 1: tile(Rows1.self, out: o, ldo: N, x: xm, K: K, panel: panel, width: width, accumulate: accumulate, prefetch: pf, prefetchLines: pfLines)
+                    case 2: tile(Rows2.self, out: o, ldo: N, x: xm, K: K, panel: panel, width: width, accumulate: accumulate, prefetch: pf, prefetchLines: pfLines)
+                    case 3: tile(Rows3.self, out: o, ldo: N, x: xm, K: K, panel: panel, width: width, accumulate: accumulate, prefetch: pf, prefetchLines: pfLines)
+                    case 4: tile(Rows4.self, out: o, ldo: N, x: xm, K: K, panel: panel, width: width, accumulate: accumulate, prefetch: pf, prefetchLines: pfLines)
+                    case 5: tile(Rows5.self, out: o, ldo: N, x: xm, K: K, panel: panel, width: width, accumulate: accumulate, prefetch: pf, prefetchLines: pfLines)
+                    default: tile(Rows6.self, out: o, ldo: N, x: xm, K: K, panel: panel, width: width, accumulate: accumulate, prefetch: pf, prefetchLines: pfLines)
+                    }
                     m += mc
                 }
             }
@@ -61,19 +72,29 @@ public enum PackedGemm {
     @inline(__always)
     static func load(_ p: UnsafePointer<Float>) -> V8 { UnsafeRawPointer(p).loadUnaligned(as: V8.self) }
 
-    /// Up to 6 rows x 16 columns. Rows beyond mc repeat the last real row and are discarded.
-    @inline(__always)
-    static func tile(out: UnsafeMutablePointer<Float>, ldo: Int, x: UnsafePointer<Float>, K: Int,
-                     panel: UnsafePointer<Float>, mc: Int, width: Int, accumulate: Bool,
-                     prefetch: UnsafePointer<Float>?) {
+    protocol RowCount { static var n: Int { get } }
+    enum Rows1: RowCount { static var n: Int { 1 } }
+    enum Rows2: RowCount { static var n: Int { 2 } }
+    enum Rows3: RowCount { static var n: Int { 3 } }
+    enum Rows4: RowCount { static var n: Int { 4 } }
+    enum Rows5: RowCount { static var n: Int { 5 } }
+    enum Rows6: RowCount { static var n: Int { 6 } }
+
+    /// R.n (1...6) rows x 16 columns. The row count is a type so that each count is compiled on its own:
+    /// accumulators of rows beyond it are never used and their FMAs are removed.
+    @inline(never)
+    static func tile<R: RowCount>(_: R.Type, out: UnsafeMutablePointer<Float>, ldo: Int, x: UnsafePointer<Float>, K: Int,
+                                  panel: UnsafePointer<Float>, width: Int, accumulate: Bool,
+                                  prefetch: UnsafePointer<Float>?, prefetchLines: Int) {
+        let mc = R.n
         let x0 = x, x1 = x + min(1, mc - 1) * K, x2 = x + min(2, mc - 1) * K
         let x3 = x + min(3, mc - 1) * K, x4 = x + min(4, mc - 1) * K, x5 = x + min(5, mc - 1) * K
         var c00 = V8(), c01 = V8(), c10 = V8(), c11 = V8(), c20 = V8(), c21 = V8()
         var c30 = V8(), c31 = V8(), c40 = V8(), c41 = V8(), c50 = V8(), c51 = V8()
         var wp = panel
-        let pf = prefetch ?? panel
+        let pf = prefetch ?? panel, pfLines = prefetch == nil ? 0 : prefetchLines
         for k in 0..<K {
-            autodidact_prefetch(pf + 16 * k)
+            if k < pfLines { autodidact_prefetch_l2(pf + 16 * k) }
             let w0 = load(wp), w1 = load(wp + 8)
             var b = V8(repeating: x0[k]); c00 = c00.addingProduct(b, w0); c01 = c01.addingProduct(b, w1)
             b = V8(repeating: x1[k]); c10 = c10.addingProduct(b, w0); c11 = c11.addingProduct(b, w1)
