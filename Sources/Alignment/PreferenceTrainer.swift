@@ -34,7 +34,7 @@ public struct PreferenceStepMetrics: Codable, Sendable {
 }
 
 /// The data-parallel preference trainer: each rank takes a contiguous share of the step's pairs, runs
-/// chosen and rejected of a micro-batch of pairs in one packed forward, backpropagates the loss's
+/// chosen and rejected of a micro-batch of pairs in one packed forward (each prompt once, see `pack`), backpropagates the loss's
 /// gradient with respect to the summed completion log-probs, and the gradients are summed over ranks in
 /// one all-reduce before the shared AdamW step. The loss is the mean over the global batch of pairs.
 public final class PreferenceTrainer {
@@ -56,20 +56,32 @@ public final class PreferenceTrainer {
         self.reductionShards = reductionShards
     }
 
-    /// Packs pairs as [prompt+chosen][prompt+rejected]... with targets only on completion tokens.
-    static func pack(_ pairs: ArraySlice<TokenizedPair>) -> (ids: [Int32], targets: [Int32], packing: Packing) {
+    /// Packs each pair as one tree (`Packing.appendTree`): the prompt but its last token is shared, then
+    /// two branches, [last prompt token, chosen but its last token] and the same for rejected, whose
+    /// targets are the completion tokens. The prompt is computed once, not once per completion, and every
+    /// completion token is still scored exactly as in prompt + completion alone. Returns the first row of
+    /// each pair's chosen and rejected branch.
+    static func pack(_ pairs: ArraySlice<TokenizedPair>) -> (ids: [Int32], targets: [Int32], packing: Packing, branchRows: [(chosen: Int, rejected: Int)]) {
         var ids: [Int32] = [], targets: [Int32] = []
         var packing = Packing()
+        var rows: [(chosen: Int, rejected: Int)] = []
         for p in pairs {
+            let shared = p.prompt.count - 1
+            packing.appendTree(prefix: shared, branches: [p.chosen.count, p.rejected.count])
+            ids += p.prompt[..<shared]
+            targets += repeatElement(-1, count: shared)
+            let chosenRow = ids.count
             for completion in [p.chosen, p.rejected] {
-                let seq = p.prompt + completion
-                packing.append(length: seq.count)
-                ids += seq
-                for t in 0..<seq.count { targets.append(t >= p.prompt.count - 1 && t + 1 < seq.count ? seq[t + 1] : -1) }
+                ids.append(p.prompt[shared]); ids += completion.dropLast()
+                targets += completion
             }
+            rows.append((chosenRow, chosenRow + p.chosen.count))
         }
-        return (ids, targets, packing)
+        return (ids, targets, packing, rows)
     }
+
+    /// Rows a pair takes in `pack`.
+    static func packedRows(_ p: TokenizedPair) -> Int { p.prompt.count - 1 + p.chosen.count + p.rejected.count }
 
     public func step(_ pairs: [TokenizedPair], lr: Float) throws -> PreferenceStepMetrics {
         let start = Date()
@@ -91,26 +103,26 @@ public final class PreferenceTrainer {
             while k < mine.upperBound {
                 var end = k, tokens = 0
                 while end < mine.upperBound {
-                    let t = 2 * pairs[end].prompt.count + pairs[end].chosen.count + pairs[end].rejected.count
+                    let t = PreferenceTrainer.packedRows(pairs[end])
                     if end > k && tokens + t > microBatchTokens { break }
                     tokens += t; end += 1
                 }
                 let batch = pairs[k..<end]
-                let (ids, targets, packing) = PreferenceTrainer.pack(batch)
+                let (ids, targets, packing, branchRows) = PreferenceTrainer.pack(batch)
                 trainer.model.forward(ids: ids, targets: targets, packing: packing, workspace: trainer.workspace)
                 let lp = trainer.workspace.logprob.pointer
                 let d = dlogprob.ensure(packing.tokens)
+                d.update(repeating: 0, count: packing.tokens)
                 for (j, p) in batch.enumerated() {
-                    let sc = packing.starts[2 * j], sr = packing.starts[2 * j + 1]
-                    let P = p.prompt.count
+                    let sc = branchRows[j].chosen, sr = branchRows[j].rejected
                     var pc = 0.0, pr = 0.0
-                    for t in (P - 1)..<(P - 1 + p.chosen.count) { pc += Double(lp[sc + t]) }
-                    for t in (P - 1)..<(P - 1 + p.rejected.count) { pr += Double(lp[sr + t]) }
+                    for t in sc..<(sc + p.chosen.count) { pc += Double(lp[t]) }
+                    for t in sr..<(sr + p.rejected.count) { pr += Double(lp[t]) }
                     let v = loss.evaluate(PairLogps(policyChosen: pc, policyRejected: pr, refChosen: p.refChosen ?? 0,
                                                     refRejected: p.refRejected ?? 0, chosenLength: p.chosen.count,
                                                     rejectedLength: p.rejected.count, weight: p.weight))
-                    for t in 0..<(P + p.chosen.count) { d[sc + t] = t >= P - 1 && t < P - 1 + p.chosen.count ? Float(v.dChosen / n) : 0 }
-                    for t in 0..<(P + p.rejected.count) { d[sr + t] = t >= P - 1 && t < P - 1 + p.rejected.count ? Float(v.dRejected / n) : 0 }
+                    (d + sc).update(repeating: Float(v.dChosen / n), count: p.chosen.count)
+                    (d + sr).update(repeating: Float(v.dRejected / n), count: p.rejected.count)
                     sums[0] += v.loss; sums[1] += v.rewardChosen - v.rewardRejected
                     sums[2] += v.rewardChosen > v.rewardRejected ? 1 : 0
                     sums[3] += Double(p.chosen.count); sums[4] += Double(p.rejected.count)

@@ -1,9 +1,31 @@
 /// Sequences packed back to back in one token stream: segment s covers rows starts[s] ..< starts[s] + lengths[s]
 /// and its positions restart at 0. Attention never crosses a segment boundary, so a batch of
 /// different-length sequences needs no padding.
+///
+/// A segment may also be a tree: a shared prefix followed by branches laid one after the other
+/// (`appendTree`). Each branch continues the prefix, as if it were the only one: its positions go on from
+/// the prefix length and its rows attend to the prefix and to the branch's own earlier rows, never to
+/// the branches before it. A preference pair runs its prompt once this way, with chosen and rejected as
+/// two branches.
 public struct Packing: Sendable {
     public private(set) var starts: [Int] = []
     public private(set) var lengths: [Int] = []
+    /// Per segment: the shared prefix length and the start of every branch after the first (relative to
+    /// the segment), or nil for a plain sequence.
+    public private(set) var trees: [Tree?] = []
+
+    public struct Tree: Sendable, Equatable {
+        public var prefix: Int
+        /// Starts of the branches after the first, relative to the segment, increasing.
+        public var laterBranches: [Int]
+        /// The columns row `i` (relative) must not see: the earlier branches, `prefix ..< branch start`.
+        @inline(__always)
+        public func hidden(row i: Int) -> Range<Int> {
+            var start = prefix
+            for b in laterBranches where b <= i { start = b }
+            return prefix..<start
+        }
+    }
     /// Sum of lengths[s']^2 for s' < s: where segment s's attention matrices begin (times the head count).
     public private(set) var squareOffsets: [Int] = []
     /// Position of every row within its segment.
@@ -19,14 +41,31 @@ public struct Packing: Sendable {
 
     public mutating func removeAll() {
         starts.removeAll(keepingCapacity: true); lengths.removeAll(keepingCapacity: true)
+        trees.removeAll(keepingCapacity: true)
         squareOffsets.removeAll(keepingCapacity: true); positions.removeAll(keepingCapacity: true)
         tokens = 0; squares = 0
     }
 
     public mutating func append(length: Int) {
         precondition(length > 0, "Packing: empty sequence")
-        starts.append(tokens); lengths.append(length); squareOffsets.append(squares)
+        starts.append(tokens); lengths.append(length); squareOffsets.append(squares); trees.append(nil)
         for p in 0..<length { positions.append(Int32(p)) }
+        tokens += length; squares += length * length
+    }
+
+    /// One segment of `prefix` shared rows followed by branches of the given lengths (each at least 1).
+    public mutating func appendTree(prefix: Int, branches: [Int]) {
+        precondition(prefix >= 0 && !branches.isEmpty && branches.allSatisfy { $0 > 0 }, "Packing: bad tree")
+        let length = prefix + branches.reduce(0, +)
+        starts.append(tokens); lengths.append(length); squareOffsets.append(squares)
+        for p in 0..<prefix { positions.append(Int32(p)) }
+        var later: [Int] = [], at = prefix
+        for (b, n) in branches.enumerated() {
+            if b > 0 { later.append(at) }
+            for p in 0..<n { positions.append(Int32(prefix + p)) }
+            at += n
+        }
+        trees.append(later.isEmpty ? nil : Tree(prefix: prefix, laterBranches: later))
         tokens += length; squares += length * length
     }
 
@@ -65,7 +104,7 @@ public enum Attention {
         let tasks = packing.count * shape.kvHeads
         Parallel.tasks(tasks) { task in
             let s = task / shape.kvHeads, g = task % shape.kvHeads
-            let r0 = packing.starts[s], L = packing.lengths[s]
+            let r0 = packing.starts[s], L = packing.lengths[s], tree = packing.trees[s]
             let kg = k + r0 * shape.kvStride + g * hd, vg = v + r0 * shape.kvStride + g * hd
             for h in g * rep ..< (g + 1) * rep {
                 let P = probs + shape.heads * packing.squareOffsets[s] + h * L * L
@@ -79,9 +118,13 @@ public enum Attention {
                                 C: P + i0 * L, ldc: L)
                     for i in i0..<i1 {
                         let row = P + i * L
-                        let m = VectorMath.max(row, i + 1)
-                        let sum = VectorMath.expShiftSum(row, i + 1, shift: m)
-                        VectorMath.scale(row, i + 1, by: 1 / sum)
+                        if let hidden = tree?.hidden(row: i), !hidden.isEmpty {
+                            softmax(row, visible: i + 1, hidden: hidden)
+                        } else {
+                            let m = VectorMath.max(row, i + 1)
+                            let sum = VectorMath.expShiftSum(row, i + 1, shift: m)
+                            VectorMath.scale(row, i + 1, by: 1 / sum)
+                        }
                         if i + 1 < i1 { (row + i + 1).update(repeating: 0, count: i1 - i - 1) }
                     }
                     Gemm.serial(M: i1 - i0, N: hd, K: i1, A: P + i0 * L, lda: L, B: vg, ldb: shape.kvStride,
@@ -90,6 +133,21 @@ public enum Attention {
                 }
             }
         }
+    }
+
+    /// Softmax over row[0..<n] except the columns in `hidden`, which become 0 (so the backward, which
+    /// only ever multiplies by the probabilities, needs no mask of its own).
+    static func softmax(_ row: UnsafeMutablePointer<Float>, visible n: Int, hidden: Range<Int>) {
+        let a = hidden.lowerBound, b = hidden.upperBound, tail = row + b
+        var m = -Float.infinity
+        if a > 0 { m = VectorMath.max(row, a) }
+        if n > b { m = max(m, VectorMath.max(tail, n - b)) }
+        var sum: Float = 0
+        if a > 0 { sum += VectorMath.expShiftSum(row, a, shift: m) }
+        if n > b { sum += VectorMath.expShiftSum(tail, n - b, shift: m) }
+        if a > 0 { VectorMath.scale(row, a, by: 1 / sum) }
+        if n > b { VectorMath.scale(tail, n - b, by: 1 / sum) }
+        (row + a).update(repeating: 0, count: b - a)
     }
 
     /// Given dout, writes dq (overwritten) and dk, dv (overwritten: each kv head's rows are zeroed, then the

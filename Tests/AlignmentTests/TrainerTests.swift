@@ -9,7 +9,7 @@ import TestSupport
 @Suite(.serialized) struct PreferenceTrainerTests {
     static func pairs(_ rng: inout TestRNG, count: Int, vocab: Int) -> [TokenizedPair] {
         (0..<count).map { _ in
-            let p = (0..<(2 + rng.int(6))).map { _ in Int32(rng.int(vocab)) }
+            let p = (0..<(1 + rng.int(7))).map { _ in Int32(rng.int(vocab)) }  // 1-token prompts: an empty shared prefix
             let c = (0..<(1 + rng.int(7))).map { _ in Int32(rng.int(vocab)) }
             let r = (0..<(1 + rng.int(7))).map { _ in Int32(rng.int(vocab)) }
             return TokenizedPair(prompt: p, chosen: c, rejected: r, refChosen: -Double(rng.int(30)), refRejected: -Double(rng.int(30)),
@@ -45,7 +45,7 @@ import TestSupport
             #expect(abs(m.loss - (try meanLoss())) < 1e-5)
             grads.append(t.trainer.grads.array)
         }
-        for (a, b) in zip(grads[0], grads[1]) { #expect(abs(a - b) <= 1e-6 + 1e-4 * abs(a)) }
+        for (a, b) in zip(grads[0], grads[1]) { #expect(abs(a - b) <= 5e-6 + 1e-4 * abs(a)) }  // float32 sums in another order
         let analytic = FloatBuffer(grads[0])
         let ratio = finiteDifferenceRatio(x: model.params, analytic: analytic, samples: 40, eps: 5e-3, rtol: 3e-2, atol: 2e-4) {
             (try? meanLoss()) ?? .nan
@@ -63,7 +63,8 @@ import TestSupport
         pair = pairs[0]
         let t = PreferenceTrainer(model: model, loss: DPOLoss(beta: 0.1), adamW: AdamWSettings(learningRate: 1e-4), maxGradNorm: 1, comm: LocalCommunicator())
         let first = try t.step([pair], lr: 1e-4)
-        #expect(abs(first.loss - log(2)) < 1e-6 && first.rewardMargin == 0)  // reference = starting policy
+        // reference = starting policy (scored as two sequences; the trainer runs the prompt once)
+        #expect(abs(first.loss - log(2)) < 1e-6 && abs(first.rewardMargin) < 1e-5)
         var last = first
         for _ in 0..<5 { last = try t.step([pair], lr: 1e-4) }
         #expect(last.rewardMargin > 0.5 && last.loss < 0.4 && last.accuracy == 1)

@@ -5,7 +5,9 @@ import TestSupport
 
 @Suite(.serialized) struct AttentionTests {
     /// Naive causal GQA attention in double, one segment at a time.
-    func reference(q: FloatBuffer, k: FloatBuffer, v: FloatBuffer, shape: Attention.Shape, packing: Packing) -> [Double] {
+    /// `visible(s, i)` lists the columns row i of segment s attends to (default: 0...i).
+    func reference(q: FloatBuffer, k: FloatBuffer, v: FloatBuffer, shape: Attention.Shape, packing: Packing,
+                   visible: (Int, Int) -> [Int] = { _, i in Array(0...i) }) -> [Double] {
         var out = [Double](repeating: 0, count: packing.tokens * shape.outStride)
         let rep = shape.heads / shape.kvHeads, hd = shape.headDim
         for s in 0..<packing.count {
@@ -13,17 +15,18 @@ import TestSupport
             for h in 0..<shape.heads {
                 let g = h / rep
                 for i in 0..<L {
-                    var scores = [Double](repeating: 0, count: i + 1)
-                    for j in 0...i {
+                    let cols = visible(s, i)
+                    var scores = [Double](repeating: 0, count: cols.count)
+                    for (n, j) in cols.enumerated() {
                         var d = 0.0
                         for c in 0..<hd { d += Double(q[(r0 + i) * shape.qStride + h * hd + c]) * Double(k[(r0 + j) * shape.kvStride + g * hd + c]) }
-                        scores[j] = d / Double(hd).squareRoot()
+                        scores[n] = d / Double(hd).squareRoot()
                     }
                     let m = scores.max()!
                     let e = scores.map { exp($0 - m) }, z = e.reduce(0, +)
                     for c in 0..<hd {
                         var acc = 0.0
-                        for j in 0...i { acc += e[j] / z * Double(v[(r0 + j) * shape.kvStride + g * hd + c]) }
+                        for (n, j) in cols.enumerated() { acc += e[n] / z * Double(v[(r0 + j) * shape.kvStride + g * hd + c]) }
                         out[(r0 + i) * shape.outStride + h * hd + c] = acc
                     }
                 }
@@ -73,5 +76,67 @@ import TestSupport
         #expect(finiteDifferenceRatio(x: q, analytic: dq, samples: 120, eps: 1e-2, loss: loss) <= 1)
         #expect(finiteDifferenceRatio(x: k, analytic: dk, samples: 120, eps: 1e-2, seed: 8, loss: loss) <= 1)
         #expect(finiteDifferenceRatio(x: v, analytic: dv, samples: 120, eps: 1e-2, seed: 9, loss: loss) <= 1)
+    }
+
+    /// Tree segments (a shared prefix, then branches that each see the prefix and themselves only): the
+    /// forward against the naive attention over exactly those columns, the backward against finite
+    /// differences, both through blocks that straddle branch boundaries.
+    @Test func treeSegmentsAttendToPrefixAndOwnBranchOnly() {
+        var rng = TestRNG(21)
+        // (prefix, branch lengths): a plain segment, a two-branch tree across block edges, a three-branch
+        // tree with no prefix, a tree with one-row branches.
+        let layout: [(Int, [Int])] = [(0, [9]), (40, [50, 30]), (0, [3, 2, 66]), (7, [1, 1])]
+        var packing = Packing()
+        for (prefix, branches) in layout {
+            if branches.count == 1 { packing.append(length: prefix + branches[0]) } else { packing.appendTree(prefix: prefix, branches: branches) }
+        }
+        #expect(packing.tokens == 9 + 120 + 71 + 9)
+        let treePositions: [Int32] = Array(packing.positions[9..<(9 + 120)])
+        let expectedPositions: [Int32] = Array(0..<90) + Array(40..<70)
+        #expect(treePositions == expectedPositions)
+        // Written out independently of Packing.Tree: row i of a branch starting at b sees 0..<prefix and b...i.
+        func visible(_ s: Int, _ i: Int) -> [Int] {
+            let (prefix, branches) = layout[s]
+            if i < prefix { return Array(0...i) }
+            var b = prefix
+            for n in branches { if i < b + n { break }; b += n }
+            return Array(0..<prefix) + Array(b...i)
+        }
+        let heads = 4, kvHeads = 2, hd = 8
+        let shape = Attention.Shape(heads: heads, kvHeads: kvHeads, headDim: hd, qStride: heads * hd,
+                                    kvStride: kvHeads * hd, outStride: heads * hd)
+        let N = packing.tokens
+        let q = rng.buffer(N * shape.qStride), k = rng.buffer(N * shape.kvStride), v = rng.buffer(N * shape.kvStride)
+        let out = FloatBuffer(count: N * shape.outStride), probs = FloatBuffer(count: shape.probCount(packing))
+        let ref = reference(q: q, k: k, v: v, shape: shape, packing: packing, visible: visible)
+        withThreadCounts { _ in
+            Attention.forward(out: out.pointer, probs: probs.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, packing: packing)
+            var worst = 0.0
+            for i in 0..<ref.count { worst = max(worst, abs(Double(out[i]) - ref[i])) }
+            #expect(worst < 2e-5)
+        }
+        let cot = rng.buffer(out.count)
+        func loss() -> Double {
+            Attention.forward(out: out.pointer, probs: probs.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, packing: packing)
+            return dotDouble(out, cot)
+        }
+        _ = loss()
+        let dq = FloatBuffer(count: q.count), dk = FloatBuffer(count: k.count), dv = FloatBuffer(count: v.count)
+        let scratch = FloatBuffer(count: shape.scratchCount(packing))
+        Attention.backward(dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dout: cot.pointer, probs: probs.pointer,
+                           scratch: scratch.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, packing: packing)
+        #expect(finiteDifferenceRatio(x: q, analytic: dq, samples: 120, eps: 1e-2, loss: loss) <= 1)
+        #expect(finiteDifferenceRatio(x: k, analytic: dk, samples: 120, eps: 1e-2, seed: 8, loss: loss) <= 1)
+        #expect(finiteDifferenceRatio(x: v, analytic: dv, samples: 120, eps: 1e-2, seed: 9, loss: loss) <= 1)
+        // A key of the first branch of the 40-prefix tree is invisible to the second branch's rows: its
+        // gradient from those rows' outputs alone is zero.
+        let cot2 = FloatBuffer(count: out.count)
+        for r in (9 + 90)..<(9 + 120) { for c in 0..<shape.outStride { cot2[r * shape.outStride + c] = 1 } }
+        _ = loss()
+        Attention.backward(dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dout: cot2.pointer, probs: probs.pointer,
+                           scratch: scratch.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, packing: packing)
+        var leaked: Float = 0
+        for r in (9 + 40)..<(9 + 90) { for c in 0..<shape.kvStride { leaked = max(leaked, abs(dk[r * shape.kvStride + c]), abs(dv[r * shape.kvStride + c])) } }
+        #expect(leaked == 0)
     }
 }
