@@ -13,7 +13,7 @@ struct Autodidact: ParsableCommand {
         commandName: "autodidact",
         abstract: "Iterative self-improvement of language models: generate, judge, build preference pairs, train, evaluate.",
         subcommands: [Run.self, Validate.self, Pretrain.self, Logprobs.self, Generate.self, Tokenize.self, Convert.self, PreferenceLoss.self,
-                      PreferenceTrain.self, MPICheck.self])
+                      PreferenceTrain.self, JudgePairs.self, JudgeAccuracyCommand.self, MPICheck.self])
 }
 
 struct CommonOptions: ParsableArguments {
