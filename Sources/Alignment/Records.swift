@@ -51,12 +51,18 @@ public struct JudgmentRecord: Codable, Sendable, Equatable {
     /// The extracted answer or the judge's raw text.
     public var raw: String
     public var parsed: Bool
+    /// LLM judges: each judgment's text and its score (null where it did not parse).
+    public var judgeTexts: [String]?
+    public var judgeScores: [Double?]?
     public init(promptId: String, sampleIndex: Int, score: Double? = nil, verdict: String? = nil, votes: Int? = nil,
-                raw: String, parsed: Bool) {
+                raw: String, parsed: Bool, judgeTexts: [String]? = nil, judgeScores: [Double?]? = nil) {
         self.promptId = promptId; self.sampleIndex = sampleIndex; self.score = score; self.verdict = verdict
-        self.votes = votes; self.raw = raw; self.parsed = parsed
+        self.votes = votes; self.raw = raw; self.parsed = parsed; self.judgeTexts = judgeTexts; self.judgeScores = judgeScores
     }
-    enum CodingKeys: String, CodingKey { case promptId = "prompt_id", sampleIndex = "sample_index", score, verdict, votes, raw, parsed }
+    enum CodingKeys: String, CodingKey {
+        case promptId = "prompt_id", sampleIndex = "sample_index", score, verdict, votes, raw, parsed
+        case judgeTexts = "judge_texts", judgeScores = "judge_scores"
+    }
 }
 
 public struct PairRecord: Codable, Sendable, Equatable {

@@ -273,21 +273,38 @@ public struct GenerateConfig: Equatable {
 
 public struct JudgeConfig: Equatable {
     public var kind: String
+    /// llm_pointwise: judgments per response (averaged over the parseable ones), their sampling, and an
+    /// optional file replacing the rubric prompt ({instruction}, {response}). The judge is the policy.
+    public var judgments: Int, temperature: Float, maxNewTokens: Int, batchSize: Int
+    public var rubric: String?
     init(_ r: ConfigReader) throws {
-        kind = try r.string("kind", default: "verifiable", oneOf: ["verifiable", "self_consistency"])!
+        kind = try r.string("kind", default: "verifiable", oneOf: ["verifiable", "self_consistency", "llm_pointwise"])!
+        judgments = try r.int("judgments", default: 3, min: 1, max: 64)
+        temperature = Float(try r.double("temperature", default: 0.7, min: 0, max: 10))
+        maxNewTokens = try r.int("max_new_tokens", default: 256, min: 1, max: 4096)
+        batchSize = try r.int("batch_size", default: 16, min: 1, max: 4096)
+        rubric = try r.string("rubric")
+        if let path = rubric {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw r.error("rubric", "cannot read '\(path)'") }
+            for p in ["{instruction}", "{response}"] where !text.contains(p) { throw r.error("rubric", "'\(path)' lacks the placeholder \(p)") }
+        }
         try r.finish()
     }
 }
 
 public struct PairsConfig: Equatable {
     public var kind: String, maxPairs: Int, tau: Double
+    /// length_controlled: Meta-Rewarding's rho (0: shortest of the best against longest of the worst).
+    public var rho: Double
     /// The reference model whose log-probs are stored with the pairs: the model at the start of the round
     /// ("round_start", the recipes' default) or the model the rounds started from ("initial").
     public var reference: String
     init(_ r: ConfigReader) throws {
-        kind = try r.string("kind", default: "correct_vs_incorrect", oneOf: ["correct_vs_incorrect", "self_consistency"])!
+        kind = try r.string("kind", default: "correct_vs_incorrect",
+                            oneOf: ["correct_vs_incorrect", "self_consistency", "best_vs_worst", "length_controlled"])!
         maxPairs = try r.int("max_pairs", default: 4, min: 1)
         tau = try r.double("tau", default: 0.5, min: 0, max: 1)
+        rho = try r.double("rho", default: 0, min: 0, max: 0.5)
         reference = try r.string("reference", default: "round_start", oneOf: ["round_start", "initial"])!
         try r.finish()
     }

@@ -199,7 +199,7 @@ public final class Scheduler {
         switch phase {
         case .sft(let c): try sftPhase(c, key: key, folder: folder)
         case .generate(let c): try generatePhase(c, key: key, round: round, folder: folder)
-        case .judge(let c): try judgePhase(c, key: key, folder: folder)
+        case .judge(let c): try judgePhase(c, key: key, round: round, folder: folder)
         case .pairs(let c): try pairsPhase(c, key: key, round: round, folder: folder)
         case .train(let c): try trainPhase(c, key: key, round: round, folder: folder)
         case .evaluate: _ = try evaluatePhase(key: key, folder: folder, label: folder)

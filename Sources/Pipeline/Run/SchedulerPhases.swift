@@ -190,8 +190,9 @@ extension Scheduler {
 
     var problemsById: [String: Problem] { Dictionary(train.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }) }
 
-    func judgePhase(_ c: JudgeConfig, key: String, folder: String) throws {
+    func judgePhase(_ c: JudgeConfig, key: String, round: Int, folder: String) throws {
         let gens = try RecordFile.read(GenerationRecord.self, from: dir.appendingPathComponent("\(folder)/generations.jsonl").path)
+        if c.kind == "llm_pointwise" { return try pointwiseJudgePhase(c, gens: gens, round: round, folder: folder) }
         let problems = problemsById
         var out: [JudgmentRecord] = []
         let grouped = groups(gens)
@@ -220,6 +221,37 @@ extension Scheduler {
                                     "fraction_correct": scored.isEmpty ? 0 : scored.reduce(0, +) / Double(scored.count)])
     }
 
+    /// Self-Rewarding's judge: the policy scores every response `judgments` times with the additive
+    /// 5-point rubric (sampled, sharded over the ranks like generation); the parseable scores are averaged.
+    /// A response none of whose judgments parse has no score (and gets into no pair); the count is reported.
+    func pointwiseJudgePhase(_ c: JudgeConfig, gens: [GenerationRecord], round: Int, folder: String) throws {
+        let problems = problemsById
+        var templates = JudgeTemplates()
+        if let path = c.rubric { templates.pointwise = try String(contentsOfFile: path, encoding: .utf8) }
+        let items = try gens.map { g -> (instruction: String, response: String) in
+            guard let p = problems[g.promptId] else { throw PipelineError("\(folder)/generations.jsonl: unknown prompt id \(g.promptId)") }
+            return (p.question, g.text)
+        }
+        var params = SamplingParameters()
+        params.temperature = c.temperature; params.maxNewTokens = c.maxNewTokens; params.truncatePrompts = true
+        params.seed = config.seed ^ 0x1D6E; params.round = UInt64(round)
+        let template: ChatTemplate? = config.data.template == "chat" ? ChatTemplate.detect(from: tokenizer.chatTemplate) : nil
+        let service = ClusterCompletions(cluster: cluster, model: model, tokenizer: tokenizer, template: template, batchSize: c.batchSize)
+        logger.info("judge: \(items.count) responses x \(c.judgments) judgments by the policy")
+        let results = try PointwiseJudge(templates: templates, judgments: c.judgments, params: params).judge(items, with: service)
+        let out = zip(gens, results).map { g, r in
+            JudgmentRecord(promptId: g.promptId, sampleIndex: g.sampleIndex, score: r.score, raw: r.raw.joined(separator: "\n---\n"),
+                           parsed: r.score != nil, judgeTexts: r.raw, judgeScores: r.scores)
+        }
+        try RecordFile.write(out, to: dir.appendingPathComponent("\(folder)/judgments.jsonl").path)
+        let scores = out.compactMap(\.score)
+        let unparsedJudgments = results.reduce(0) { $0 + $1.unparsed }
+        try metrics(folder).append(["phase": "judge", "judgments": results.count * c.judgments, "unparsed_judgments": unparsedJudgments,
+                                    "unscored_responses": out.count - scores.count,
+                                    "mean_score": scores.isEmpty ? 0 : scores.reduce(0, +) / Double(scores.count)])
+        logger.info("judge: \(unparsedJudgments) of \(results.count * c.judgments) judgments unparseable; \(scores.count) of \(out.count) responses scored")
+    }
+
     func pairsPhase(_ c: PairsConfig, key: String, round: Int, folder: String) throws {
         let gens = try RecordFile.read(GenerationRecord.self, from: dir.appendingPathComponent("\(folder)/generations.jsonl").path)
         let judgments = try RecordFile.read(JudgmentRecord.self, from: dir.appendingPathComponent("\(folder)/judgments.jsonl").path)
@@ -234,11 +266,13 @@ extension Scheduler {
                 return Candidate(sampleIndex: r.sampleIndex, text: r.text, score: j?.score, correct: j?.score.map { $0 > 0 }, votes: j?.votes, length: r.tokenIds.count)
             }
             var prefs: [Preference] = []
-            if c.kind == "correct_vs_incorrect" {
+            switch c.kind {
+            case "correct_vs_incorrect":
                 var rng = RandomStream(key: config.seed, UInt64(round), UInt64(g), 0xC0)
                 prefs = PairBuilders.correctVsIncorrect(candidates, maxPairs: c.maxPairs, rng: &rng)
-            } else if let pref = PairBuilders.selfConsistency(candidates, tau: c.tau) {
-                prefs = [pref]
+            case "best_vs_worst": prefs = PairBuilders.bestVsWorst(candidates).map { [$0] } ?? []
+            case "length_controlled": prefs = PairBuilders.lengthControlled(candidates, rho: c.rho).map { [$0] } ?? []
+            default: prefs = PairBuilders.selfConsistency(candidates, tau: c.tau).map { [$0] } ?? []
             }
             let prompt = promptIds(p)
             for pref in prefs {
