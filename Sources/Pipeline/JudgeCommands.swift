@@ -115,9 +115,14 @@ public struct ClusterCompletions: CompletionService {
     let tokenizer: BPETokenizer
     let template: ChatTemplate?
     let batchSize: Int
+    /// Progress of every `complete` call (one bar per call, counting completions) under this label.
+    let progressLabel: String?
+    let logger: Logger?
 
-    public init(cluster: Cluster, model: LlamaModel, tokenizer: BPETokenizer, template: ChatTemplate?, batchSize: Int) {
+    public init(cluster: Cluster, model: LlamaModel, tokenizer: BPETokenizer, template: ChatTemplate?, batchSize: Int,
+                progress label: String? = nil, logger: Logger? = nil) {
         self.cluster = cluster; self.tokenizer = tokenizer; self.template = template; self.batchSize = batchSize
+        progressLabel = label; self.logger = logger
         generator = Generator(model: model, tokenizer: tokenizer, batchSize: batchSize)
     }
 
@@ -126,7 +131,9 @@ public struct ClusterCompletions: CompletionService {
         let requests = ids.enumerated().flatMap { i, p in (0..<samples).map { GenerationRequest(promptIndex: i, sampleIndex: $0, prompt: p) } }
         var p = params
         if let t = template { p.stop = Array(Set(p.stop + t.stopStrings)).sorted() }
-        let results = try cluster.generate(requests, params: p, batchSize: batchSize, chunkSize: batchSize, local: generator)
+        let progress = progressLabel.flatMap { label in logger.map { Progress(label, total: requests.count, logger: $0) } }
+        let results = try cluster.generate(requests, params: p, batchSize: batchSize, chunkSize: batchSize, local: generator,
+                                           onFinish: { _ in progress?.advance() })
         var out = [[String]](repeating: [], count: prompts.count)
         for r in results { out[r.promptIndex].append(r.text) }
         return out
@@ -212,7 +219,8 @@ public enum JudgeAccuracy {
         let template = try BatchGenerate.template(named: o.template, tokenizer: tokenizer)
         if cluster.size > 1 { try cluster.broadcast(.loadModel(path: o.model)) }
         logger.info("judge-accuracy: \(pairs.count) pairs x 2 orders on \(cluster.size) rank(s)")
-        let service = ClusterCompletions(cluster: cluster, model: loaded.model, tokenizer: tokenizer, template: template, batchSize: o.batchSize)
+        let service = ClusterCompletions(cluster: cluster, model: loaded.model, tokenizer: tokenizer, template: template, batchSize: o.batchSize,
+                                         progress: "judge-accuracy", logger: logger)
         let report = try measure(pairs, judge: PairwiseJudge(templates: templates, params: o.sampling), service: service)
         if let out = o.output {
             let lines = zip(pairs, report.results).map { p, r in

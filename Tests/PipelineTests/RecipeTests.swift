@@ -79,4 +79,70 @@ import TestSupport
         let metrics = try String(contentsOf: round.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
         #expect(metrics.contains("\"unparsed_judgments\""))
     }
+
+    /// A `micro` model that follows the pairwise judge prompt with a random "[[A]]" or "[[B]]".
+    static func verdictModel() throws -> String {
+        let path = dir.appendingPathComponent("verdict-model").path
+        if FileManager.default.fileExists(atPath: path + "/config.json") { return path }
+        var rng = TestRNG(5)
+        let t = JudgeTemplates()
+        var text = ""
+        for p in ArithmeticJudgePairs.make(count: 300, seed: 9) {
+            // Only the prompt's tail: the context is 128 bytes, and generation keeps the prompt's last ones.
+            text += String(t.fillPairwise(instruction: p.prompt, a: p.chosen, b: p.rejected).suffix(90)) + "\n" + (rng.int(2) == 0 ? "[[A]]" : "[[B]]") + "\n\n"
+        }
+        let corpus = dir.appendingPathComponent("verdict-corpus.txt")
+        try text.write(to: corpus, atomically: true, encoding: .utf8)
+        let r = try autodidact(["pretrain", "--shape", "micro", "--steps", "300", "--batch", "8", "--seq", "96", "--lr", "0.003",
+                                "--text", corpus.path, "--output", path])
+        guard r.status == 0 else { throw NSError(domain: "pretrain", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: r.stderr]) }
+        return path
+    }
+
+    /// Self-Taught Evaluator's round: each labelled pair judged in both orders with sampled verdicts, a
+    /// verdict kept as chosen only when it names the known-better response (rejection sampling), DPO of
+    /// agreeing against disagreeing verdicts, judge accuracy on held-out pairs. Each judgment is checked
+    /// against its verdict and the order it was asked in.
+    @Test func selfTaughtEvaluatorKeepsVerdictsThatAgreeWithTheLabel() throws {
+        let model = try RecipeTests.verdictModel()
+        let out = RecipeTests.dir.appendingPathComponent("ste-run")
+        try? FileManager.default.removeItem(at: out)
+        let r = try autodidact(["run", Paths.repo.appendingPathComponent("configs/self-taught-evaluator.yaml").path,
+                                "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=10",
+                                "data.pairs_file=\(Paths.repo.appendingPathComponent("data/judge-pairs.jsonl").path)",
+                                "evaluation.max_new_tokens=8", "schedule.rounds.count=1",
+                                "schedule.rounds.phases.0.generate.questions=16", "schedule.rounds.phases.0.generate.max_new_tokens=8",
+                                "schedule.rounds.phases.3.train.lr=0.0001"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let round = out.appendingPathComponent("round-01")
+        let gens = try RecordFile.read(GenerationRecord.self, from: round.appendingPathComponent("generations.jsonl").path)
+        let judgments = try RecordFile.read(JudgmentRecord.self, from: round.appendingPathComponent("judgments.jsonl").path)
+        #expect(gens.count == 16 * 8 && judgments.count == gens.count)
+        // Questions come in pairs of orders: the better response first ("/AB": the right verdict is A), then second.
+        #expect(Set(gens.map(\.promptId)).count == 16 && gens.allSatisfy { $0.promptId.hasSuffix("/AB") || $0.promptId.hasSuffix("/BA") })
+        var agreeing = 0
+        var textOf: [String: String] = [:]
+        for (g, j) in zip(gens, judgments) {
+            #expect(g.promptId == j.promptId && g.sampleIndex == j.sampleIndex)
+            let right = g.promptId.hasSuffix("/AB") ? "A" : "B"
+            let verdict = JudgeParsing.verdict(g.text)
+            #expect(j.score == (verdict == right ? 1 : 0) && j.parsed == (verdict != nil))
+            if verdict == right { agreeing += 1 }
+            textOf[g.promptId + "#" + g.text] = right
+        }
+        #expect(agreeing > 0 && agreeing < gens.count, "sampled verdicts should both agree and disagree")
+        let pairs = try RecordFile.read(PairRecord.self, from: round.appendingPathComponent("pairs.jsonl").path)
+        #expect(!pairs.isEmpty)
+        for p in pairs {
+            let right = try #require(textOf[(p.promptId ?? "") + "#" + (p.chosen ?? "")])
+            #expect(JudgeParsing.verdict(p.chosen ?? "") == right)
+            #expect(JudgeParsing.verdict(p.rejected ?? "") != right)
+        }
+        let evaluation = try loadJSON(round.appendingPathComponent("evaluation.json")) as! [String: Any]
+        #expect((evaluation["correct"] as! [Bool]).count == 20)
+        // Judge pairs have no worked solutions: an SFT phase or a control arm is refused.
+        let bad = try autodidact(["validate", Paths.repo.appendingPathComponent("configs/self-taught-evaluator.yaml").path,
+                                  "model.path=\(model)", "schedule.control.enabled=true"])
+        #expect(bad.status != 0 && bad.stderr.contains("judge_pairs has none"), "\(bad.stderr)")
+    }
 }

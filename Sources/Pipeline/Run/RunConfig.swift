@@ -108,6 +108,13 @@ public struct RunConfig {
         try rs.finish()
         let c = try schedule.child("control")
         control = c.has("enabled") || !c.entries.isEmpty ? try ControlConfig(c) : nil
+        if case .judgePairs = data.task {
+            // Judge pairs have no worked solutions to imitate.
+            if initial.contains(where: { if case .sft = $0 { return true } else { return false } }) {
+                throw ConfigError(file: file, line: schedule.line, key: "schedule.initial", message: "an sft phase needs worked solutions; data.task judge_pairs has none")
+            }
+            if control?.enabled == true { throw c.error("enabled", "the control arm is SFT on worked solutions; data.task judge_pairs has none") }
+        }
         if control?.enabled == false { control = nil }
         try schedule.finish()
         try root.finish()
@@ -174,7 +181,9 @@ public enum PhaseConfig: Equatable {
 }
 
 public struct DataConfig: Equatable {
-    public enum Task: Equatable { case arithmetic(ArithmeticTask), file(train: String, eval: String) }
+    /// judgePairs: labelled judge pairs (data/judge-pairs.jsonl layout); each pair is two questions, the
+    /// pairwise judge prompt in both orders, whose answers are the letters of the better response.
+    public enum Task: Equatable { case arithmetic(ArithmeticTask), file(train: String, eval: String), judgePairs(String) }
     public var task: Task
     public var trainSize: Int
     /// How many of the training problems (the first ones) lend their worked solutions to supervised
@@ -182,13 +191,18 @@ public struct DataConfig: Equatable {
     /// judging them by their final answers only.
     public var sftSize: Int
     public var evalSize: Int
+    public var isJudgePairs: Bool { if case .judgePairs = task { return true } else { return false } }
     public var validationSize: Int
     /// How questions are shown: "qa" ("Q: ...\nA: "), "chat" (the model's chat format).
     public var template: String
 
     init(_ r: ConfigReader) throws {
-        let kind = try r.string("task", default: "arithmetic", oneOf: ["arithmetic", "file"])!
-        if kind == "arithmetic" {
+        let kind = try r.string("task", default: "arithmetic", oneOf: ["arithmetic", "file", "judge_pairs"])!
+        if kind == "judge_pairs" {
+            let f = try r.string("pairs_file", default: "data/judge-pairs.jsonl")!
+            guard FileManager.default.fileExists(atPath: f) else { throw r.error("pairs_file", "'\(f)' does not exist") }
+            task = .judgePairs(f)
+        } else if kind == "arithmetic" {
             var t = ArithmeticTask()
             t.minOperands = try r.int("min_operands", default: 2, min: 2, max: 8)
             t.maxOperands = try r.int("max_operands", default: 4, min: t.minOperands, max: 8)

@@ -77,6 +77,12 @@ public final class Scheduler {
             validation = Array(all.suffix(config.data.validationSize))
             train = Array(all.dropLast(config.data.validationSize).prefix(config.data.trainSize))
             evaluation = Array(try GSM8KFile.read(evalFile).prefix(config.data.evalSize))
+        case .judgePairs(let file):
+            let all = try ArithmeticJudgePairs.read(file)
+            guard all.count > config.data.evalSize else { throw PipelineError("\(file): \(all.count) pairs; data.eval_size needs at least one more") }
+            train = Scheduler.judgeQuestions(all.dropLast(config.data.evalSize).prefix(config.data.trainSize))
+            validation = []
+            evaluation = Scheduler.judgeQuestions(all.suffix(config.data.evalSize))
         }
         if let saved = state.model { try loadModel(saved) } else { try syncWorkersToStart() }
     }
@@ -211,11 +217,32 @@ public final class Scheduler {
 
     // MARK: prompts
 
-    func promptText(_ p: Problem) -> String {
-        if config.data.template == "chat" {
-            return ChatTemplate.detect(from: tokenizer.chatTemplate).render([ChatMessage(role: "user", content: p.question + "\nEnd your answer with '#### <number>'.")])
+    /// Each labelled pair as two questions: the pairwise judge prompt with the better response first
+    /// (id "<pair>/AB", answer "A") and second ("<pair>/BA", answer "B").
+    static func judgeQuestions<C: Collection>(_ pairs: C) -> [Problem] where C.Element == LabelledPair {
+        let t = JudgeTemplates()
+        return pairs.flatMap { p in
+            [Problem(id: "\(p.id)/AB", question: t.fillPairwise(instruction: p.prompt, a: p.chosen, b: p.rejected), solution: "", answer: "A"),
+             Problem(id: "\(p.id)/BA", question: t.fillPairwise(instruction: p.prompt, a: p.rejected, b: p.chosen), solution: "", answer: "B")]
         }
-        return "Q: \(p.question)\nA: "
+    }
+
+    func promptText(_ p: Problem) -> String {
+        let judging = config.data.isJudgePairs
+        if config.data.template == "chat" {
+            let content = judging ? p.question : p.question + "\nEnd your answer with '#### <number>'."
+            return ChatTemplate.detect(from: tokenizer.chatTemplate).render([ChatMessage(role: "user", content: content)])
+        }
+        return judging ? p.question + "\n" : "Q: \(p.question)\nA: "
+    }
+
+    /// The answer a response gives: the final number, or for judge pairs the verdict letter.
+    func extractAnswer(_ text: String) -> String? {
+        config.data.isJudgePairs ? JudgeParsing.verdict(text) : VerifiableJudge.extractAnswer(text)
+    }
+
+    func isCorrect(_ text: String, _ p: Problem) -> Bool {
+        config.data.isJudgePairs ? JudgeParsing.verdict(text) == p.answer : VerifiableJudge.isCorrect(text, reference: p.answer)
     }
 
     func promptIds(_ p: Problem) -> [Int32] {

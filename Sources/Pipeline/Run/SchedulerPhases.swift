@@ -142,7 +142,7 @@ extension Scheduler {
     /// The training questions of a round: a slice of the training split that moves on each round (of the
     /// problems after the first `sft_size` when there are any).
     func questions(round: Int, count: Int) -> [Problem] {
-        let pool = config.data.sftSize < train.count ? Array(train[config.data.sftSize...]) : train
+        let pool = config.data.sftSize < train.count && !config.data.isJudgePairs ? Array(train[config.data.sftSize...]) : train
         return (0..<count).map { pool[((round - 1) * count + $0) % pool.count] }
     }
 
@@ -202,8 +202,8 @@ extension Scheduler {
             if c.kind == "verifiable" {
                 guard let p = problems[id] else { throw PipelineError("\(folder)/generations.jsonl: unknown prompt id \(id)") }
                 for g in items {
-                    let answer = VerifiableJudge.extractAnswer(g.text)
-                    let ok = VerifiableJudge.isCorrect(g.text, reference: p.answer)
+                    let answer = extractAnswer(g.text)
+                    let ok = isCorrect(g.text, p)
                     out.append(JudgmentRecord(promptId: id, sampleIndex: g.sampleIndex, score: ok ? 1 : 0, verdict: ok ? "correct" : "incorrect",
                                               raw: answer ?? "", parsed: answer != nil))
                 }
@@ -236,7 +236,8 @@ extension Scheduler {
         params.temperature = c.temperature; params.maxNewTokens = c.maxNewTokens; params.truncatePrompts = true
         params.seed = config.seed ^ 0x1D6E; params.round = UInt64(round)
         let template: ChatTemplate? = config.data.template == "chat" ? ChatTemplate.detect(from: tokenizer.chatTemplate) : nil
-        let service = ClusterCompletions(cluster: cluster, model: model, tokenizer: tokenizer, template: template, batchSize: c.batchSize)
+        let service = ClusterCompletions(cluster: cluster, model: model, tokenizer: tokenizer, template: template, batchSize: c.batchSize,
+                                         progress: "judge", logger: logger)
         logger.info("judge: \(items.count) responses x \(c.judgments) judgments by the policy")
         let results = try PointwiseJudge(templates: templates, judgments: c.judgments, params: params).judge(items, with: service)
         let out = zip(gens, results).map { g, r in
@@ -280,6 +281,10 @@ extension Scheduler {
                 let cIds = cg.tokenIds + (cg.finishReason == "stop" ? [eos] : [])
                 let rIds = rg.tokenIds + (rg.finishReason == "stop" ? [eos] : [])
                 guard !cIds.isEmpty, !rIds.isEmpty else { continue }
+                // A prompt that does not fit with its completions keeps its last tokens, as generation does.
+                let room = model.config.maxPositions - max(cIds.count, rIds.count)
+                guard room > 0 else { continue }
+                let prompt = prompt.count > room ? Array(prompt.suffix(room)) : prompt
                 pairs.append(TokenizedPair(prompt: prompt, chosen: cIds, rejected: rIds, weight: pref.weight))
                 records.append(PairRecord(promptId: id, prompt: promptText(p), chosen: cg.text, rejected: rg.text, weight: pref.weight,
                                           promptIds: prompt, chosenIds: cIds, rejectedIds: rIds))
@@ -371,7 +376,7 @@ extension Scheduler {
         let requests = problems.enumerated().map { GenerationRequest(promptIndex: $0.offset, sampleIndex: 0, prompt: promptIds($0.element)) }
         let results = try cluster.generate(requests, params: params, batchSize: config.evaluation.batchSize, chunkSize: config.evaluation.batchSize,
                                            local: Generator(model: model, tokenizer: tokenizer, batchSize: config.evaluation.batchSize))
-        return EvaluationResult(label: label, correct: zip(results, problems).map { VerifiableJudge.isCorrect($0.text, reference: $1.answer) },
+        return EvaluationResult(label: label, correct: zip(results, problems).map { isCorrect($0.text, $1) },
                                 lengths: results.map { $0.tokens.count })
     }
 
