@@ -145,4 +145,58 @@ import TestSupport
                                   "model.path=\(model)", "schedule.control.enabled=true"])
         #expect(bad.status != 0 && bad.stderr.contains("judge_pairs has none"), "\(bad.stderr)")
     }
+
+    /// numpy's default percentile (linear between closest ranks), written out here independently.
+    static func percentile(_ v: [Double], _ q: Double) -> Double {
+        let s = v.sorted(), pos = q / 100 * Double(s.count - 1)
+        let lo = Int(pos), hi = min(lo + 1, s.count - 1)
+        return s[lo] + (s[hi] - s[lo]) * (pos - Double(lo))
+    }
+
+    /// RIP: of the best-vs-worst pairs (judged by the policy), exactly those whose rejected score is at
+    /// least the 50th percentile, rejected length at least the 50th and gap at most the 50th are kept.
+    @Test func ripKeepsExactlyThePairsWithinThePercentileThresholds() throws {
+        let model = try RecipeTests.judgingModel()
+        let rubric = RecipeTests.dir.appendingPathComponent("rubric.txt")
+        try "Q: {instruction}\nA: {response}".write(to: rubric, atomically: true, encoding: .utf8)
+        let out = RecipeTests.dir.appendingPathComponent("rip-run")
+        try? FileManager.default.removeItem(at: out)
+        let r = try autodidact(["run", Paths.repo.appendingPathComponent("configs/rip.yaml").path,
+                                "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=10",
+                                "evaluation.max_new_tokens=8", "schedule.rounds.phases.0.generate.questions=24",
+                                "schedule.rounds.phases.0.generate.max_new_tokens=2",
+                                "schedule.rounds.phases.1.judge.rubric=\(rubric.path)", "schedule.rounds.phases.1.judge.max_new_tokens=12",
+                                "schedule.rounds.phases.3.train.lr=0.0001"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let round = out.appendingPathComponent("round-01")
+        let gens = try RecordFile.read(GenerationRecord.self, from: round.appendingPathComponent("generations.jsonl").path)
+        let judgments = try RecordFile.read(JudgmentRecord.self, from: round.appendingPathComponent("judgments.jsonl").path)
+        var order: [String] = [], samples: [String: [(score: Double?, length: Int)]] = [:]
+        for (g, j) in zip(gens, judgments) {
+            if samples[g.promptId] == nil { order.append(g.promptId) }
+            samples[g.promptId, default: []].append((j.score, g.tokenIds.count))
+        }
+        // Best = the first sample with the top score, worst = the first with the bottom score; ties dropped.
+        var candidates: [(id: String, rejectedScore: Double, rejectedLength: Double, gap: Double)] = []
+        for id in order {
+            let scored = samples[id]!.filter { $0.score != nil }
+            guard let top = scored.map({ $0.score! }).max(), let bottom = scored.map({ $0.score! }).min(), top > bottom else { continue }
+            let worst = scored.first { $0.score! == bottom }!
+            candidates.append((id, bottom, Double(worst.length), top - bottom))
+        }
+        #expect(candidates.count >= 4, "too few pairs to filter")
+        let t1 = RecipeTests.percentile(candidates.map(\.rejectedScore), 50)
+        let t2 = RecipeTests.percentile(candidates.map(\.rejectedLength), 50)
+        let t3 = RecipeTests.percentile(candidates.map(\.gap), 50)
+        let expected = candidates.filter { $0.rejectedScore >= t1 && $0.rejectedLength >= t2 && $0.gap <= t3 }.map(\.id)
+        let pairs = try RecordFile.read(PairRecord.self, from: round.appendingPathComponent("pairs.jsonl").path)
+        #expect(pairs.map { $0.promptId ?? "" } == expected)
+        #expect(expected.count < candidates.count, "the filter should drop some pairs")
+        let metrics = try String(contentsOf: round.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        #expect(metrics.contains("\"pairs_before_filter\":\(candidates.count)"))
+        // RIP needs scores: with a verifiable judge's correct-vs-incorrect pairs it is refused.
+        let bad = try autodidact(["validate", Paths.repo.appendingPathComponent("configs/rip.yaml").path, "model.path=\(model)",
+                                  "schedule.rounds.phases.2.pairs.kind=correct_vs_incorrect"])
+        #expect(bad.status != 0 && bad.stderr.contains("rip filters pairs by judge scores"), "\(bad.stderr)")
+    }
 }

@@ -1,3 +1,4 @@
+import Alignment
 import Foundation
 import Kernels
 import Model
@@ -310,6 +311,10 @@ public struct PairsConfig: Equatable {
     public var kind: String, maxPairs: Int, tau: Double
     /// length_controlled: Meta-Rewarding's rho (0: shortest of the best against longest of the worst).
     public var rho: Double
+    /// RIP: keep a prompt's pair when its rejected score is at least the `ripReward`-th percentile of the
+    /// round's pairs, its rejected length (tokens) at least the `ripLength`-th and its score gap at most the
+    /// `ripGap`-th.
+    public var rip: RIPFilter?
     /// The reference model whose log-probs are stored with the pairs: the model at the start of the round
     /// ("round_start", the recipes' default) or the model the rounds started from ("initial").
     public var reference: String
@@ -319,6 +324,14 @@ public struct PairsConfig: Equatable {
         maxPairs = try r.int("max_pairs", default: 4, min: 1)
         tau = try r.double("tau", default: 0.5, min: 0, max: 1)
         rho = try r.double("rho", default: 0, min: 0, max: 0.5)
+        let filter = try r.string("filter", default: "none", oneOf: ["none", "rip"])!
+        let p1 = try r.double("rip_reward", default: 50, min: 0, max: 100)
+        let p2 = try r.double("rip_length", default: 50, min: 0, max: 100)
+        let p3 = try r.double("rip_gap", default: 50, min: 0, max: 100)
+        rip = filter == "rip" ? RIPFilter(rejectedRewardPercentile: p1, rejectedLengthPercentile: p2, gapPercentile: p3) : nil
+        if rip != nil && !["best_vs_worst", "length_controlled"].contains(kind) {
+            throw r.error("filter", "rip filters pairs by judge scores: use it with kind best_vs_worst or length_controlled")
+        }
         reference = try r.string("reference", default: "round_start", oneOf: ["round_start", "initial"])!
         try r.finish()
     }

@@ -260,6 +260,7 @@ extension Scheduler {
         for j in judgments { judged["\(j.promptId)#\(j.sampleIndex)"] = j }
         let problems = problemsById
         var pairs: [TokenizedPair] = [], records: [PairRecord] = []
+        var ripItems: [RIPFilter.Item] = []
         for (g, (id, items)) in groups(gens).enumerated() {
             guard let p = problems[id] else { continue }
             let candidates = items.map { r -> Candidate in
@@ -286,9 +287,18 @@ extension Scheduler {
                 guard room > 0 else { continue }
                 let prompt = prompt.count > room ? Array(prompt.suffix(room)) : prompt
                 pairs.append(TokenizedPair(prompt: prompt, chosen: cIds, rejected: rIds, weight: pref.weight))
+                ripItems.append(RIPFilter.Item(rejectedReward: candidates[pref.rejected].score ?? 0, rejectedLength: Double(rg.tokenIds.count),
+                                               chosenReward: candidates[pref.chosen].score ?? 0))
                 records.append(PairRecord(promptId: id, prompt: promptText(p), chosen: cg.text, rejected: rg.text, weight: pref.weight,
                                           promptIds: prompt, chosenIds: cIds, rejectedIds: rIds))
             }
+        }
+        var filtered: [String: Any] = [:]
+        if let rip = c.rip {
+            let kept = rip.keep(ripItems)
+            filtered = ["pairs_before_filter": pairs.count, "rip_kept": kept.count]
+            logger.info("pairs: RIP keeps \(kept.count) of \(pairs.count) pairs")
+            pairs = kept.map { pairs[$0] }; records = kept.map { records[$0] }
         }
         if !pairs.isEmpty {
             if c.reference == "initial", let current = state.model {
@@ -301,7 +311,8 @@ extension Scheduler {
         }
         for k in records.indices { records[k].refChosenLogps = pairs[k].refChosen; records[k].refRejectedLogps = pairs[k].refRejected }
         try RecordFile.write(records, to: dir.appendingPathComponent("\(folder)/pairs.jsonl").path)
-        try metrics(folder).append(["phase": "pairs", "pairs": records.count, "prompts_with_pairs": Set(records.compactMap(\.promptId)).count])
+        try metrics(folder).append(["phase": "pairs", "pairs": records.count, "prompts_with_pairs": Set(records.compactMap(\.promptId)).count]
+                                   .merging(filtered) { a, _ in a })
     }
 
     // MARK: preference training
