@@ -199,4 +199,42 @@ import TestSupport
                                   "schedule.rounds.phases.2.pairs.kind=correct_vs_incorrect"])
         #expect(bad.status != 0 && bad.stderr.contains("rip filters pairs by judge scores"), "\(bad.stderr)")
     }
+
+    /// LIFT: every correct-vs-incorrect pair is followed by its two length-instructed pairs (limits and
+    /// labels recomputed here from word counts), and the evaluation's length-limited pass is recorded.
+    @Test func liftAddsLengthInstructedPairsAndScoresCompliance() throws {
+        let model = try RecipeTests.judgingModel()  // its two-token answers are right about half the time
+        let out = RecipeTests.dir.appendingPathComponent("lift-run")
+        try? FileManager.default.removeItem(at: out)
+        let r = try autodidact(["run", Paths.repo.appendingPathComponent("configs/lift.yaml").path,
+                                "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=10",
+                                "evaluation.max_new_tokens=8", "evaluation.length_limit=1", "schedule.rounds.phases.0.generate.questions=16",
+                                "schedule.rounds.phases.0.generate.max_new_tokens=6", "schedule.rounds.phases.2.pairs.lift_min_difference=0",
+                                "schedule.rounds.phases.3.train.lr=0.0001"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let round = out.appendingPathComponent("round-01")
+        let pairs = try RecordFile.read(PairRecord.self, from: round.appendingPathComponent("pairs.jsonl").path)
+        #expect(pairs.count >= 3 && pairs.count % 3 == 0, "\(pairs.count) pairs")
+        func words(_ t: String) -> Int { t.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).count }
+        for k in stride(from: 0, to: pairs.count, by: 3) {
+            let base = pairs[k], loose = pairs[k + 1], tight = pairs[k + 2]
+            let c = base.chosen!, rj = base.rejected!
+            #expect(!base.prompt!.contains("words or less"))
+            let (lc, lr) = (words(c), words(rj))
+            #expect(loose.prompt!.contains("using \(max(lc, lr) + 5) words or less"))
+            #expect(loose.chosen == c && loose.rejected == rj)
+            #expect(tight.prompt!.contains("using \((lc + lr) / 2) words or less"))
+            // Under the tight limit the shorter response is chosen (on a tie in length, the original chosen).
+            let shorterFirst = lc < lr ? (c, rj) : (rj, c)
+            #expect(tight.chosen == shorterFirst.0 && tight.rejected == shorterFirst.1)
+            #expect(tight.promptIds != base.promptIds && tight.refChosenLogps != nil)
+        }
+        let evaluation = try loadJSON(round.appendingPathComponent("evaluation.json")) as! [String: Any]
+        let within = evaluation["withinLimit"] as! [Bool], correct = evaluation["correct"] as! [Bool]
+        let both = evaluation["correctWithinLimit"] as! [Bool]
+        #expect(evaluation["lengthLimit"] as? Int == 1 && within.count == 10 && both.count == 10 && correct.count == 10)
+        for (w, b) in zip(within, both) where b { #expect(w) }
+        let metrics = try String(contentsOf: round.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        #expect(metrics.contains("\"length_compliance\"") && metrics.contains("\"accuracy_within_limit\""))
+    }
 }

@@ -6,6 +6,16 @@ public struct EvaluationResult: Codable, Equatable {
     public var label: String
     public var correct: [Bool]
     public var lengths: [Int]
+    /// LIFT evaluation (`evaluation.length_limit`): the word limit, and per question whether the answer to
+    /// the length-instructed question kept to it and was correct.
+    public var lengthLimit: Int?
+    public var withinLimit: [Bool]?
+    public var correctWithinLimit: [Bool]?
+    public var compliance: Double? { withinLimit.map { $0.isEmpty ? 0 : Double($0.filter { $0 }.count) / Double($0.count) } }
+    public var accuracyWithinLimit: Double? {
+        correctWithinLimit.map { $0.isEmpty ? 0 : Double($0.filter { $0 }.count) / Double($0.count) }
+    }
+    public init(label: String, correct: [Bool], lengths: [Int]) { self.label = label; self.correct = correct; self.lengths = lengths }
     public var accuracy: Double { correct.isEmpty ? 0 : Double(correct.filter { $0 }.count) / Double(correct.count) }
     public var interval: (low: Double, high: Double) { Statistics.wilson(successes: correct.filter { $0 }.count, trials: correct.count) }
     public var meanLength: Double { Statistics.meanAndSD(lengths.map(Double.init)).mean }

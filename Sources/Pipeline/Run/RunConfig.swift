@@ -234,9 +234,13 @@ public struct DataConfig: Equatable {
 public struct EvaluationConfig: Equatable {
     public var maxNewTokens: Int
     public var batchSize: Int
+    /// LIFT: also answer every evaluation question wrapped with this word limit (0: off), and report the
+    /// share of answers within it and the accuracy when an answer over the limit counts as wrong.
+    public var lengthLimit: Int
     init(_ r: ConfigReader) throws {
         maxNewTokens = try r.int("max_new_tokens", default: 64, min: 1, max: 4096)
         batchSize = try r.int("batch_size", default: 64, min: 1, max: 4096)
+        lengthLimit = try r.int("length_limit", default: 0, min: 0, max: 100_000)
         try r.finish()
     }
 }
@@ -315,6 +319,9 @@ public struct PairsConfig: Equatable {
     /// round's pairs, its rejected length (tokens) at least the `ripLength`-th and its score gap at most the
     /// `ripGap`-th.
     public var rip: RIPFilter?
+    /// LIFT: besides each pair, two length-instructed pairs when the responses' word counts differ by at
+    /// least `minDifference` (see `LengthInstructions`).
+    public var lift: LengthInstructions?
     /// The reference model whose log-probs are stored with the pairs: the model at the start of the round
     /// ("round_start", the recipes' default) or the model the rounds started from ("initial").
     public var reference: String
@@ -329,6 +336,11 @@ public struct PairsConfig: Equatable {
         let p2 = try r.double("rip_length", default: 50, min: 0, max: 100)
         let p3 = try r.double("rip_gap", default: 50, min: 0, max: 100)
         rip = filter == "rip" ? RIPFilter(rejectedRewardPercentile: p1, rejectedLengthPercentile: p2, gapPercentile: p3) : nil
+        let liftOn = try r.bool("lift", default: false)
+        let minDifference = try r.int("lift_min_difference", default: 10, min: 0)
+        let slack = try r.int("lift_slack", default: 5, min: 0)
+        lift = liftOn ? LengthInstructions(minDifference: minDifference, slack: slack) : nil
+        if liftOn && rip != nil { throw r.error("lift", "lift and filter: rip together are not supported") }
         if rip != nil && !["best_vs_worst", "length_controlled"].contains(kind) {
             throw r.error("filter", "rip filters pairs by judge scores: use it with kind best_vs_worst or length_controlled")
         }

@@ -291,6 +291,19 @@ extension Scheduler {
                                                chosenReward: candidates[pref.chosen].score ?? 0))
                 records.append(PairRecord(promptId: id, prompt: promptText(p), chosen: cg.text, rejected: rg.text, weight: pref.weight,
                                           promptIds: prompt, chosenIds: cIds, rejectedIds: rIds))
+                if let lift = c.lift {
+                    for a in lift.augment(instruction: p.question, chosen: cg.text, rejected: rg.text) {
+                        var wrapped = p
+                        wrapped.question = a.prompt
+                        let swapped = a.chosen != cg.text
+                        let ids = promptIds(wrapped)
+                        let room = model.config.maxPositions - max(cIds.count, rIds.count)
+                        let wp = ids.count > room ? Array(ids.suffix(room)) : ids
+                        pairs.append(TokenizedPair(prompt: wp, chosen: swapped ? rIds : cIds, rejected: swapped ? cIds : rIds, weight: pref.weight))
+                        records.append(PairRecord(promptId: id, prompt: promptText(wrapped), chosen: a.chosen, rejected: a.rejected, weight: pref.weight,
+                                                  promptIds: wp, chosenIds: swapped ? rIds : cIds, rejectedIds: swapped ? cIds : rIds))
+                    }
+                }
             }
         }
         var filtered: [String: Any] = [:]
@@ -380,13 +393,17 @@ extension Scheduler {
     // MARK: evaluation and the control arm
 
     /// Greedy answers to `problems`, judged against their answers.
-    func accuracy(on problems: [Problem], label: String) throws -> EvaluationResult {
+    func greedyAnswers(_ problems: [Problem]) throws -> [GenerationResult] {
         var params = SamplingParameters()
         params.temperature = 0; params.maxNewTokens = config.evaluation.maxNewTokens; params.truncatePrompts = true
         params.seed = config.seed
         let requests = problems.enumerated().map { GenerationRequest(promptIndex: $0.offset, sampleIndex: 0, prompt: promptIds($0.element)) }
-        let results = try cluster.generate(requests, params: params, batchSize: config.evaluation.batchSize, chunkSize: config.evaluation.batchSize,
-                                           local: Generator(model: model, tokenizer: tokenizer, batchSize: config.evaluation.batchSize))
+        return try cluster.generate(requests, params: params, batchSize: config.evaluation.batchSize, chunkSize: config.evaluation.batchSize,
+                                    local: Generator(model: model, tokenizer: tokenizer, batchSize: config.evaluation.batchSize))
+    }
+
+    func accuracy(on problems: [Problem], label: String) throws -> EvaluationResult {
+        let results = try greedyAnswers(problems)
         return EvaluationResult(label: label, correct: zip(results, problems).map { isCorrect($0.text, $1) },
                                 lengths: results.map { $0.tokens.count })
     }
@@ -398,12 +415,25 @@ extension Scheduler {
         }
         try FileManager.default.createDirectory(at: dir.appendingPathComponent(folder), withIntermediateDirectories: true)
         let t0 = Date()
-        let result = try accuracy(on: evaluation, label: label)
+        var result = try accuracy(on: evaluation, label: label)
+        var lift: [String: Any] = [:]
+        if config.evaluation.lengthLimit > 0 {
+            // LIFT: the same questions with a word limit; an answer over the limit counts as wrong.
+            let limit = config.evaluation.lengthLimit
+            let wrapped = evaluation.map { p -> Problem in var q = p; q.question = LengthInstructions().wrap(p.question, limit: limit); return q }
+            let answers = try greedyAnswers(wrapped)
+            result.lengthLimit = limit
+            result.withinLimit = answers.map { LengthInstructions.complies($0.text, limit: limit) }
+            result.correctWithinLimit = zip(answers, wrapped).map { LengthInstructions.complies($0.text, limit: limit) && isCorrect($0.text, $1) }
+            lift = ["length_limit": limit, "length_compliance": result.compliance!, "accuracy_within_limit": result.accuracyWithinLimit!]
+            logger.info("\(String(format: "%@: with a %d-word limit, %.1f%% of answers keep to it; accuracy counting the others wrong %.1f%%", label, limit, 100 * result.compliance!, 100 * result.accuracyWithinLimit!))")
+        }
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         try AtomicFile.write(try e.encode(result), to: url)
         try metrics(folder).append(["phase": "evaluate", "label": label, "accuracy": result.accuracy, "ci95_low": result.interval.low,
-                                    "ci95_high": result.interval.high, "mean_length": result.meanLength, "seconds": Date().timeIntervalSince(t0)])
+                                    "ci95_high": result.interval.high, "mean_length": result.meanLength, "seconds": Date().timeIntervalSince(t0)]
+                                   .merging(lift) { a, _ in a })
         try metrics(folder).flush(state: &state)
         try complete(key)
         logger.info("\(String(format: "%@: accuracy %.1f%% (95%% CI %.1f-%.1f) on %d problems", label, 100 * result.accuracy, 100 * result.interval.low, 100 * result.interval.high, result.correct.count))")
