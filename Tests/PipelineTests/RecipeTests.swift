@@ -38,12 +38,13 @@ import TestSupport
         try "Q: {instruction}\nA: {response}".write(to: rubric, atomically: true, encoding: .utf8)
         let out = RecipeTests.dir.appendingPathComponent("self-rewarding-run")
         try? FileManager.default.removeItem(at: out)
-        let r = try autodidact(["run", Paths.repo.appendingPathComponent("configs/self-rewarding.yaml").path,
-                                "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=10",
-                                "evaluation.max_new_tokens=8", "schedule.rounds.count=1",
-                                "schedule.rounds.phases.0.generate.questions=12", "schedule.rounds.phases.0.generate.max_new_tokens=2",
-                                "schedule.rounds.phases.1.judge.rubric=\(rubric.path)", "schedule.rounds.phases.1.judge.max_new_tokens=12",
-                                "schedule.rounds.phases.3.train.lr=0.0001"])
+        let args = ["run", Paths.repo.appendingPathComponent("configs/self-rewarding.yaml").path,
+                    "model.path=\(model)", "data.template=qa", "data.eval_size=10",
+                    "evaluation.max_new_tokens=8", "schedule.rounds.count=1",
+                    "schedule.rounds.phases.0.generate.questions=12", "schedule.rounds.phases.0.generate.max_new_tokens=2",
+                    "schedule.rounds.phases.1.judge.rubric=\(rubric.path)", "schedule.rounds.phases.1.judge.max_new_tokens=12",
+                    "schedule.rounds.phases.3.train.lr=0.0001"]
+        let r = try autodidact(args + ["run.output_dir=\(out.path)"])
         #expect(r.status == 0, "\(r.stderr)")
         let round = out.appendingPathComponent("round-01")
         let gens = try RecordFile.read(GenerationRecord.self, from: round.appendingPathComponent("generations.jsonl").path)
@@ -78,6 +79,15 @@ import TestSupport
         #expect(FileManager.default.fileExists(atPath: round.appendingPathComponent("evaluation.json").path))
         let metrics = try String(contentsOf: round.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
         #expect(metrics.contains("\"unparsed_judgments\""))
+        // Under mpirun -np 2 the judgments are sharded over both ranks and come back identical.
+        let out2 = RecipeTests.dir.appendingPathComponent("self-rewarding-np2")
+        try? FileManager.default.removeItem(at: out2)
+        let r2 = try run(["mpirun", "--oversubscribe", "-np", "2", Paths.executable.path] + args + ["run.output_dir=\(out2.path)"],
+                         environment: MPITests.env)
+        #expect(r2.status == 0, "\(r2.stderr)")
+        for file in ["generations.jsonl", "judgments.jsonl"] {
+            #expect(try Data(contentsOf: round.appendingPathComponent(file)) == Data(contentsOf: out2.appendingPathComponent("round-01/\(file)")), "\(file)")
+        }
     }
 
     /// A `micro` model that follows the pairwise judge prompt with a random "[[A]]" or "[[B]]".
