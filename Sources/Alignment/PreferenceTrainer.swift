@@ -60,22 +60,21 @@ public final class PreferenceTrainer {
     /// two branches, [last prompt token, chosen but its last token] and the same for rejected, whose
     /// targets are the completion tokens. The prompt is computed once, not once per completion, and every
     /// completion token is still scored exactly as in prompt + completion alone. Returns the first row of
-    /// each pair's chosen and rejected branch.
-    static func pack(_ pairs: ArraySlice<TokenizedPair>) -> (ids: [Int32], targets: [Int32], packing: Packing, branchRows: [(chosen: Int, rejected: Int)]) {
+    /// each pair's chosen branch (its rejected branch follows the chosen one's `chosen.count` rows).
+    static func pack(_ pairs: ArraySlice<TokenizedPair>) -> (ids: [Int32], targets: [Int32], packing: Packing, chosenRows: [Int]) {
         var ids: [Int32] = [], targets: [Int32] = []
         var packing = Packing()
-        var rows: [(chosen: Int, rejected: Int)] = []
+        var rows: [Int] = []
         for p in pairs {
             let shared = p.prompt.count - 1
             packing.appendTree(prefix: shared, branches: [p.chosen.count, p.rejected.count])
             ids += p.prompt[..<shared]
             targets += repeatElement(-1, count: shared)
-            let chosenRow = ids.count
+            rows.append(ids.count)
             for completion in [p.chosen, p.rejected] {
                 ids.append(p.prompt[shared]); ids += completion.dropLast()
                 targets += completion
             }
-            rows.append((chosenRow, chosenRow + p.chosen.count))
         }
         return (ids, targets, packing, rows)
     }
@@ -108,13 +107,13 @@ public final class PreferenceTrainer {
                     tokens += t; end += 1
                 }
                 let batch = pairs[k..<end]
-                let (ids, targets, packing, branchRows) = PreferenceTrainer.pack(batch)
+                let (ids, targets, packing, chosenRows) = PreferenceTrainer.pack(batch)
                 trainer.model.forward(ids: ids, targets: targets, packing: packing, workspace: trainer.workspace)
                 let lp = trainer.workspace.logprob.pointer
                 let d = dlogprob.ensure(packing.tokens)
                 d.update(repeating: 0, count: packing.tokens)
                 for (j, p) in batch.enumerated() {
-                    let sc = branchRows[j].chosen, sr = branchRows[j].rejected
+                    let sc = chosenRows[j], sr = sc + p.chosen.count
                     var pc = 0.0, pr = 0.0
                     for t in sc..<(sc + p.chosen.count) { pc += Double(lp[t]) }
                     for t in sr..<(sr + p.rejected.count) { pr += Double(lp[t]) }

@@ -118,17 +118,12 @@ public struct ShardedReduction {
     public func beginShard(_ shard: Int, grads: FloatBuffer, scratch: inout FloatBuffer?) {
         guard shard > 0 else { return }
         if scratch == nil || scratch!.count != grads.count { scratch = FloatBuffer(count: grads.count) }
-        if shard == 1 { scratch!.copy(from: grads) } else { add(scratch!, grads) }
+        if shard == 1 { scratch!.copy(from: grads) } else { Residual.add(out: scratch!.pointer, scratch!.pointer, grads.pointer, count: grads.count) }
         grads.zero()
     }
     public func endShard(_ shard: Int, grads: FloatBuffer, scratch: FloatBuffer?) {
         guard shard > 0, shard == count - 1, let scratch else { return }
-        add(grads, scratch)
-    }
-    /// a[i] = a[i] + b[i]
-    func add(_ a: FloatBuffer, _ b: FloatBuffer) {
-        let pa = a.pointer, pb = UnsafePointer(b.pointer)
-        for i in 0..<a.count { pa[i] = pa[i] + pb[i] }
+        Residual.add(out: grads.pointer, grads.pointer, scratch.pointer, count: grads.count)
     }
 }
 

@@ -142,18 +142,19 @@ public struct ClusterCompletions: CompletionService {
 
 /// How well a model judges pairs whose better response is known.
 public enum JudgeAccuracy {
+    /// The verdicts of every pair, chosen shown first ("forward") and second ("backward"), and what they add up to.
     public struct Report: Sendable {
-        public var pairs: Int
-        /// Pairs where both orders pick the known-better response (ties and unparsed count as wrong).
-        public var correct: Int
-        /// Single judgments (two per pair) that pick the known-better response.
-        public var singleCorrect: Int
-        public var ties: Int
-        public var unparsed: Int
-        /// Single judgments that name the first position (A), of the parsed ones.
-        public var firstPosition: Int
-        public var parsedSingles: Int
         public var results: [PairwiseJudge.Result]
+        public var pairs: Int { results.count }
+        /// Pairs where both orders pick the known-better response (ties and unparsed count as wrong).
+        public var correct: Int { results.filter { $0.verdict == .first }.count }
+        public var ties: Int { results.filter { $0.verdict == .tie }.count }
+        public var unparsed: Int { results.filter { $0.verdict == .unparsed }.count }
+        /// Single judgments (two per pair) that pick the known-better response.
+        public var singleCorrect: Int { results.filter { $0.forward == "A" }.count + results.filter { $0.backward == "B" }.count }
+        /// Single judgments that name the first position (A), and all the parsed ones.
+        public var firstPosition: Int { results.filter { $0.forward == "A" }.count + results.filter { $0.backward == "A" }.count }
+        public var parsedSingles: Int { results.filter { $0.forward != nil }.count + results.filter { $0.backward != nil }.count }
 
         public var accuracy: Double { pairs == 0 ? 0 : Double(correct) / Double(pairs) }
         public var singleAccuracy: Double { pairs == 0 ? 0 : Double(singleCorrect) / Double(2 * pairs) }
@@ -169,23 +170,7 @@ public enum JudgeAccuracy {
 
     /// Judges every pair in both orders (chosen first, then rejected first).
     public static func measure(_ pairs: [LabelledPair], judge: PairwiseJudge, service: CompletionService) throws -> Report {
-        let results = try judge.judge(pairs.map { ($0.prompt, $0.chosen, $0.rejected) }, with: service)
-        var r = Report(pairs: pairs.count, correct: 0, singleCorrect: 0, ties: 0, unparsed: 0, firstPosition: 0, parsedSingles: 0, results: results)
-        for x in results {
-            switch x.verdict {
-            case .first: r.correct += 1
-            case .tie: r.ties += 1
-            case .unparsed: r.unparsed += 1
-            case .second: break
-            }
-            // forward: chosen shown as A; backward: chosen shown as B.
-            if x.forward == "A" { r.singleCorrect += 1 }
-            if x.backward == "B" { r.singleCorrect += 1 }
-            for v in [x.forward, x.backward] {
-                if let v { r.parsedSingles += 1; if v == "A" { r.firstPosition += 1 } }
-            }
-        }
-        return r
+        Report(results: try judge.judge(pairs.map { ($0.prompt, $0.chosen, $0.rejected) }, with: service))
     }
 
     public struct Options: Sendable {

@@ -35,6 +35,25 @@ import TestSupport
         return out
     }
 
+    /// The forward at every thread count within 2e-5 of the naive reference.
+    func expectForward(out: FloatBuffer, probs: FloatBuffer, q: FloatBuffer, k: FloatBuffer, v: FloatBuffer,
+                       shape: Attention.Shape, packing: Packing, matches ref: [Double]) {
+        withThreadCounts { _ in
+            out.zero()
+            Attention.forward(out: out.pointer, probs: probs.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, packing: packing)
+            var worst = 0.0
+            for i in 0..<ref.count { worst = max(worst, abs(Double(out[i]) - ref[i])) }
+            #expect(worst < 2e-5)
+        }
+    }
+
+    /// Each (input, analytic gradient) against central differences of `loss` (q, k, v in that order).
+    func expectGradients(_ pairs: [(FloatBuffer, FloatBuffer)], matchFiniteDifferencesOf loss: () -> Double) {
+        for (i, (x, g)) in pairs.enumerated() {
+            #expect(finiteDifferenceRatio(x: x, analytic: g, samples: 120, eps: 1e-2, seed: UInt64(7 + i), loss: loss) <= 1)
+        }
+    }
+
     @Test func forwardMatchesNaiveAndBackwardMatchesFiniteDifferences() {
         var rng = TestRNG(20)
         // Two segments longer than one block, one short: exercises blocking, packing and GQA (6 heads, 2 kv).
@@ -46,13 +65,7 @@ import TestSupport
         let q = rng.buffer(N * shape.qStride), k = rng.buffer(N * shape.kvStride), v = rng.buffer(N * shape.kvStride)
         let out = FloatBuffer(count: N * shape.outStride), probs = FloatBuffer(count: shape.probCount(packing))
         let ref = reference(q: q, k: k, v: v, shape: shape, packing: packing)
-        withThreadCounts { _ in
-            out.zero()
-            Attention.forward(out: out.pointer, probs: probs.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, packing: packing)
-            var worst = 0.0
-            for i in 0..<ref.count { worst = max(worst, abs(Double(out[i]) - ref[i])) }
-            #expect(worst < 2e-5)
-        }
+        expectForward(out: out, probs: probs, q: q, k: k, v: v, shape: shape, packing: packing, matches: ref)
         let cot = rng.buffer(out.count)
         func loss() -> Double {
             Attention.forward(out: out.pointer, probs: probs.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, packing: packing)
@@ -73,9 +86,7 @@ import TestSupport
             #expect(dk[r * shape.kvStride + kvHeads * hd] == 99 && dv[r * shape.kvStride + kvHeads * hd] == -99)
             dk[r * shape.kvStride + kvHeads * hd] = 0; dv[r * shape.kvStride + kvHeads * hd] = 0
         }
-        #expect(finiteDifferenceRatio(x: q, analytic: dq, samples: 120, eps: 1e-2, loss: loss) <= 1)
-        #expect(finiteDifferenceRatio(x: k, analytic: dk, samples: 120, eps: 1e-2, seed: 8, loss: loss) <= 1)
-        #expect(finiteDifferenceRatio(x: v, analytic: dv, samples: 120, eps: 1e-2, seed: 9, loss: loss) <= 1)
+        expectGradients([(q, dq), (k, dk), (v, dv)], matchFiniteDifferencesOf: loss)
     }
 
     /// Tree segments (a shared prefix, then branches that each see the prefix and themselves only): the
@@ -109,12 +120,7 @@ import TestSupport
         let q = rng.buffer(N * shape.qStride), k = rng.buffer(N * shape.kvStride), v = rng.buffer(N * shape.kvStride)
         let out = FloatBuffer(count: N * shape.outStride), probs = FloatBuffer(count: shape.probCount(packing))
         let ref = reference(q: q, k: k, v: v, shape: shape, packing: packing, visible: visible)
-        withThreadCounts { _ in
-            Attention.forward(out: out.pointer, probs: probs.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, packing: packing)
-            var worst = 0.0
-            for i in 0..<ref.count { worst = max(worst, abs(Double(out[i]) - ref[i])) }
-            #expect(worst < 2e-5)
-        }
+        expectForward(out: out, probs: probs, q: q, k: k, v: v, shape: shape, packing: packing, matches: ref)
         let cot = rng.buffer(out.count)
         func loss() -> Double {
             Attention.forward(out: out.pointer, probs: probs.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, packing: packing)
@@ -125,9 +131,7 @@ import TestSupport
         let scratch = FloatBuffer(count: shape.scratchCount(packing))
         Attention.backward(dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dout: cot.pointer, probs: probs.pointer,
                            scratch: scratch.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, packing: packing)
-        #expect(finiteDifferenceRatio(x: q, analytic: dq, samples: 120, eps: 1e-2, loss: loss) <= 1)
-        #expect(finiteDifferenceRatio(x: k, analytic: dk, samples: 120, eps: 1e-2, seed: 8, loss: loss) <= 1)
-        #expect(finiteDifferenceRatio(x: v, analytic: dv, samples: 120, eps: 1e-2, seed: 9, loss: loss) <= 1)
+        expectGradients([(q, dq), (k, dk), (v, dv)], matchFiniteDifferencesOf: loss)
         // A key of the first branch of the 40-prefix tree is invisible to the second branch's rows: its
         // gradient from those rows' outputs alone is zero.
         let cot2 = FloatBuffer(count: out.count)

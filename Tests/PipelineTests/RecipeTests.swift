@@ -12,19 +12,24 @@ import TestSupport
     /// 1-5), so that its judgments parse and, sampled, disagree. Its answers are two tokens long, so that
     /// the judge prompt ends where the corpus has the score.
     static func judgingModel() throws -> String {
-        let path = dir.appendingPathComponent("judge-model").path
-        if FileManager.default.fileExists(atPath: path + "/config.json") { return path }
-        var rng = TestRNG(3)
-        var text = ""
-        var task = ArithmeticTask()
-        task.maxOperands = 3; task.maxValue = 20  // as configs/self-rewarding.yaml
-        for p in task.problems(0..<800, split: .train) {
-            text += "Q: \(p.question)\nA: \(rng.int(2) == 0 ? p.answer : String(rng.int(40)))\nScore: \(1 + rng.int(5))\n\n"
+        try microModel("judge", steps: 400) {
+            var rng = TestRNG(3)
+            var task = ArithmeticTask()
+            task.maxOperands = 3; task.maxValue = 20  // as configs/self-rewarding.yaml
+            return task.problems(0..<800, split: .train).map { p in
+                "Q: \(p.question)\nA: \(rng.int(2) == 0 ? p.answer : String(rng.int(40)))\nScore: \(1 + rng.int(5))\n\n"
+            }.joined()
         }
-        let corpus = dir.appendingPathComponent("judge-corpus.txt")
-        try text.write(to: corpus, atomically: true, encoding: .utf8)
-        let r = try autodidact(["pretrain", "--shape", "micro", "--steps", "400", "--batch", "8", "--seq", "96", "--lr", "0.003",
-                                "--text", corpus.path, "--output", path])
+    }
+
+    /// A `micro` model pretrained on `corpus()` into `dir/<name>-model` (once per directory).
+    static func microModel(_ name: String, steps: Int, corpus: () -> String) throws -> String {
+        let path = dir.appendingPathComponent("\(name)-model").path
+        if FileManager.default.fileExists(atPath: path + "/config.json") { return path }
+        let file = dir.appendingPathComponent("\(name)-corpus.txt")
+        try corpus().write(to: file, atomically: true, encoding: .utf8)
+        let r = try autodidact(["pretrain", "--shape", "micro", "--steps", "\(steps)", "--batch", "8", "--seq", "96", "--lr", "0.003",
+                                "--text", file.path, "--output", path])
         guard r.status == 0 else { throw NSError(domain: "pretrain", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: r.stderr]) }
         return path
     }
@@ -92,21 +97,14 @@ import TestSupport
 
     /// A `micro` model that follows the pairwise judge prompt with a random "[[A]]" or "[[B]]".
     static func verdictModel() throws -> String {
-        let path = dir.appendingPathComponent("verdict-model").path
-        if FileManager.default.fileExists(atPath: path + "/config.json") { return path }
-        var rng = TestRNG(5)
-        let t = JudgeTemplates()
-        var text = ""
-        for p in ArithmeticJudgePairs.make(count: 300, seed: 9) {
+        try microModel("verdict", steps: 300) {
+            var rng = TestRNG(5)
+            let t = JudgeTemplates()
             // Only the prompt's tail: the context is 128 bytes, and generation keeps the prompt's last ones.
-            text += String(t.fillPairwise(instruction: p.prompt, a: p.chosen, b: p.rejected).suffix(90)) + "\n" + (rng.int(2) == 0 ? "[[A]]" : "[[B]]") + "\n\n"
+            return ArithmeticJudgePairs.make(count: 300, seed: 9).map { p in
+                String(t.fillPairwise(instruction: p.prompt, a: p.chosen, b: p.rejected).suffix(90)) + "\n" + (rng.int(2) == 0 ? "[[A]]" : "[[B]]") + "\n\n"
+            }.joined()
         }
-        let corpus = dir.appendingPathComponent("verdict-corpus.txt")
-        try text.write(to: corpus, atomically: true, encoding: .utf8)
-        let r = try autodidact(["pretrain", "--shape", "micro", "--steps", "300", "--batch", "8", "--seq", "96", "--lr", "0.003",
-                                "--text", corpus.path, "--output", path])
-        guard r.status == 0 else { throw NSError(domain: "pretrain", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: r.stderr]) }
-        return path
     }
 
     /// Self-Taught Evaluator's round: each labelled pair judged in both orders with sampled verdicts, a

@@ -305,7 +305,9 @@ public struct JudgeConfig: Equatable {
         rubric = try r.string("rubric")
         if let path = rubric {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw r.error("rubric", "cannot read '\(path)'") }
-            for p in ["{instruction}", "{response}"] where !text.contains(p) { throw r.error("rubric", "'\(path)' lacks the placeholder \(p)") }
+            var templates = JudgeTemplates()
+            templates.pointwise = text
+            do { try templates.validate() } catch { throw r.error("rubric", "'\(path)': \(error)") }
         }
         try r.finish()
     }

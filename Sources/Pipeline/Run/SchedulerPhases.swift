@@ -285,7 +285,8 @@ extension Scheduler {
                 // A prompt that does not fit with its completions keeps its last tokens, as generation does.
                 let room = model.config.maxPositions - max(cIds.count, rIds.count)
                 guard room > 0 else { continue }
-                let prompt = prompt.count > room ? Array(prompt.suffix(room)) : prompt
+                func fitted(_ ids: [Int32]) -> [Int32] { ids.count > room ? Array(ids.suffix(room)) : ids }
+                let prompt = fitted(prompt)
                 pairs.append(TokenizedPair(prompt: prompt, chosen: cIds, rejected: rIds, weight: pref.weight))
                 ripItems.append(RIPFilter.Item(rejectedReward: candidates[pref.rejected].score ?? 0, rejectedLength: Double(rg.tokenIds.count),
                                                chosenReward: candidates[pref.chosen].score ?? 0))
@@ -295,13 +296,11 @@ extension Scheduler {
                     for a in lift.augment(instruction: p.question, chosen: cg.text, rejected: rg.text) {
                         var wrapped = p
                         wrapped.question = a.prompt
-                        let swapped = a.chosen != cg.text
-                        let ids = promptIds(wrapped)
-                        let room = model.config.maxPositions - max(cIds.count, rIds.count)
-                        let wp = ids.count > room ? Array(ids.suffix(room)) : ids
-                        pairs.append(TokenizedPair(prompt: wp, chosen: swapped ? rIds : cIds, rejected: swapped ? cIds : rIds, weight: pref.weight))
+                        let wp = fitted(promptIds(wrapped))
+                        let (wc, wr) = a.chosen == cg.text ? (cIds, rIds) : (rIds, cIds)
+                        pairs.append(TokenizedPair(prompt: wp, chosen: wc, rejected: wr, weight: pref.weight))
                         records.append(PairRecord(promptId: id, prompt: promptText(wrapped), chosen: a.chosen, rejected: a.rejected, weight: pref.weight,
-                                                  promptIds: wp, chosenIds: swapped ? rIds : cIds, rejectedIds: swapped ? cIds : rIds))
+                                                  promptIds: wp, chosenIds: wc, rejectedIds: wr))
                     }
                 }
             }
@@ -423,8 +422,9 @@ extension Scheduler {
             let wrapped = evaluation.map { p -> Problem in var q = p; q.question = LengthInstructions().wrap(p.question, limit: limit); return q }
             let answers = try greedyAnswers(wrapped)
             result.lengthLimit = limit
-            result.withinLimit = answers.map { LengthInstructions.complies($0.text, limit: limit) }
-            result.correctWithinLimit = zip(answers, wrapped).map { LengthInstructions.complies($0.text, limit: limit) && isCorrect($0.text, $1) }
+            let within = answers.map { LengthInstructions.complies($0.text, limit: limit) }
+            result.withinLimit = within
+            result.correctWithinLimit = answers.indices.map { within[$0] && isCorrect(answers[$0].text, wrapped[$0]) }
             lift = ["length_limit": limit, "length_compliance": result.compliance!, "accuracy_within_limit": result.accuracyWithinLimit!]
             logger.info("\(String(format: "%@: with a %d-word limit, %.1f%% of answers keep to it; accuracy counting the others wrong %.1f%%", label, limit, 100 * result.compliance!, 100 * result.accuracyWithinLimit!))")
         }
