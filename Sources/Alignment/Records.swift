@@ -54,14 +54,18 @@ public struct JudgmentRecord: Codable, Sendable, Equatable {
     /// LLM judges: each judgment's text and its score (null where it did not parse).
     public var judgeTexts: [String]?
     public var judgeScores: [Double?]?
+    /// Thought Preference Optimization: the part of the output the judge was shown (the response after the
+    /// thoughts); null when the output has no response part and so was not judged.
+    public var judgedResponse: String?
     public init(promptId: String, sampleIndex: Int, score: Double? = nil, verdict: String? = nil, votes: Int? = nil,
-                raw: String, parsed: Bool, judgeTexts: [String]? = nil, judgeScores: [Double?]? = nil) {
+                raw: String, parsed: Bool, judgeTexts: [String]? = nil, judgeScores: [Double?]? = nil, judgedResponse: String? = nil) {
         self.promptId = promptId; self.sampleIndex = sampleIndex; self.score = score; self.verdict = verdict
         self.votes = votes; self.raw = raw; self.parsed = parsed; self.judgeTexts = judgeTexts; self.judgeScores = judgeScores
+        self.judgedResponse = judgedResponse
     }
     enum CodingKeys: String, CodingKey {
         case promptId = "prompt_id", sampleIndex = "sample_index", score, verdict, votes, raw, parsed
-        case judgeTexts = "judge_texts", judgeScores = "judge_scores"
+        case judgeTexts = "judge_texts", judgeScores = "judge_scores", judgedResponse = "judged_response"
     }
 }
 

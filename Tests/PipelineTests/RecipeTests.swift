@@ -22,13 +22,14 @@ import TestSupport
         }
     }
 
-    /// A `micro` model pretrained on `corpus()` into `dir/<name>-model` (once per directory).
-    static func microModel(_ name: String, steps: Int, corpus: () -> String) throws -> String {
+    /// A model of `shape` (`micro` unless given) pretrained on `corpus()` in windows of `sequence` bytes
+    /// into `dir/<name>-model` (once per directory).
+    static func microModel(_ name: String, steps: Int, shape: String = "micro", sequence: Int = 96, corpus: () -> String) throws -> String {
         let path = dir.appendingPathComponent("\(name)-model").path
         if FileManager.default.fileExists(atPath: path + "/config.json") { return path }
         let file = dir.appendingPathComponent("\(name)-corpus.txt")
         try corpus().write(to: file, atomically: true, encoding: .utf8)
-        let r = try autodidact(["pretrain", "--shape", "micro", "--steps", "\(steps)", "--batch", "8", "--seq", "96", "--lr", "0.003",
+        let r = try autodidact(["pretrain", "--shape", shape, "--steps", "\(steps)", "--batch", "8", "--seq", "\(sequence)", "--lr", "0.003",
                                 "--text", file.path, "--output", path])
         guard r.status == 0 else { throw NSError(domain: "pretrain", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: r.stderr]) }
         return path

@@ -13,8 +13,11 @@ public struct Candidate: Sendable, Equatable {
     public var votes: Int?
     /// Length in tokens (or words; any consistent measure)
     public var length: Int
-    public init(sampleIndex: Int, text: String, score: Double? = nil, correct: Bool? = nil, votes: Int? = nil, length: Int) {
+    /// False for an output the judge could not be shown (TPO: no response part).
+    public var parseable: Bool
+    public init(sampleIndex: Int, text: String, score: Double? = nil, correct: Bool? = nil, votes: Int? = nil, length: Int, parseable: Bool = true) {
         self.sampleIndex = sampleIndex; self.text = text; self.score = score; self.correct = correct; self.votes = votes; self.length = length
+        self.parseable = parseable
     }
 }
 

@@ -177,6 +177,7 @@ public final class ConfigReader {
 
     public func strings(_ key: String, default d: [String]) throws -> [String] {
         guard let n = node(key) else { return d }
+        if case .scalar(let s, _) = n { return [s] }  // one value (a command-line override) is a list of one
         guard case .list(let items, _) = n else { throw error(key, "expected a list") }
         return try items.map {
             guard case .scalar(let s, _) = $0 else { throw error(key, "expected a list of values") }

@@ -196,6 +196,9 @@ public struct DataConfig: Equatable {
     public var validationSize: Int
     /// How questions are shown: "qa" ("Q: ...\nA: "), "chat" (the model's chat format).
     public var template: String
+    /// Thought Preference Optimization: questions are wrapped in the thought prompt (`ThoughtPrompt`); answers
+    /// and judges read only the response part, and an output without one is unparseable.
+    public var thought: Bool
 
     init(_ r: ConfigReader) throws {
         let kind = try r.string("task", default: "arithmetic", oneOf: ["arithmetic", "file", "judge_pairs"])!
@@ -227,6 +230,8 @@ public struct DataConfig: Equatable {
         evalSize = try r.int("eval_size", default: 500, min: 1)
         validationSize = try r.int("validation_size", default: 200, min: 1)
         template = try r.string("template", default: "qa", oneOf: ["qa", "chat"])!
+        thought = try r.bool("thought", default: false)
+        if thought && isJudgePairs { throw r.error("thought", "the thought template is for answering questions, not for judge_pairs") }
         try r.finish()
     }
 }
@@ -278,6 +283,8 @@ public struct SFTConfig: Equatable {
 
 public struct GenerateConfig: Equatable {
     public var questions: Int, samples: Int, temperature: Float, topP: Float, topK: Int, maxNewTokens: Int, batchSize: Int
+    /// Stop strings: an output ends at the first one (which is cut off), as at the end-of-sequence token.
+    public var stop: [String]
     init(_ r: ConfigReader) throws {
         questions = try r.int("questions", default: 1000, min: 1)
         samples = try r.int("samples", default: 8, min: 1, max: 1024)
@@ -286,6 +293,8 @@ public struct GenerateConfig: Equatable {
         topK = try r.int("top_k", default: 0, min: 0)
         maxNewTokens = try r.int("max_new_tokens", default: 64, min: 1, max: 4096)
         batchSize = try r.int("batch_size", default: 64, min: 1, max: 4096)
+        stop = try r.strings("stop", default: [])
+        if stop.contains("") { throw r.error("stop", "a stop string must not be empty") }
         try r.finish()
     }
 }
@@ -317,6 +326,9 @@ public struct PairsConfig: Equatable {
     public var kind: String, maxPairs: Int, tau: Double
     /// length_controlled: Meta-Rewarding's rho (0: shortest of the best against longest of the worst).
     public var rho: Double
+    /// tpo: the most an unparseable output (no response part) may serve as rejected, as a fraction of the
+    /// round's pairs.
+    public var maxUnparsedFraction: Double
     /// RIP: keep a prompt's pair when its rejected score is at least the `ripReward`-th percentile of the
     /// round's pairs, its rejected length (tokens) at least the `ripLength`-th and its score gap at most the
     /// `ripGap`-th.
@@ -329,10 +341,11 @@ public struct PairsConfig: Equatable {
     public var reference: String
     init(_ r: ConfigReader) throws {
         kind = try r.string("kind", default: "correct_vs_incorrect",
-                            oneOf: ["correct_vs_incorrect", "self_consistency", "best_vs_worst", "length_controlled"])!
+                            oneOf: ["correct_vs_incorrect", "self_consistency", "best_vs_worst", "length_controlled", "tpo"])!
         maxPairs = try r.int("max_pairs", default: 4, min: 1)
         tau = try r.double("tau", default: 0.5, min: 0, max: 1)
-        rho = try r.double("rho", default: 0, min: 0, max: 0.5)
+        rho = try r.double("rho", default: 0, min: 0, max: kind == "tpo" ? 10 : 0.5)
+        maxUnparsedFraction = try r.double("max_unparsed_fraction", default: 0.1, min: 0, max: 1)
         let filter = try r.string("filter", default: "none", oneOf: ["none", "rip"])!
         let p1 = try r.double("rip_reward", default: 50, min: 0, max: 100)
         let p2 = try r.double("rip_length", default: 50, min: 0, max: 100)
@@ -343,8 +356,8 @@ public struct PairsConfig: Equatable {
         let slack = try r.int("lift_slack", default: 5, min: 0)
         lift = liftOn ? LengthInstructions(minDifference: minDifference, slack: slack) : nil
         if liftOn && rip != nil { throw r.error("lift", "lift and filter: rip together are not supported") }
-        if rip != nil && !["best_vs_worst", "length_controlled"].contains(kind) {
-            throw r.error("filter", "rip filters pairs by judge scores: use it with kind best_vs_worst or length_controlled")
+        if rip != nil && !["best_vs_worst", "length_controlled", "tpo"].contains(kind) {
+            throw r.error("filter", "rip filters pairs by judge scores: use it with kind best_vs_worst, length_controlled or tpo")
         }
         reference = try r.string("reference", default: "round_start", oneOf: ["round_start", "initial"])!
         try r.finish()

@@ -230,19 +230,29 @@ public final class Scheduler {
     func promptText(_ p: Problem) -> String {
         let judging = config.data.isJudgePairs
         if config.data.template == "chat" {
-            let content = judging ? p.question : p.question + "\nEnd your answer with '#### <number>'."
+            var content = judging ? p.question : p.question + "\nEnd your answer with '#### <number>'."
+            if config.data.thought { content = ThoughtPrompt.wrap(content) }
             return ChatTemplate.detect(from: tokenizer.chatTemplate).render([ChatMessage(role: "user", content: content)])
         }
-        return judging ? p.question + "\n" : "Q: \(p.question)\nA: "
+        if judging { return p.question + "\n" }
+        return "Q: \(config.data.thought ? ThoughtPrompt.wrap(p.question) : p.question)\nA: "
+    }
+
+    /// The part of an output that answers: all of it, or with the thought template the response after the
+    /// thoughts (nil when there is none).
+    func answerPart(_ text: String) -> String? {
+        config.data.thought ? ThoughtPrompt.split(text)?.response : text
     }
 
     /// The answer a response gives: the final number, or for judge pairs the verdict letter.
     func extractAnswer(_ text: String) -> String? {
-        config.data.isJudgePairs ? JudgeParsing.verdict(text) : VerifiableJudge.extractAnswer(text)
+        guard let part = answerPart(text) else { return nil }
+        return config.data.isJudgePairs ? JudgeParsing.verdict(part) : VerifiableJudge.extractAnswer(part)
     }
 
     func isCorrect(_ text: String, _ p: Problem) -> Bool {
-        config.data.isJudgePairs ? JudgeParsing.verdict(text) == p.answer : VerifiableJudge.isCorrect(text, reference: p.answer)
+        guard let part = answerPart(text) else { return false }
+        return config.data.isJudgePairs ? JudgeParsing.verdict(part) == p.answer : VerifiableJudge.isCorrect(part, reference: p.answer)
     }
 
     func promptIds(_ p: Problem) -> [Int32] {

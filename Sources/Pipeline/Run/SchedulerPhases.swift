@@ -150,7 +150,7 @@ extension Scheduler {
         let qs = questions(round: round, count: c.questions)
         let requests = qs.enumerated().flatMap { i, p in (0..<c.samples).map { GenerationRequest(promptIndex: i, sampleIndex: $0, prompt: promptIds(p)) } }
         var params = SamplingParameters()
-        params.temperature = c.temperature; params.topP = c.topP; params.topK = c.topK; params.maxNewTokens = c.maxNewTokens
+        params.temperature = c.temperature; params.topP = c.topP; params.topK = c.topK; params.maxNewTokens = c.maxNewTokens; params.stop = c.stop
         params.seed = config.seed; params.round = UInt64(round); params.truncatePrompts = true
         let partial = dir.appendingPathComponent("\(folder)/generations.partial")
         try FileManager.default.createDirectory(at: partial, withIntermediateDirectories: true)
@@ -228,9 +228,11 @@ extension Scheduler {
         let problems = problemsById
         var templates = JudgeTemplates()
         if let path = c.rubric { templates.pointwise = try String(contentsOfFile: path, encoding: .utf8) }
-        let items = try gens.map { g -> (instruction: String, response: String) in
+        // With the thought template the judge sees only the response part; outputs without one are not judged.
+        let shown = gens.map { answerPart($0.text) }
+        let items = try zip(gens, shown).compactMap { g, response -> (instruction: String, response: String)? in
             guard let p = problems[g.promptId] else { throw PipelineError("\(folder)/generations.jsonl: unknown prompt id \(g.promptId)") }
-            return (p.question, g.text)
+            return response.map { (p.question, $0) }
         }
         var params = SamplingParameters()
         params.temperature = c.temperature; params.maxNewTokens = c.maxNewTokens; params.truncatePrompts = true
@@ -239,18 +241,25 @@ extension Scheduler {
         let service = ClusterCompletions(cluster: cluster, model: model, tokenizer: tokenizer, template: template, batchSize: c.batchSize,
                                          progress: "judge", logger: logger)
         logger.info("judge: \(items.count) responses x \(c.judgments) judgments by the policy")
-        let results = try PointwiseJudge(templates: templates, judgments: c.judgments, params: params).judge(items, with: service)
-        let out = zip(gens, results).map { g, r in
-            JudgmentRecord(promptId: g.promptId, sampleIndex: g.sampleIndex, score: r.score, raw: r.raw.joined(separator: "\n---\n"),
-                           parsed: r.score != nil, judgeTexts: r.raw, judgeScores: r.scores)
+        var results = try PointwiseJudge(templates: templates, judgments: c.judgments, params: params).judge(items, with: service)[...]
+        let out = zip(gens, shown).map { g, response -> JudgmentRecord in
+            guard let response else {
+                return JudgmentRecord(promptId: g.promptId, sampleIndex: g.sampleIndex, verdict: "no_response", raw: "", parsed: false)
+            }
+            let r = results.removeFirst()
+            return JudgmentRecord(promptId: g.promptId, sampleIndex: g.sampleIndex, score: r.score, raw: r.raw.joined(separator: "\n---\n"),
+                                  parsed: r.score != nil, judgeTexts: r.raw, judgeScores: r.scores,
+                                  judgedResponse: config.data.thought ? response : nil)
         }
+        let judged = out.filter { $0.verdict != "no_response" }
         try RecordFile.write(out, to: dir.appendingPathComponent("\(folder)/judgments.jsonl").path)
         let scores = out.compactMap(\.score)
-        let unparsedJudgments = results.reduce(0) { $0 + $1.unparsed }
-        try metrics(folder).append(["phase": "judge", "judgments": results.count * c.judgments, "unparsed_judgments": unparsedJudgments,
-                                    "unscored_responses": out.count - scores.count,
+        let unparsedJudgments = judged.reduce(0) { $0 + ($1.judgeScores ?? []).filter { $0 == nil }.count }
+        try metrics(folder).append(["phase": "judge", "judgments": judged.count * c.judgments, "unparsed_judgments": unparsedJudgments,
+                                    "unscored_responses": out.count - scores.count, "outputs_without_response": out.count - judged.count,
                                     "mean_score": scores.isEmpty ? 0 : scores.reduce(0, +) / Double(scores.count)])
-        logger.info("judge: \(unparsedJudgments) of \(results.count * c.judgments) judgments unparseable; \(scores.count) of \(out.count) responses scored")
+        if judged.count < out.count { logger.info("judge: \(out.count - judged.count) of \(out.count) outputs have no response part and are not judged") }
+        logger.info("judge: \(unparsedJudgments) of \(judged.count * c.judgments) judgments unparseable; \(scores.count) of \(out.count) responses scored")
     }
 
     func pairsPhase(_ c: PairsConfig, key: String, round: Int, folder: String) throws {
@@ -261,14 +270,21 @@ extension Scheduler {
         let problems = problemsById
         var pairs: [TokenizedPair] = [], records: [PairRecord] = []
         var ripItems: [RIPFilter.Item] = []
-        for (g, (id, items)) in groups(gens).enumerated() {
-            guard let p = problems[id] else { continue }
-            let candidates = items.map { r -> Candidate in
+        let grouped = groups(gens)
+        let candidatesOf = grouped.map { id, items in
+            items.map { r -> Candidate in
                 let j = judged["\(id)#\(r.sampleIndex)"]
-                return Candidate(sampleIndex: r.sampleIndex, text: r.text, score: j?.score, correct: j?.score.map { $0 > 0 }, votes: j?.votes, length: r.tokenIds.count)
+                return Candidate(sampleIndex: r.sampleIndex, text: r.text, score: j?.score, correct: j?.score.map { $0 > 0 }, votes: j?.votes,
+                                 length: r.tokenIds.count, parseable: j?.verdict != "no_response")
             }
+        }
+        let thoughtPairs = c.kind == "tpo" ? ThoughtPairs.select(candidatesOf, rho: c.rho, maxUnparsedFraction: c.maxUnparsedFraction) : []
+        for (g, (id, items)) in grouped.enumerated() {
+            guard let p = problems[id] else { continue }
+            let candidates = candidatesOf[g]
             var prefs: [Preference] = []
             switch c.kind {
+            case "tpo": prefs = thoughtPairs[g].map { [$0] } ?? []
             case "correct_vs_incorrect":
                 var rng = RandomStream(key: config.seed, UInt64(round), UInt64(g), 0xC0)
                 prefs = PairBuilders.correctVsIncorrect(candidates, maxPairs: c.maxPairs, rng: &rng)
@@ -306,6 +322,9 @@ extension Scheduler {
             }
         }
         var filtered: [String: Any] = [:]
+        if c.kind == "tpo" {
+            filtered["unparsed_rejected"] = zip(thoughtPairs, candidatesOf).filter { pref, cs in pref.map { !cs[$0.rejected].parseable } ?? false }.count
+        }
         if let rip = c.rip {
             let kept = rip.keep(ripItems)
             filtered = ["pairs_before_filter": pairs.count, "rip_kept": kept.count]

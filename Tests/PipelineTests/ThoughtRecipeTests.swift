@@ -1,0 +1,94 @@
+import Testing
+import Foundation
+import Alignment
+import Generation
+import Pipeline
+import TestSupport
+
+/// Thought Preference Optimization through the scheduler on a tiny model.
+@Suite(.serialized) struct ThoughtRecipeTests {
+    /// A `mini` model, trained on whole contexts (the thought prompt alone nearly fills one), that answers the thought prompt ("Q: <thought prompt>\nA: ") with
+    /// "Here is my thought process: <1-6 words> Here is my response: N" (and in a quarter of cases leaves
+    /// out the response marker), and that follows "Judge: ... => N" with "\nScore: S" as a judge.
+    static func thinkingModel() throws -> String {
+        try RecipeTests.microModel("thought", steps: 1500, shape: "mini", sequence: 256) {
+            var rng = TestRNG(11)
+            var task = ArithmeticTask()
+            task.maxOperands = 3; task.maxValue = 20
+            return task.problems(0..<900, split: .train).map { p in
+                let answer = rng.int(2) == 0 ? p.answer : String(rng.int(40))
+                if rng.int(2) == 0 { return "Judge: \(p.question) => \(answer)\nScore: \(1 + rng.int(5))\n\n" }
+                let thought = (0...rng.int(6)).map { _ in ["add", "then", "carry", "so", "ok"][rng.int(5)] }.joined(separator: " ")
+                let marker = rng.int(4) == 0 ? "" : "Here is my response: "
+                return "Q: \(ThoughtPrompt.wrap(p.question))\nA: Here is my thought process: \(thought). \(marker)\(answer)\n\n"
+            }.joined()
+        }
+    }
+
+    /// One TPO round: the judge is shown only each output's response part (outputs without one are not
+    /// judged), and each pair is its prompt's highest against its lowest z(score) - rho z(length),
+    /// recomputed here, or, in at most 10% of the pairs, the best output against an unparseable one.
+    @Test func judgesSeeOnlyResponsesAndPairsFollowLengthControlledScores() throws {
+        let model = try Self.thinkingModel()
+        let rubric = RecipeTests.dir.appendingPathComponent("thought-rubric.txt")
+        try "Judge: {instruction} => {response}".write(to: rubric, atomically: true, encoding: .utf8)
+        let out = RecipeTests.dir.appendingPathComponent("tpo-run")
+        try? FileManager.default.removeItem(at: out)
+        let r = try autodidact(["run", Paths.repo.appendingPathComponent("configs/tpo.yaml").path,
+                                "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=10",
+                                "evaluation.max_new_tokens=60", "schedule.rounds.count=1",
+                                "schedule.rounds.phases.0.generate.questions=16", "schedule.rounds.phases.0.generate.max_new_tokens=90",
+                                "schedule.rounds.phases.0.generate.stop=\n", "schedule.rounds.phases.0.generate.temperature=0.4",
+                                "schedule.rounds.phases.1.judge.rubric=\(rubric.path)", "schedule.rounds.phases.1.judge.max_new_tokens=12",
+                                "schedule.rounds.phases.3.train.lr=0.0001"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let round = out.appendingPathComponent("round-01")
+        let gens = try RecordFile.read(GenerationRecord.self, from: round.appendingPathComponent("generations.jsonl").path)
+        let judgments = try RecordFile.read(JudgmentRecord.self, from: round.appendingPathComponent("judgments.jsonl").path)
+        #expect(gens.count == 16 * 8 && judgments.count == gens.count)
+        var withoutResponse = 0
+        var byPrompt: [String: [(text: String, score: Double?, length: Int, parseable: Bool)]] = [:]
+        for (g, j) in zip(gens, judgments) {
+            #expect(g.promptId == j.promptId && g.sampleIndex == j.sampleIndex)
+            if let split = ThoughtPrompt.split(g.text) {
+                #expect(j.judgedResponse == split.response && !split.response.contains("thought process"))
+                #expect(j.judgeTexts?.count == 3)
+            } else {
+                withoutResponse += 1
+                #expect(j.verdict == "no_response" && j.score == nil && j.judgeTexts == nil)
+            }
+            byPrompt[g.promptId, default: []].append((g.text, j.score, g.tokenIds.count, ThoughtPrompt.split(g.text) != nil))
+        }
+        #expect(withoutResponse > 0 && withoutResponse < gens.count / 2, "\(withoutResponse) outputs without a response part")
+        #expect(judgments.filter { $0.score != nil }.count > gens.count / 2, "the judge's scores should mostly parse")
+        // Every pair: chosen = highest s = z(score) - 0.5 z(length) among the prompt's scored outputs;
+        // rejected = lowest s, or an output without a response part.
+        let pairs = try RecordFile.read(PairRecord.self, from: round.appendingPathComponent("pairs.jsonl").path)
+        #expect(pairs.count >= 4)
+        var unparsedRejected = 0
+        for p in pairs {
+            let outputs = try #require(byPrompt[p.promptId ?? ""])
+            let scored = outputs.filter { $0.parseable && $0.score != nil }
+            func z(_ x: [Double]) -> [Double] {
+                let m = x.reduce(0, +) / Double(x.count), sd = (x.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(x.count)).squareRoot()
+                return x.map { sd > 0 ? ($0 - m) / sd : 0 }
+            }
+            let zs = z(scored.map { $0.score! }), zl = z(scored.map { Double($0.length) })
+            let s = zip(zs, zl).map { $0 - 0.5 * $1 }
+            let top = s.max()!, bottom = s.min()!
+            #expect(scored.indices.contains { scored[$0].text == p.chosen && abs(s[$0] - top) < 1e-9 }, "chosen is not the top output")
+            if let unparsed = outputs.first(where: { !$0.parseable }), unparsed.text == p.rejected {
+                unparsedRejected += 1
+            } else {
+                #expect(Set(scored.map { $0.score! }).count > 1)
+                #expect(scored.indices.contains { scored[$0].text == p.rejected && abs(s[$0] - bottom) < 1e-9 }, "rejected is not the bottom output")
+            }
+            #expect(p.chosen!.contains(ThoughtPrompt.thoughtMarker), "pairs are whole outputs, thoughts included")
+        }
+        #expect(Double(unparsedRejected) <= 0.1 * Double(pairs.count))
+        let metrics = try String(contentsOf: round.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        #expect(metrics.contains("\"outputs_without_response\":\(withoutResponse)") && metrics.contains("\"unparsed_rejected\":\(unparsedRejected)"))
+        #expect(FileManager.default.fileExists(atPath: round.appendingPathComponent("model/model.safetensors").path))
+        #expect(FileManager.default.fileExists(atPath: round.appendingPathComponent("evaluation.json").path))
+    }
+}
