@@ -285,6 +285,10 @@ public struct GenerateConfig: Equatable {
     public var questions: Int, samples: Int, temperature: Float, topP: Float, topK: Int, maxNewTokens: Int, batchSize: Int
     /// Stop strings: an output ends at the first one (which is cut off), as at the end-of-sequence token.
     public var stop: [String]
+    /// Distillation: another model (any model path) writes the outputs instead of the policy, its prompts
+    /// in the `teacherTemplate` format ("qa" or "chat"; the run's data.template when not given).
+    public var teacher: String?
+    public var teacherTemplate: String?
     init(_ r: ConfigReader) throws {
         questions = try r.int("questions", default: 1000, min: 1)
         samples = try r.int("samples", default: 8, min: 1, max: 1024)
@@ -295,6 +299,10 @@ public struct GenerateConfig: Equatable {
         batchSize = try r.int("batch_size", default: 64, min: 1, max: 4096)
         stop = try r.strings("stop", default: [])
         if stop.contains("") { throw r.error("stop", "a stop string must not be empty") }
+        teacher = try r.string("teacher")
+        if let t = teacher, !FileManager.default.fileExists(atPath: t) { throw r.error("teacher", "'\(t)' does not exist") }
+        teacherTemplate = try r.string("teacher_template", oneOf: ["qa", "chat"])
+        if teacherTemplate != nil && teacher == nil { throw r.error("teacher_template", "is the format of a teacher's prompts; give teacher too") }
         try r.finish()
     }
 }
@@ -369,7 +377,7 @@ public struct TrainConfig: Equatable {
     public var schedule: LearningRateSchedule.Kind, batchSize: Int, epochs: Int, checkpointEvery: Int
     public var maxGradNorm: Float, microBatchTokens: Int
     init(_ r: ConfigReader) throws {
-        loss = try r.string("loss", default: "irpo", oneOf: ["dpo", "irpo", "scpo", "ipo", "simpo"])!
+        loss = try r.string("loss", default: "irpo", oneOf: ["dpo", "irpo", "scpo", "ipo", "simpo", "sft"])!
         beta = try r.double("beta", default: 0.1, min: 1e-6)
         alpha = try r.double("alpha", default: 1, min: 0)
         gamma = try r.double("gamma", default: 0.5)

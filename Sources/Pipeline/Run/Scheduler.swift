@@ -97,6 +97,16 @@ public final class Scheduler {
         }
     }
 
+    /// Puts the run's current model back on the worker ranks (after they served another model).
+    func restoreWorkers() throws {
+        guard cluster.size > 1 else { return }
+        if let saved = state.model {
+            try cluster.broadcast(.loadModel(path: dir.appendingPathComponent(saved).path))
+        } else {
+            try syncWorkersToStart()
+        }
+    }
+
     /// Makes the model the rounds started from (after the initial phases) the current model on every rank.
     func loadStartModel() throws {
         if config.initial.contains(where: { if case .sft = $0 { return true } else { return false } }) {
@@ -227,9 +237,12 @@ public final class Scheduler {
         }
     }
 
-    func promptText(_ p: Problem) -> String {
+    func promptText(_ p: Problem) -> String { promptText(p, template: config.data.template, tokenizer: tokenizer) }
+
+    /// The question as shown to a model with `tokenizer` in the `template` format ("qa" or "chat").
+    func promptText(_ p: Problem, template: String, tokenizer: BPETokenizer) -> String {
         let judging = config.data.isJudgePairs
-        if config.data.template == "chat" {
+        if template == "chat" {
             var content = judging ? p.question : p.question + "\nEnd your answer with '#### <number>'."
             if config.data.thought { content = ThoughtPrompt.wrap(content) }
             return ChatTemplate.detect(from: tokenizer.chatTemplate).render([ChatMessage(role: "user", content: content)])
@@ -255,8 +268,10 @@ public final class Scheduler {
         return config.data.isJudgePairs ? JudgeParsing.verdict(part) == p.answer : VerifiableJudge.isCorrect(part, reference: p.answer)
     }
 
-    func promptIds(_ p: Problem) -> [Int32] {
-        var ids = tokenizer.encode(promptText(p), parseSpecial: config.data.template == "chat")
+    func promptIds(_ p: Problem) -> [Int32] { promptIds(p, template: config.data.template, tokenizer: tokenizer) }
+
+    func promptIds(_ p: Problem, template: String, tokenizer: BPETokenizer) -> [Int32] {
+        var ids = tokenizer.encode(promptText(p, template: template, tokenizer: tokenizer), parseSpecial: template == "chat")
         if tokenizer.addBosToken, let b = tokenizer.bosTokenId { ids.insert(b, at: 0) }
         return ids
     }

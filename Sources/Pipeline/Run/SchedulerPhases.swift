@@ -148,7 +148,19 @@ extension Scheduler {
 
     func generatePhase(_ c: GenerateConfig, key: String, round: Int, folder: String) throws {
         let qs = questions(round: round, count: c.questions)
-        let requests = qs.enumerated().flatMap { i, p in (0..<c.samples).map { GenerationRequest(promptIndex: i, sampleIndex: $0, prompt: promptIds(p)) } }
+        // The writer: the policy, or (distillation) a teacher model loaded on every rank for this phase.
+        var writer = (model: model, tokenizer: tokenizer, template: config.data.template)
+        if let path = c.teacher {
+            let loaded = try ModelCommands.load(path, logger: logger)
+            guard let t = loaded.tokenizer else { throw PipelineError("\(path): the teacher model has no tokenizer") }
+            writer = (loaded.model, t, c.teacherTemplate ?? config.data.template)
+            if cluster.size > 1 { try cluster.broadcast(.loadModel(path: path)) }
+            logger.info("\(key): the teacher \(path) writes the outputs (\(writer.template) prompts)")
+        }
+        let requests = qs.enumerated().flatMap { i, p in
+            let prompt = promptIds(p, template: writer.template, tokenizer: writer.tokenizer)
+            return (0..<c.samples).map { GenerationRequest(promptIndex: i, sampleIndex: $0, prompt: prompt) }
+        }
         var params = SamplingParameters()
         params.temperature = c.temperature; params.topP = c.topP; params.topK = c.topK; params.maxNewTokens = c.maxNewTokens; params.stop = c.stop
         params.seed = config.seed; params.round = UInt64(round); params.truncatePrompts = true
@@ -164,11 +176,12 @@ extension Scheduler {
         let progress = Progress(key, total: requests.count, logger: logger)
         progress.advance(completed.values.reduce(0) { $0 + $1.count })
         let results = try cluster.generate(requests, params: params, batchSize: c.batchSize, chunkSize: c.batchSize,
-                                           local: Generator(model: model, tokenizer: tokenizer, batchSize: c.batchSize),
+                                           local: Generator(model: writer.model, tokenizer: writer.tokenizer, batchSize: c.batchSize),
                                            onFinish: { _ in progress.advance() }, completed: completed) { chunk, rs in
             try AtomicFile.write(try JSONEncoder().encode(rs), to: partial.appendingPathComponent(String(format: "chunk-%06d.json", chunk)))
             KillSwitch.point("\(key)/chunk/\(chunk)")
         }
+        if c.teacher != nil { try restoreWorkers() }
         let records = results.map { r in
             GenerationRecord(promptId: qs[r.promptIndex].id, sampleIndex: r.sampleIndex, text: r.text, tokenIds: r.tokens,
                              logprob: r.logprob, finishReason: r.finishReason)
@@ -349,6 +362,7 @@ extension Scheduler {
     // MARK: preference training
 
     func trainPhase(_ c: TrainConfig, key: String, round: Int, folder: String) throws {
+        if c.loss == "sft" { return try rejectionSamplingSFT(c, key: key, round: round, folder: folder) }
         var pairs = try RecordFile.read(PairRecord.self, from: dir.appendingPathComponent("\(folder)/pairs.jsonl").path).map {
             TokenizedPair(prompt: $0.promptIds ?? [], chosen: $0.chosenIds ?? [], rejected: $0.rejectedIds ?? [],
                           refChosen: $0.refChosenLogps, refRejected: $0.refRejectedLogps, weight: $0.weight)

@@ -1,0 +1,75 @@
+import Testing
+import Foundation
+import Alignment
+import Pipeline
+import TestSupport
+
+/// Distillation through the scheduler on tiny models: a teacher writes, the judge filters, the student learns.
+@Suite(.serialized) struct DistillRecipeTests {
+    /// A `micro` teacher pretrained on the task's worked solutions ("Q: ...\nA: <solution>"), so that
+    /// some of its sampled solutions are right and some wrong.
+    static func teacherModel() throws -> String {
+        try RecipeTests.microModel("teacher", steps: 600) {
+            var task = ArithmeticTask()
+            task.maxOperands = 3; task.maxValue = 20  // as configs/distill.yaml
+            return task.problems(0..<1500, split: .train).map { "Q: \($0.question)\nA: \($0.solution)\n\n" }.joined()
+        }
+    }
+
+    /// The round's outputs are exactly what the teacher samples on its own (same random streams), the SFT
+    /// examples are exactly the distinct correct ones, and under mpirun -np 2 (gradients summed as over 2
+    /// shards in both runs) the student trains to the same bytes: the workers got the student back after
+    /// serving the teacher.
+    @Test func studentLearnsFromTheTeachersCorrectSolutions() throws {
+        let teacher = try Self.teacherModel(), student = try RecipeTests.judgingModel()
+        let out = RecipeTests.dir.appendingPathComponent("distill-run")
+        try? FileManager.default.removeItem(at: out)
+        let args = ["run", Paths.repo.appendingPathComponent("configs/distill.yaml").path,
+                    "model.path=\(student)", "data.template=qa", "data.eval_size=10", "evaluation.max_new_tokens=60",
+                    "run.reduction_shards=2",
+                    "schedule.rounds.phases.0.generate.teacher=\(teacher)", "schedule.rounds.phases.0.generate.questions=16",
+                    "schedule.rounds.phases.0.generate.max_new_tokens=70", "schedule.rounds.phases.0.generate.stop=\n\n",
+                    "schedule.rounds.phases.2.train.lr=0.001"]
+        let r = try autodidact(args + ["run.output_dir=\(out.path)"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let round = out.appendingPathComponent("round-01")
+        let gens = try RecordFile.read(GenerationRecord.self, from: round.appendingPathComponent("generations.jsonl").path)
+        #expect(gens.count == 16 * 4)
+        // The teacher alone, through `autodidact generate`, with the run's seed and round.
+        var task = ArithmeticTask()
+        task.maxOperands = 3; task.maxValue = 20
+        let problems = task.problems(0..<16, split: .train)
+        let prompts = RecipeTests.dir.appendingPathComponent("distill-prompts.jsonl")
+        try problems.map { String(decoding: try JSONSerialization.data(withJSONObject: ["prompt": "Q: \($0.question)\nA: "]), as: UTF8.self) }
+            .joined(separator: "\n").write(to: prompts, atomically: true, encoding: .utf8)
+        let direct = RecipeTests.dir.appendingPathComponent("distill-direct.jsonl")
+        let g = try autodidact(["generate", "--model", teacher, "--prompts", prompts.path, "--output", direct.path, "--samples", "4",
+                                "--temperature", "0.7", "--max-new-tokens", "70", "--stop", "\n\n", "--seed", "0", "--round", "1",
+                                "--template", "none", "--truncate-prompts"])
+        #expect(g.status == 0, "\(g.stderr)")
+        let directTexts = try String(contentsOf: direct, encoding: .utf8).split(separator: "\n").map {
+            (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["text"] as! String
+        }
+        #expect(gens.map(\.text) == directTexts)
+        // Rejection sampling: the distinct outputs with the right final answer.
+        var kept = Set<String>()
+        for (k, gen) in gens.enumerated() where VerifiableJudge.isCorrect(gen.text, reference: problems[k / 4].answer) {
+            #expect(gen.promptId == problems[k / 4].id)
+            kept.insert(gen.promptId + "\u{0}" + gen.text)
+        }
+        #expect(kept.count > 0 && kept.count < gens.count, "the teacher should be right sometimes and wrong sometimes (\(kept.count))")
+        let metrics = try String(contentsOf: round.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        #expect(metrics.contains("\"examples\":\(kept.count),"), "\(metrics)")
+        let studentWeights = try Data(contentsOf: URL(fileURLWithPath: student).appendingPathComponent("model.safetensors"))
+        let trained = try Data(contentsOf: round.appendingPathComponent("model/model.safetensors"))
+        #expect(trained != studentWeights)
+        // The same run on 2 ranks.
+        let out2 = RecipeTests.dir.appendingPathComponent("distill-np2")
+        try? FileManager.default.removeItem(at: out2)
+        let r2 = try run(["mpirun", "--oversubscribe", "-np", "2", Paths.executable.path] + args + ["run.output_dir=\(out2.path)"],
+                         environment: MPITests.env)
+        #expect(r2.status == 0, "\(r2.stderr)")
+        #expect(try Data(contentsOf: out2.appendingPathComponent("round-01/generations.jsonl")) == Data(contentsOf: round.appendingPathComponent("generations.jsonl")))
+        #expect(try Data(contentsOf: out2.appendingPathComponent("round-01/model/model.safetensors")) == trained)
+    }
+}
