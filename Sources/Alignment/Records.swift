@@ -69,6 +69,34 @@ public struct JudgmentRecord: Codable, Sendable, Equatable {
     }
 }
 
+/// Meta-Rewarding: the meta-judge's comparisons of the judgments of one response (the one of its prompt
+/// whose judge scores vary most), the Elo ratings they give and the judge pair they make.
+public struct MetaJudgmentRecord: Codable, Sendable, Equatable {
+    public var promptId: String
+    public var sampleIndex: Int
+    /// The judge prompt the judgments answer (before the chat format).
+    public var judgePrompt: String
+    /// The response's judgments that parsed, in judgment order, and their scores.
+    public var judgments: [String]
+    public var scores: [Double]
+    public var battles: [MetaJudge.Battle]
+    /// Each battle's two meta-judgments, forward then backward.
+    public var metaTexts: [String]
+    public var elo: [Double]
+    /// The judge pair: the indices (into `judgments`) of the highest and the lowest Elo, when they differ.
+    public var chosen: Int?
+    public var rejected: Int?
+    public init(promptId: String, sampleIndex: Int, judgePrompt: String, judgments: [String], scores: [Double], battles: [MetaJudge.Battle],
+                metaTexts: [String], elo: [Double], chosen: Int?, rejected: Int?) {
+        self.promptId = promptId; self.sampleIndex = sampleIndex; self.judgePrompt = judgePrompt; self.judgments = judgments
+        self.scores = scores; self.battles = battles; self.metaTexts = metaTexts; self.elo = elo; self.chosen = chosen; self.rejected = rejected
+    }
+    enum CodingKeys: String, CodingKey {
+        case promptId = "prompt_id", sampleIndex = "sample_index", judgePrompt = "judge_prompt", judgments, scores, battles
+        case metaTexts = "meta_texts", elo, chosen, rejected
+    }
+}
+
 public struct PairRecord: Codable, Sendable, Equatable {
     public var promptId: String?
     public var prompt: String?

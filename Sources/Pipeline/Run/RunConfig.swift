@@ -80,7 +80,10 @@ public struct RunConfig {
         var perRound: [[PhaseConfig]] = []
         let overrides = try rs.child("overrides")
         var seenOverride = Set<String>()
-        for r in 1...max(count, 1) where count > 0 {
+        // Overrides of rounds after the last (a config whose count was lowered) are checked, then unused.
+        let lastOverridden = overrides.entries.compactMap { Int($0.key) }.filter { (1...100).contains($0) }.max() ?? 0
+        let built = count > 0 ? max(count, lastOverridden) : 0
+        for r in 1...max(built, 1) where built > 0 {
             var phasesNode = basePhases ?? .list([], line: 0)
             if overrides.has(String(r)) {
                 seenOverride.insert(String(r))
@@ -101,11 +104,11 @@ public struct RunConfig {
             perRound.append(try RunConfig.phases(phasesNode, reader: rs, key: "phases", file: file, round: r))
         }
         for e in overrides.entries where !seenOverride.contains(e.key) {
-            throw ConfigError(file: file, line: e.line, key: "schedule.rounds.overrides.\(e.key)", message: "not a round number in 1...\(count)")
+            throw ConfigError(file: file, line: e.line, key: "schedule.rounds.overrides.\(e.key)", message: "not a round number (1 to 100)")
         }
         overrides.used = Set(overrides.entries.map(\.key))
         try overrides.finish()
-        rounds = perRound
+        rounds = Array(perRound.prefix(count))
         try rs.finish()
         let c = try schedule.child("control")
         control = c.has("enabled") || !c.entries.isEmpty ? try ControlConfig(c) : nil
@@ -313,6 +316,9 @@ public struct JudgeConfig: Equatable {
     /// optional file replacing the rubric prompt ({instruction}, {response}). The judge is the policy.
     public var judgments: Int, temperature: Float, maxNewTokens: Int, batchSize: Int
     public var rubric: String?
+    /// Meta-Rewarding: the policy also meta-judges the judgments of each prompt's most disputed response
+    /// (see `MetaJudge`); the pairs phase then adds the judge pairs to the actor pairs.
+    public var metaJudge: Bool
     init(_ r: ConfigReader) throws {
         kind = try r.string("kind", default: "verifiable", oneOf: ["verifiable", "self_consistency", "llm_pointwise"])!
         judgments = try r.int("judgments", default: 3, min: 1, max: 64)
@@ -326,6 +332,9 @@ public struct JudgeConfig: Equatable {
             templates.pointwise = text
             do { try templates.validate() } catch { throw r.error("rubric", "'\(path)': \(error)") }
         }
+        metaJudge = try r.bool("meta_judge", default: false)
+        if metaJudge && kind != "llm_pointwise" { throw r.error("meta_judge", "meta-judging compares LLM judgments: use it with kind llm_pointwise") }
+        if metaJudge && judgments < 2 { throw r.error("meta_judge", "needs at least 2 judgments per response to compare") }
         try r.finish()
     }
 }

@@ -271,6 +271,9 @@ extension Scheduler {
         try metrics(folder).append(["phase": "judge", "judgments": judged.count * c.judgments, "unparsed_judgments": unparsedJudgments,
                                     "unscored_responses": out.count - scores.count, "outputs_without_response": out.count - judged.count,
                                     "mean_score": scores.isEmpty ? 0 : scores.reduce(0, +) / Double(scores.count)])
+        if c.metaJudge {
+            try metaJudgePhase(c, gens: gens, judgments: out, templates: templates, service: service, round: round, folder: folder)
+        }
         if judged.count < out.count { logger.info("judge: \(out.count - judged.count) of \(out.count) outputs have no response part and are not judged") }
         logger.info("judge: \(unparsedJudgments) of \(judged.count * c.judgments) judgments unparseable; \(scores.count) of \(out.count) responses scored")
     }
@@ -343,6 +346,13 @@ extension Scheduler {
             filtered = ["pairs_before_filter": pairs.count, "rip_kept": kept.count]
             logger.info("pairs: RIP keeps \(kept.count) of \(pairs.count) pairs")
             pairs = kept.map { pairs[$0] }; records = kept.map { records[$0] }
+        }
+        let metaFile = dir.appendingPathComponent("\(folder)/meta_judgments.jsonl")
+        if FileManager.default.fileExists(atPath: metaFile.path) {
+            let judgePairs = try self.judgePairs(try RecordFile.read(MetaJudgmentRecord.self, from: metaFile.path))
+            filtered["judge_pairs"] = judgePairs.records.count
+            if !judgePairs.records.isEmpty { logger.info("pairs: \(judgePairs.records.count) judge pairs join the actor pairs") }
+            pairs += judgePairs.pairs; records += judgePairs.records
         }
         if !pairs.isEmpty {
             if c.reference == "initial", let current = state.model {
