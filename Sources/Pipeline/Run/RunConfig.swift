@@ -129,7 +129,7 @@ public struct RunConfig {
         guard case .list(let items, _) = node else { throw reader.error(key, "expected a list of phases") }
         return try items.map { item in
             guard case .map(let entries, let line) = item, entries.count == 1 else {
-                throw ConfigError(file: file, line: item.line, key: reader.full(key), message: "each phase is one of sft, generate, judge, pairs, train, evaluate with its settings")
+                throw ConfigError(file: file, line: item.line, key: reader.full(key), message: "each phase is one of sft, synthesize, generate, judge, pairs, train, evaluate with its settings")
             }
             let name = entries[0].key
             let where_ = round.map { "\(reader.full(key))[round \($0)].\(name)" } ?? "\(reader.full(key)).\(name)"
@@ -141,8 +141,9 @@ public struct RunConfig {
             case "judge": phase = .judge(try JudgeConfig(params))
             case "pairs": phase = .pairs(try PairsConfig(params))
             case "train": phase = .train(try TrainConfig(params))
+            case "synthesize": phase = .synthesize(try SynthesizeConfig(params))
             case "evaluate": phase = .evaluate
-            default: throw ConfigError(file: file, line: line, key: where_, message: "unknown phase (sft, generate, judge, pairs, train, evaluate)")
+            default: throw ConfigError(file: file, line: line, key: where_, message: "unknown phase (sft, synthesize, generate, judge, pairs, train, evaluate)")
             }
             try params.finish()
             return phase
@@ -170,10 +171,12 @@ public enum PhaseConfig: Equatable {
     case judge(JudgeConfig)
     case pairs(PairsConfig)
     case train(TrainConfig)
+    case synthesize(SynthesizeConfig)
     case evaluate
 
     public var name: String {
         switch self {
+        case .synthesize: return "synthesize"
         case .sft: return "sft"
         case .generate: return "generate"
         case .judge: return "judge"
@@ -288,6 +291,9 @@ public struct GenerateConfig: Equatable {
     public var questions: Int, samples: Int, temperature: Float, topP: Float, topK: Int, maxNewTokens: Int, batchSize: Int
     /// Stop strings: an output ends at the first one (which is cut off), as at the end-of-sequence token.
     public var stop: [String]
+    /// Where the questions come from: "task" (the training split) or "synthesized" (the questions the
+    /// round's synthesize phase kept, or the latest earlier round's).
+    public var source: String
     /// Distillation: another model (any model path) writes the outputs instead of the policy, its prompts
     /// in the `teacherTemplate` format ("qa" or "chat"; the run's data.template when not given).
     public var teacher: String?
@@ -302,6 +308,7 @@ public struct GenerateConfig: Equatable {
         batchSize = try r.int("batch_size", default: 64, min: 1, max: 4096)
         stop = try r.strings("stop", default: [])
         if stop.contains("") { throw r.error("stop", "a stop string must not be empty") }
+        source = try r.string("source", default: "task", oneOf: ["task", "synthesized"])!
         teacher = try r.string("teacher")
         if let t = teacher, !FileManager.default.fileExists(atPath: t) { throw r.error("teacher", "'\(t)' does not exist") }
         teacherTemplate = try r.string("teacher_template", oneOf: ["qa", "chat"])
@@ -410,5 +417,35 @@ public struct ControlConfig: Equatable {
     init(_ r: ConfigReader) throws {
         enabled = try r.bool("enabled", default: true)
         try r.finish()
+    }
+}
+
+/// NaturalReasoning-style synthesis: the policy writes `samples` questions with numeric reference answers
+/// from each document (`.txt` and `.md` files of `documents`, in name order, each cut to its first
+/// `maxDocumentWords` words); see `QuestionSynthesis` for the screening.
+public struct SynthesizeConfig: Equatable {
+    public var documents: String
+    public var samples: Int, temperature: Float, topP: Float, maxNewTokens: Int, batchSize: Int, maxDocumentWords: Int
+    public var duplicateRougeL: Double, contaminationNGram: Int
+    init(_ r: ConfigReader) throws {
+        guard let d = try r.string("documents") else { throw r.error("documents", "is required: a folder of .txt or .md documents") }
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: d, isDirectory: &isDir), isDir.boolValue else { throw r.error("documents", "'\(d)' is not a folder") }
+        guard !SynthesizeConfig.files(in: d).isEmpty else { throw r.error("documents", "'\(d)' has no .txt or .md files") }
+        documents = d
+        samples = try r.int("samples", default: 4, min: 1, max: 1024)
+        temperature = Float(try r.double("temperature", default: 0.8, min: 0, max: 10))
+        topP = Float(try r.double("top_p", default: 1, min: 0.001, max: 1))
+        maxNewTokens = try r.int("max_new_tokens", default: 128, min: 1, max: 4096)
+        batchSize = try r.int("batch_size", default: 16, min: 1, max: 4096)
+        maxDocumentWords = try r.int("max_document_words", default: 300, min: 1)
+        duplicateRougeL = try r.double("duplicate_rouge_l", default: 0.7, min: 0, max: 1)
+        contaminationNGram = try r.int("contamination_ngram", default: 8, min: 1, max: 100)
+        try r.finish()
+    }
+
+    /// The documents of a folder, sorted by name.
+    public static func files(in folder: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".txt") || $0.hasSuffix(".md") }.sorted()
     }
 }

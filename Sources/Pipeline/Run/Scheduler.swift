@@ -218,6 +218,7 @@ public final class Scheduler {
         case .judge(let c): try judgePhase(c, key: key, round: round, folder: folder)
         case .pairs(let c): try pairsPhase(c, key: key, round: round, folder: folder)
         case .train(let c): try trainPhase(c, key: key, round: round, folder: folder)
+        case .synthesize(let c): try synthesizePhase(c, key: key, round: round, folder: folder)
         case .evaluate: _ = try evaluatePhase(key: key, folder: folder, label: folder)
         }
         try metrics(folder).append(["phase": phase.name, "key": key, "seconds": Date().timeIntervalSince(t0)])

@@ -13,7 +13,7 @@ extension Scheduler {
         let judgments = try RecordFile.read(JudgmentRecord.self, from: dir.appendingPathComponent("\(folder)/judgments.jsonl").path)
         var passed = Set<String>()
         for j in judgments where (j.score ?? 0) > 0 { passed.insert("\(j.promptId)#\(j.sampleIndex)") }
-        let problems = problemsById
+        let problems = try problemsById(folder)
         var seen = Set<String>()
         var examples: [(ids: [Int32], targets: [Int32])] = []
         for g in gens where passed.contains("\(g.promptId)#\(g.sampleIndex)") {

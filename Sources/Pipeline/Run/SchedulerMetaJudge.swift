@@ -12,7 +12,7 @@ extension Scheduler {
     /// `meta_judgments.jsonl`.
     func metaJudgePhase(_ c: JudgeConfig, gens: [GenerationRecord], judgments: [JudgmentRecord], templates: JudgeTemplates,
                         service: ClusterCompletions, round: Int, folder: String) throws {
-        let problems = problemsById
+        let problems = try problemsById(folder)
         struct Disputed { var gen: GenerationRecord; var instruction: String; var response: String; var texts: [String]; var scores: [Double] }
         var disputed: [Disputed] = []
         var order: [String] = [], byPrompt: [String: [(GenerationRecord, JudgmentRecord)]] = [:]

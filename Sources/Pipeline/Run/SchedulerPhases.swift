@@ -147,7 +147,12 @@ extension Scheduler {
     }
 
     func generatePhase(_ c: GenerateConfig, key: String, round: Int, folder: String) throws {
-        let qs = questions(round: round, count: c.questions)
+        var qs = questions(round: round, count: c.questions)
+        if c.source == "synthesized" {
+            qs = Array(try synthesizedProblems(upTo: folder).prefix(c.questions))
+            guard !qs.isEmpty else { throw PipelineError("\(key): generate.source is synthesized, but no synthesize phase up to this round kept a question") }
+            logger.info("\(key): \(qs.count) synthesized questions")
+        }
         // The writer: the policy, or (distillation) a teacher model loaded on every rank for this phase.
         var writer = (model: model, tokenizer: tokenizer, template: config.data.template)
         if let path = c.teacher {
@@ -201,12 +206,15 @@ extension Scheduler {
         return order.map { ($0, byId[$0]!) }
     }
 
-    var problemsById: [String: Problem] { Dictionary(train.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }) }
+    /// The problems a folder's records may name: the training split and the questions synthesized for it.
+    func problemsById(_ folder: String) throws -> [String: Problem] {
+        Dictionary((train + (try synthesizedProblems(upTo: folder))).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    }
 
     func judgePhase(_ c: JudgeConfig, key: String, round: Int, folder: String) throws {
         let gens = try RecordFile.read(GenerationRecord.self, from: dir.appendingPathComponent("\(folder)/generations.jsonl").path)
         if c.kind == "llm_pointwise" { return try pointwiseJudgePhase(c, gens: gens, round: round, folder: folder) }
-        let problems = problemsById
+        let problems = try problemsById(folder)
         var out: [JudgmentRecord] = []
         let grouped = groups(gens)
         let progress = Progress(key, total: grouped.count, logger: logger)
@@ -238,7 +246,7 @@ extension Scheduler {
     /// 5-point rubric (sampled, sharded over the ranks like generation); the parseable scores are averaged.
     /// A response none of whose judgments parse has no score (and gets into no pair); the count is reported.
     func pointwiseJudgePhase(_ c: JudgeConfig, gens: [GenerationRecord], round: Int, folder: String) throws {
-        let problems = problemsById
+        let problems = try problemsById(folder)
         var templates = JudgeTemplates()
         if let path = c.rubric { templates.pointwise = try String(contentsOfFile: path, encoding: .utf8) }
         // With the thought template the judge sees only the response part; outputs without one are not judged.
@@ -283,7 +291,7 @@ extension Scheduler {
         let judgments = try RecordFile.read(JudgmentRecord.self, from: dir.appendingPathComponent("\(folder)/judgments.jsonl").path)
         var judged: [String: JudgmentRecord] = [:]
         for j in judgments { judged["\(j.promptId)#\(j.sampleIndex)"] = j }
-        let problems = problemsById
+        let problems = try problemsById(folder)
         var pairs: [TokenizedPair] = [], records: [PairRecord] = []
         var ripItems: [RIPFilter.Item] = []
         let grouped = groups(gens)

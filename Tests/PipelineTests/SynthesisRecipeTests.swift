@@ -1,0 +1,86 @@
+import Testing
+import Foundation
+import Alignment
+import Pipeline
+import TestSupport
+
+/// Question synthesis through the scheduler on a tiny model, then a round on the synthesized questions.
+@Suite(.serialized) struct SynthesisRecipeTests {
+    /// A `micro` model that follows the tail of the synthesis prompt with "Question: ...\nAnswer: N": new
+    /// questions from the task's training split, some from its evaluation split (contaminated), one that
+    /// recurs (duplicates) and some that cite "the document"; and that answers "Q: ...\nA: " with a number.
+    static func writerModel() throws -> String {
+        try RecipeTests.microModel("writer", steps: 1500) {
+            var rng = TestRNG(17)
+            var task = ArithmeticTask()
+            task.maxOperands = 3; task.maxValue = 20
+            let train = task.problems(0..<600, split: .train), evaluation = task.problems(0..<10, split: .evaluation)
+            let tail = String(QuestionSynthesis.defaultTemplate.suffix(60))
+            return train.map { p in
+                let pick = rng.int(20)
+                let (q, a) = pick < 4 ? (evaluation[rng.int(10)].question, evaluation[0].answer)
+                    : pick < 7 ? ("How many loaves are left?", "10")
+                    : pick < 9 ? ("In the document, how many now?", "3") : (p.question, p.answer)
+                let answer = rng.int(2) == 0 ? p.answer : String(rng.int(40))
+                return "\(tail)\nQuestion: \(q)\nAnswer: \(a)\n\nQ: \(p.question)\nA: \(answer)\n\n"
+            }.joined()
+        }
+    }
+
+    @Test func synthesizedQuestionsAreScreenedAndBecomeTheRoundsQuestions() throws {
+        let model = try Self.writerModel()
+        let docs = RecipeTests.dir.appendingPathComponent("documents")
+        try FileManager.default.createDirectory(at: docs, withIntermediateDirectories: true)
+        for k in 0..<6 { try "Document \(k): a shop sold \(k * 7) loaves.".write(to: docs.appendingPathComponent("d\(k).txt"), atomically: true, encoding: .utf8) }
+        let out = RecipeTests.dir.appendingPathComponent("synthesize-run")
+        try? FileManager.default.removeItem(at: out)
+        let r = try autodidact(["run", Paths.repo.appendingPathComponent("configs/synthesize.yaml").path,
+                                "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=10",
+                                "evaluation.max_new_tokens=4", "schedule.rounds.phases.0.synthesize.documents=\(docs.path)",
+                                "schedule.rounds.phases.0.synthesize.max_new_tokens=80",
+                                "schedule.rounds.phases.1.generate.max_new_tokens=2", "schedule.rounds.phases.4.train.lr=0.0001"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let round = out.appendingPathComponent("round-01")
+        let candidates = try String(contentsOf: round.appendingPathComponent("synthesis.jsonl"), encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+        #expect(candidates.count == 6 * 8)
+        var task = ArithmeticTask()
+        task.maxOperands = 3; task.maxValue = 20
+        let evaluation = (task.problems(0..<10, split: .evaluation) + task.problems(0..<1, split: .validation)).map { TextOverlap.words($0.question) }
+        var kept: [(question: String, answer: String)] = []
+        var seen: [String: Int] = [:]
+        for c in candidates {
+            let status = c["status"] as! String
+            seen[status, default: 0] += 1
+            let q = c["question"] as? String
+            switch status {
+            case "kept":
+                let w = TextOverlap.words(q!)
+                #expect(kept.allSatisfy { TextOverlap.rougeL(w, TextOverlap.words($0.question)) < 0.7 })
+                #expect(evaluation.allSatisfy { TextOverlap.rougeL(w, $0) < 0.7 && TextOverlap.ngrams(w, n: 8).isDisjoint(with: TextOverlap.ngrams($0, n: 8)) })
+                kept.append((q!, c["answer"] as! String))
+            case "duplicate":
+                #expect(kept.contains { TextOverlap.rougeL(TextOverlap.words(q!), TextOverlap.words($0.question)) >= 0.7 })
+            case "contaminated":
+                let w = TextOverlap.words(q!)
+                #expect(evaluation.contains { TextOverlap.rougeL(w, $0) >= 0.7 || !TextOverlap.ngrams(w, n: 8).isDisjoint(with: TextOverlap.ngrams($0, n: 8)) })
+            case "refers_to_document": #expect(q!.lowercased().contains("the document"))
+            default: break
+            }
+        }
+        #expect(seen["kept", default: 0] >= 4 && seen["duplicate", default: 0] > 0 && seen["contaminated", default: 0] > 0, "\(seen)")
+        let questions = try RecordFile.read(PromptRecord.self, from: round.appendingPathComponent("questions.jsonl").path)
+        #expect(questions.map(\.prompt) == kept.map(\.question) && questions.map { $0.reference ?? "" } == kept.map(\.answer))
+        // The round's questions are the kept ones, judged against their synthesized reference answers.
+        let gens = try RecordFile.read(GenerationRecord.self, from: round.appendingPathComponent("generations.jsonl").path)
+        let judgments = try RecordFile.read(JudgmentRecord.self, from: round.appendingPathComponent("judgments.jsonl").path)
+        #expect(gens.count == min(questions.count, 64) * 8)
+        let reference = Dictionary(uniqueKeysWithValues: questions.map { ($0.id, $0.reference!) })
+        for (g, j) in zip(gens, judgments) {
+            #expect(g.promptId.hasPrefix("syn-1-"))
+            #expect(j.score == (VerifiableJudge.isCorrect(g.text, reference: reference[g.promptId]!) ? 1 : 0))
+        }
+        #expect(FileManager.default.fileExists(atPath: round.appendingPathComponent("model/model.safetensors").path))
+    }
+}
