@@ -58,7 +58,11 @@ public struct QuestionSynthesis: Sendable {
     public func prompt(document: String) -> String { template.replacingOccurrences(of: "{document}", with: document) }
 
     /// Why a candidate was kept or not.
-    public enum Status: String, Codable, Sendable { case kept, unparsed, noNumericAnswer = "no_numeric_answer", refersToDocument = "refers_to_document", duplicate, contaminated }
+    public enum Status: String, Codable, Sendable, CaseIterable {
+        case kept, unparsed, noNumericAnswer = "no_numeric_answer", tooShort = "too_short", refersToDocument = "refers_to_document", duplicate, contaminated
+    }
+    /// A question of fewer words than this is too short to be self-contained.
+    public var minimumWords = 4
 
     /// The question after the last "Question:" up to the "Answer:" that follows, and the answer's number
     /// (the first number on the answer's line, commas dropped); nil when either part is missing.
@@ -79,7 +83,7 @@ public struct QuestionSynthesis: Sendable {
         return (question, number.contains(where: \.isNumber) ? number : nil)
     }
 
-    /// Screens candidates in order: each is unparsed, without a numeric answer, referring to "the document"
+    /// Screens candidates in order: each is unparsed, without a numeric answer, too short, referring to "the document"
     /// (not self-contained), a duplicate of one kept before it (or of `existing`), contaminated, or kept.
     public func screen(_ texts: [String], existing: [String] = [], evaluation: [String]) -> [(status: Status, question: String?, answer: String?)] {
         let evalWords = evaluation.map(TextOverlap.words)
@@ -89,11 +93,12 @@ public struct QuestionSynthesis: Sendable {
         return texts.map { text in
             guard let (question, answer) = Self.parse(text) else { return (.unparsed, nil, nil) }
             guard let answer else { return (.noNumericAnswer, question, nil) }
+            let w = TextOverlap.words(question)
+            if w.count < minimumWords { return (.tooShort, question, answer) }
             let lower = question.lowercased()
             if ["the document", "the text", "the passage", "the article", "above"].contains(where: lower.contains) {
                 return (.refersToDocument, question, answer)
             }
-            let w = TextOverlap.words(question)
             if kept.contains(where: { TextOverlap.rougeL(w, $0) >= duplicateRougeL }) { return (.duplicate, question, answer) }
             if !TextOverlap.ngrams(w, n: contaminationNGram).isDisjoint(with: evalGrams)
                 || evalWords.contains(where: { TextOverlap.rougeL(w, $0) >= duplicateRougeL }) {

@@ -39,9 +39,10 @@ struct SynthesisTests {
             "Question: What colour is the door?\nAnswer: green",
             "Question: How many seats are on a train of 6 carriages of 72 seats?\nAnswer: 432",
             "Question: Bob had 9 books and sold 4; how many are left?\nAnswer: 5",
+            "Question: 20\nAnswer: 3",
         ]
         let out = s.screen(texts, existing: ["Bob had 9 books and sold 4. How many are left?"], evaluation: eval)
-        #expect(out.map(\.status) == [.kept, .duplicate, .contaminated, .refersToDocument, .unparsed, .noNumericAnswer, .kept, .duplicate])
+        #expect(out.map(\.status) == [.kept, .duplicate, .contaminated, .refersToDocument, .unparsed, .noNumericAnswer, .kept, .duplicate, .tooShort])
         #expect(out[6].question == "How many seats are on a train of 6 carriages of 72 seats?" && out[6].answer == "432")
     }
 }

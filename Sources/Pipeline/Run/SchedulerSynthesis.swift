@@ -64,7 +64,7 @@ extension Scheduler {
         try RecordFile.write(records, to: dir.appendingPathComponent("\(folder)/synthesis.jsonl").path)
         try RecordFile.write(questions, to: dir.appendingPathComponent("\(folder)/questions.jsonl").path)
         var counts: [String: Any] = ["phase": "synthesize", "candidates": texts.count]
-        for status in [QuestionSynthesis.Status.kept, .unparsed, .noNumericAnswer, .refersToDocument, .duplicate, .contaminated] {
+        for status in QuestionSynthesis.Status.allCases {
             counts[status.rawValue] = screened.filter { $0.status == status }.count
         }
         try metrics(folder).append(counts)
