@@ -86,10 +86,7 @@ public struct QuestionSynthesis: Sendable {
     /// Screens candidates in order: each is unparsed, without a numeric answer, too short, referring to "the document"
     /// (not self-contained), a duplicate of one kept before it (or of `existing`), contaminated, or kept.
     public func screen(_ texts: [String], existing: [String] = [], evaluation: [String]) -> [(status: Status, question: String?, answer: String?)] {
-        let evalWords = evaluation.map(TextOverlap.words)
-        var evalGrams = Set<[String]>()
-        for w in evalWords { evalGrams.formUnion(TextOverlap.ngrams(w, n: contaminationNGram)) }
-        var kept = existing.map(TextOverlap.words)
+        var novelty = Novelty(existing: existing, evaluation: evaluation, threshold: duplicateRougeL, n: contaminationNGram)
         return texts.map { text in
             guard let (question, answer) = Self.parse(text) else { return (.unparsed, nil, nil) }
             guard let answer else { return (.noNumericAnswer, question, nil) }
@@ -99,13 +96,80 @@ public struct QuestionSynthesis: Sendable {
             if ["the document", "the text", "the passage", "the article", "above"].contains(where: lower.contains) {
                 return (.refersToDocument, question, answer)
             }
-            if kept.contains(where: { TextOverlap.rougeL(w, $0) >= duplicateRougeL }) { return (.duplicate, question, answer) }
-            if !TextOverlap.ngrams(w, n: contaminationNGram).isDisjoint(with: evalGrams)
-                || evalWords.contains(where: { TextOverlap.rougeL(w, $0) >= duplicateRougeL }) {
-                return (.contaminated, question, answer)
-            }
-            kept.append(w)
-            return (.kept, question, answer)
+            return (novelty.admit(w), question, answer)
+        }
+    }
+}
+
+/// The last two screens of synthesis: a candidate is a duplicate when its ROUGE-L F1 with an existing or
+/// earlier kept text reaches `threshold`, contaminated when it shares a word n-gram with an evaluation text
+/// or reaches `threshold` with one, and kept (and remembered) otherwise.
+struct Novelty {
+    var kept: [[String]]
+    let evaluation: [[String]]
+    let evaluationGrams: Set<[String]>
+    let threshold: Double, n: Int
+    init(existing: [String], evaluation: [String], threshold: Double, n: Int) {
+        kept = existing.map(TextOverlap.words)
+        self.evaluation = evaluation.map(TextOverlap.words)
+        evaluationGrams = self.evaluation.reduce(into: Set<[String]>()) { $0.formUnion(TextOverlap.ngrams($1, n: n)) }
+        self.threshold = threshold; self.n = n
+    }
+    mutating func admit(_ words: [String]) -> QuestionSynthesis.Status {
+        if kept.contains(where: { TextOverlap.rougeL(words, $0) >= threshold }) { return .duplicate }
+        if !TextOverlap.ngrams(words, n: n).isDisjoint(with: evaluationGrams) || evaluation.contains(where: { TextOverlap.rougeL(words, $0) >= threshold }) {
+            return .contaminated
+        }
+        kept.append(words)
+        return .kept
+    }
+}
+
+/// Self-Instruct-style prompt synthesis (Self-Rewarding's new prompts, Self-RIP's): the model is shown a few
+/// example instructions and writes a new one; candidates are screened like synthesized questions, without
+/// a reference answer.
+public struct PromptSynthesis: Sendable {
+    public static let defaultTemplate = """
+    Here are some example instructions that a user might give an AI assistant:
+
+    {examples}
+
+    Write one new instruction of your own, different from all of these, that a user might give an AI \
+    assistant. Reply with the instruction only, after "Instruction:".
+    """
+
+    public var template = PromptSynthesis.defaultTemplate
+    public var screening = QuestionSynthesis()
+
+    public init() {}
+
+    public func prompt(examples: [String]) -> String {
+        template.replacingOccurrences(of: "{examples}", with: examples.enumerated().map { "Instruction \($0.offset + 1): \($0.element)" }.joined(separator: "\n"))
+    }
+
+    /// The instruction: the first paragraph after the last "Instruction:" (or of the whole text when there
+    /// is no such label), without surrounding quotes; nil when empty.
+    public static func parse(_ text: String) -> String? {
+        var body = Substring(text)
+        if let r = text.range(of: "Instruction:", options: [.backwards, .caseInsensitive]) {
+            body = text[r.upperBound...]
+        } else if let r = text.range(of: "Instruction \\d+:", options: [.regularExpression, .backwards]) {
+            body = text[r.upperBound...]
+        }
+        let paragraph = body.trimmingCharacters(in: .whitespacesAndNewlines).components(separatedBy: "\n\n").first ?? ""
+        let trimmed = paragraph.trimmingCharacters(in: CharacterSet(charactersIn: "\"' \n\t"))
+        return trimmed.isEmpty ? nil : trimmed
+    }
+
+    /// Screens candidates in order: unparsed, too short, a duplicate (of a seed, or of one kept before it),
+    /// contaminated, or kept.
+    public func screen(_ texts: [String], existing: [String], evaluation: [String]) -> [(status: QuestionSynthesis.Status, prompt: String?)] {
+        var novelty = Novelty(existing: existing, evaluation: evaluation, threshold: screening.duplicateRougeL, n: screening.contaminationNGram)
+        return texts.map { text in
+            guard let prompt = Self.parse(text) else { return (.unparsed, nil) }
+            let w = TextOverlap.words(prompt)
+            if w.count < screening.minimumWords { return (.tooShort, prompt) }
+            return (novelty.admit(w), prompt)
         }
     }
 }

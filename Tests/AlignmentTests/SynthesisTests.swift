@@ -45,4 +45,23 @@ struct SynthesisTests {
         #expect(out.map(\.status) == [.kept, .duplicate, .contaminated, .refersToDocument, .unparsed, .noNumericAnswer, .kept, .duplicate, .tooShort])
         #expect(out[6].question == "How many seats are on a train of 6 carriages of 72 seats?" && out[6].answer == "432")
     }
+
+    /// Prompt synthesis: the instruction after the last label, screened against the seeds and earlier kept ones.
+    @Test func promptSynthesisParsesAndScreensNewInstructions() {
+        #expect(PromptSynthesis.parse("Sure! Instruction: \"Describe a sunrise over the sea.\"\n\nHope this helps.") == "Describe a sunrise over the sea.")
+        #expect(PromptSynthesis.parse("Instruction 9: List three uses of salt.") == "List three uses of salt.")
+        #expect(PromptSynthesis.parse("Explain why leaves fall.") == "Explain why leaves fall.")
+        #expect(PromptSynthesis.parse("Instruction:   \n") == nil)
+        let p = PromptSynthesis()
+        let prompt = p.prompt(examples: ["Write a haiku.", "Name a river."])
+        #expect(prompt.contains("Instruction 1: Write a haiku.\nInstruction 2: Name a river.") && !prompt.contains("{examples}"))
+        let out = p.screen(["Instruction: Write a short poem about the first snow of winter.",   // a seed
+                            "Instruction: Explain how a bicycle gear works to a child.",
+                            "Instruction: Explain how a bicycle gear works to a child, simply.", // duplicate of the one before
+                            "Instruction: Hi there",
+                            "Instruction: Ann has 10 beads, gets 5, gives 2, gets 7. How many now?"],
+                           existing: ["Write a short poem about the first snow of winter."],
+                           evaluation: ["Ann has 10 beads, gets 5, gives 2, gets 7. How many now?"])
+        #expect(out.map(\.status) == [.duplicate, .kept, .duplicate, .tooShort, .contaminated])
+    }
 }

@@ -46,10 +46,11 @@ import TestSupport
         try? FileManager.default.removeItem(at: out)
         let args = ["run", Paths.repo.appendingPathComponent("configs/self-rewarding.yaml").path,
                     "model.path=\(model)", "data.template=qa", "data.eval_size=10",
-                    "evaluation.max_new_tokens=8", "schedule.rounds.count=1",
-                    "schedule.rounds.phases.0.generate.questions=12", "schedule.rounds.phases.0.generate.max_new_tokens=2",
-                    "schedule.rounds.phases.1.judge.rubric=\(rubric.path)", "schedule.rounds.phases.1.judge.max_new_tokens=12",
-                    "schedule.rounds.phases.3.train.lr=0.0001"]
+                    "evaluation.max_new_tokens=8", "schedule.rounds.count=1", "schedule.rounds.phases.0.synthesize.requests=4",
+                    "schedule.rounds.phases.1.generate.source=task",
+                    "schedule.rounds.phases.1.generate.questions=12", "schedule.rounds.phases.1.generate.max_new_tokens=2",
+                    "schedule.rounds.phases.2.judge.rubric=\(rubric.path)", "schedule.rounds.phases.2.judge.max_new_tokens=12",
+                    "schedule.rounds.phases.4.train.lr=0.0001"]
         let r = try autodidact(args + ["run.output_dir=\(out.path)"])
         #expect(r.status == 0, "\(r.stderr)")
         let round = out.appendingPathComponent("round-01")

@@ -83,4 +83,73 @@ import TestSupport
         }
         #expect(FileManager.default.fileExists(atPath: round.appendingPathComponent("model/model.safetensors").path))
     }
+
+    /// A `micro` model that follows the tail of the prompt-synthesis request with "Instruction: <one of a
+    /// few made-up instructions>", and judges "Q: ...\nA: ..." with "Score: S" as the judging model does.
+    static func instructionWriterModel() throws -> String {
+        try RecipeTests.microModel("instruction-writer", steps: 1200) {
+            var rng = TestRNG(19)
+            let tail = String(PromptSynthesis.defaultTemplate.suffix(60))
+            let verbs = ["Describe", "Explain", "List", "Name"], topics = ["a river", "the moon", "a dog", "rain", "a clock", "bread"]
+            return (0..<1500).map { _ in
+                let instruction = "\(verbs[rng.int(4)]) \(topics[rng.int(6)]) in \(2 + rng.int(8)) words."
+                return "\(tail)\nInstruction: \(instruction)\n\nQ: \(instruction)\nA: \(rng.int(10))\nScore: \(1 + rng.int(5))\n\n"
+            }.joined()
+        }
+    }
+
+    /// Self-Rewarding's prompt synthesis over two rounds: round 1 writes new instructions few-shot from the
+    /// shipped seed set, screened against it; round 2 (Self-RIP) draws its examples from the prompts of
+    /// round 1's pairs. Each round's questions are the instructions it kept.
+    @Test func seededSynthesisWritesNewPromptsFromSeedsAndFromThePreviousPairs() throws {
+        let model = try Self.instructionWriterModel()
+        let rubric = RecipeTests.dir.appendingPathComponent("seed-rubric.txt")
+        try "Q: {instruction}\nA: {response}".write(to: rubric, atomically: true, encoding: .utf8)
+        let out = RecipeTests.dir.appendingPathComponent("seeded-run")
+        try? FileManager.default.removeItem(at: out)
+        let seeds = Paths.repo.appendingPathComponent("data/seed-instructions.jsonl").path
+        // configs/self-rewarding.yaml with round 2 drawing its examples from round 1's pairs.
+        let config = RecipeTests.dir.appendingPathComponent("self-rip.yaml")
+        try (String(contentsOf: Paths.repo.appendingPathComponent("configs/self-rewarding.yaml"), encoding: .utf8)
+             + "    overrides:\n      \"2\": {synthesize.seeds: previous_pairs}\n").write(to: config, atomically: true, encoding: .utf8)
+        let r = try autodidact(["run", config.path,
+                                "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=10",
+                                "evaluation.max_new_tokens=4", "schedule.rounds.count=2",
+                                "schedule.rounds.phases.0.synthesize.seeds=\(seeds)", "schedule.rounds.phases.0.synthesize.shots=2",
+                                "schedule.rounds.phases.0.synthesize.max_new_tokens=40",
+                                "schedule.rounds.phases.1.generate.max_new_tokens=2",
+                                "schedule.rounds.phases.2.judge.rubric=\(rubric.path)", "schedule.rounds.phases.2.judge.max_new_tokens=12",
+                                "schedule.rounds.phases.4.train.lr=0.0001"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let seedPrompts = try RecordFile.read(PromptRecord.self, from: seeds).map(\.prompt)
+        var previousPairPrompts: Set<String> = [], roundOneQuestions: [String] = []
+        for round in 1...2 {
+            let folder = out.appendingPathComponent(String(format: "round-%02d", round))
+            let candidates = try String(contentsOf: folder.appendingPathComponent("synthesis.jsonl"), encoding: .utf8).split(separator: "\n").map {
+                try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+            }
+            let questions = try RecordFile.read(PromptRecord.self, from: folder.appendingPathComponent("questions.jsonl").path)
+            #expect(questions.count >= 2 && candidates.count == 32, "round \(round): \(questions.count) kept of \(candidates.count)")
+            let existing = round == 1 ? seedPrompts : Array(previousPairPrompts) + roundOneQuestions
+            var kept: [String] = []
+            for c in candidates {
+                let examples = c["examples"] as! [String]
+                #expect(examples.count == 2)
+                #expect(examples.allSatisfy { round == 1 ? seedPrompts.contains($0) : previousPairPrompts.contains($0) })
+                if c["status"] as! String == "kept" {
+                    let w = TextOverlap.words(c["question"] as! String)
+                    #expect((existing + kept).allSatisfy { TextOverlap.rougeL(w, TextOverlap.words($0)) < 0.7 })
+                    kept.append(c["question"] as! String)
+                }
+            }
+            #expect(questions.map(\.prompt) == kept && questions.allSatisfy { $0.reference == nil })
+            if round == 1 { roundOneQuestions = kept }
+            let gens = try RecordFile.read(GenerationRecord.self, from: folder.appendingPathComponent("generations.jsonl").path)
+            #expect(Set(gens.map(\.promptId)) == Set(questions.prefix(32).map(\.id)))
+            let pairs = try RecordFile.read(PairRecord.self, from: folder.appendingPathComponent("pairs.jsonl").path)
+            let byId = Dictionary(uniqueKeysWithValues: questions.map { ($0.id, $0.prompt) })
+            previousPairPrompts = Set(pairs.compactMap { $0.promptId.flatMap { byId[$0] } })
+            if round == 1 { #expect(previousPairPrompts.count >= 2, "round 2 needs examples") }
+        }
+    }
 }

@@ -420,20 +420,34 @@ public struct ControlConfig: Equatable {
     }
 }
 
-/// NaturalReasoning-style synthesis: the policy writes `samples` questions with numeric reference answers
-/// from each document (`.txt` and `.md` files of `documents`, in name order, each cut to its first
-/// `maxDocumentWords` words); see `QuestionSynthesis` for the screening.
+/// Synthesis of new training questions by the policy, from documents or from example prompts.
+/// Documents (NaturalReasoning style): `samples` questions with numeric reference answers from each document
+/// (`.txt` and `.md` files of `documents`, in name order, each cut to its first `maxDocumentWords` words); see
+/// `QuestionSynthesis`. Seeds (Self-Rewarding, Self-RIP): `requests` prompts, each showing `shots` examples
+/// drawn from `seeds` (a prompt file, or `previous_pairs`: the prompts of the previous round's pairs, which
+/// after a RIP filter are the kept ones), `samples` new instructions each; see `PromptSynthesis`.
 public struct SynthesizeConfig: Equatable {
-    public var documents: String
+    public var documents: String?
+    public var seeds: String?
+    public var shots: Int, requests: Int
     public var samples: Int, temperature: Float, topP: Float, maxNewTokens: Int, batchSize: Int, maxDocumentWords: Int
     public var duplicateRougeL: Double, contaminationNGram: Int
     init(_ r: ConfigReader) throws {
-        guard let d = try r.string("documents") else { throw r.error("documents", "is required: a folder of .txt or .md documents") }
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: d, isDirectory: &isDir), isDir.boolValue else { throw r.error("documents", "'\(d)' is not a folder") }
-        guard !SynthesizeConfig.files(in: d).isEmpty else { throw r.error("documents", "'\(d)' has no .txt or .md files") }
-        documents = d
-        samples = try r.int("samples", default: 4, min: 1, max: 1024)
+        documents = try r.string("documents")
+        seeds = try r.string("seeds")
+        switch (documents, seeds) {
+        case (let d?, nil):
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: d, isDirectory: &isDir), isDir.boolValue else { throw r.error("documents", "'\(d)' is not a folder") }
+            guard !SynthesizeConfig.files(in: d).isEmpty else { throw r.error("documents", "'\(d)' has no .txt or .md files") }
+        case (nil, let f?):
+            if f != "previous_pairs" && !FileManager.default.fileExists(atPath: f) { throw r.error("seeds", "'\(f)' does not exist (a prompt file, or previous_pairs)") }
+        case (nil, nil): throw r.error("documents", "give documents (a folder of .txt or .md files) or seeds (a prompt file, or previous_pairs)")
+        default: throw r.error("seeds", "give either documents or seeds, not both")
+        }
+        shots = try r.int("shots", default: 8, min: 1, max: 64)
+        requests = try r.int("requests", default: 64, min: 1)
+        samples = try r.int("samples", default: seeds == nil ? 4 : 1, min: 1, max: 1024)
         temperature = Float(try r.double("temperature", default: 0.8, min: 0, max: 10))
         topP = Float(try r.double("top_p", default: 1, min: 0.001, max: 1))
         maxNewTokens = try r.int("max_new_tokens", default: 128, min: 1, max: 4096)

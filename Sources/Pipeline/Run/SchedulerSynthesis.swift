@@ -1,17 +1,20 @@
 import Alignment
 import Foundation
 import Generation
+import Kernels
 import Tokenizer
 
 /// One synthesis candidate and what became of it (`synthesis.jsonl`).
 struct SynthesisRecord: Codable {
-    var document: String
+    /// The document it was written from, or the example prompts it was shown.
+    var document: String?
+    var examples: [String]?
     var sampleIndex: Int
     var text: String
     var status: QuestionSynthesis.Status
     var question: String?
     var answer: String?
-    enum CodingKeys: String, CodingKey { case document, sampleIndex = "sample_index", text, status, question, answer }
+    enum CodingKeys: String, CodingKey { case document, examples, sampleIndex = "sample_index", text, status, question, answer }
 }
 
 extension Scheduler {
@@ -29,45 +32,83 @@ extension Scheduler {
         return []
     }
 
-    /// The policy writes questions from each document; they are screened against the questions of earlier
-    /// rounds and the evaluation (and validation) questions, and the kept ones written to `questions.jsonl`.
+    /// The policy writes new questions (from documents) or instructions (from example prompts); they are
+    /// screened against the seeds, the questions of earlier rounds and the evaluation (and validation)
+    /// questions, and the kept ones written to `questions.jsonl`.
     func synthesizePhase(_ c: SynthesizeConfig, key: String, round: Int, folder: String) throws {
-        var synthesis = QuestionSynthesis()
-        synthesis.duplicateRougeL = c.duplicateRougeL
-        synthesis.contaminationNGram = c.contaminationNGram
-        let names = SynthesizeConfig.files(in: c.documents)
-        let documents = try names.map { name -> String in
-            let url = URL(fileURLWithPath: c.documents).appendingPathComponent(name)
-            guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw PipelineError("\(url.path): cannot read as UTF-8 text") }
-            let words = text.split(whereSeparator: \.isWhitespace)
-            return words.count > c.maxDocumentWords ? words.prefix(c.maxDocumentWords).joined(separator: " ") : text.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
         var params = SamplingParameters()
         params.temperature = c.temperature; params.topP = c.topP; params.maxNewTokens = c.maxNewTokens; params.truncatePrompts = true
         params.seed = config.seed ^ 0x5E7; params.round = UInt64(round)
         let template: ChatTemplate? = config.data.template == "chat" ? ChatTemplate.detect(from: tokenizer.chatTemplate) : nil
         let service = ClusterCompletions(cluster: cluster, model: model, tokenizer: tokenizer, template: template, batchSize: c.batchSize,
                                          progress: key, logger: logger)
-        logger.info("\(key): \(documents.count) documents x \(c.samples) questions by the policy")
-        let outputs = try service.complete(documents.map { synthesis.prompt(document: $0) }, samples: c.samples, params: params)
         let earlier = round > 1 ? try synthesizedProblems(upTo: String(format: "round-%02d", round - 1)).map(\.question) : []
-        let texts = outputs.flatMap { $0 }
-        let screened = synthesis.screen(texts, existing: earlier, evaluation: (evaluation + validation).map(\.question))
+        let evaluationQuestions = (evaluation + validation).map(\.question)
         var records: [SynthesisRecord] = [], questions: [PromptRecord] = []
-        for (k, s) in screened.enumerated() {
-            let document = names[k / c.samples]
-            records.append(SynthesisRecord(document: document, sampleIndex: k % c.samples, text: texts[k], status: s.status, question: s.question, answer: s.answer))
-            if s.status == .kept, let q = s.question, let a = s.answer {
-                questions.append(PromptRecord(id: "syn-\(round)-\(questions.count)", prompt: q, reference: a, metadata: ["document": document]))
+        if let folderPath = c.documents {
+            var synthesis = QuestionSynthesis()
+            synthesis.duplicateRougeL = c.duplicateRougeL
+            synthesis.contaminationNGram = c.contaminationNGram
+            let names = SynthesizeConfig.files(in: folderPath)
+            let documents = try names.map { name -> String in
+                let url = URL(fileURLWithPath: folderPath).appendingPathComponent(name)
+                guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw PipelineError("\(url.path): cannot read as UTF-8 text") }
+                let words = text.split(whereSeparator: \.isWhitespace)
+                return words.count > c.maxDocumentWords ? words.prefix(c.maxDocumentWords).joined(separator: " ") : text.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            logger.info("\(key): \(documents.count) documents x \(c.samples) questions by the policy")
+            let texts = try service.complete(documents.map { synthesis.prompt(document: $0) }, samples: c.samples, params: params).flatMap { $0 }
+            for (k, s) in synthesis.screen(texts, existing: earlier, evaluation: evaluationQuestions).enumerated() {
+                let document = names[k / c.samples]
+                records.append(SynthesisRecord(document: document, sampleIndex: k % c.samples, text: texts[k], status: s.status, question: s.question, answer: s.answer))
+                if s.status == .kept, let q = s.question, let a = s.answer {
+                    questions.append(PromptRecord(id: "syn-\(round)-\(questions.count)", prompt: q, reference: a, metadata: ["document": document]))
+                }
+            }
+        } else if let seedSource = c.seeds {
+            var synthesis = PromptSynthesis()
+            synthesis.screening.duplicateRougeL = c.duplicateRougeL
+            synthesis.screening.contaminationNGram = c.contaminationNGram
+            let seeds = try seedPrompts(seedSource, round: round)
+            guard seeds.count >= c.shots else { throw PipelineError("\(key): \(seeds.count) seed prompts from \(seedSource); synthesize.shots needs \(c.shots)") }
+            let examples = (0..<c.requests).map { k -> [String] in
+                var rng = RandomStream(key: config.seed, UInt64(round), UInt64(k), 0x5EED)
+                var pool = Array(seeds.indices)
+                for i in 0..<c.shots { pool.swapAt(i, i + rng.int(below: pool.count - i)) }
+                return pool.prefix(c.shots).map { seeds[$0] }
+            }
+            logger.info("\(key): \(c.requests) requests x \(c.samples) new prompts by the policy, \(c.shots) examples each from \(seeds.count) seeds")
+            let texts = try service.complete(examples.map { synthesis.prompt(examples: $0) }, samples: c.samples, params: params).flatMap { $0 }
+            for (k, s) in synthesis.screen(texts, existing: seeds + earlier, evaluation: evaluationQuestions).enumerated() {
+                records.append(SynthesisRecord(examples: examples[k / c.samples], sampleIndex: k % c.samples, text: texts[k], status: s.status, question: s.prompt))
+                if s.status == .kept, let q = s.prompt {
+                    questions.append(PromptRecord(id: "syn-\(round)-\(questions.count)", prompt: q, metadata: ["source": seedSource]))
+                }
             }
         }
         try RecordFile.write(records, to: dir.appendingPathComponent("\(folder)/synthesis.jsonl").path)
         try RecordFile.write(questions, to: dir.appendingPathComponent("\(folder)/questions.jsonl").path)
-        var counts: [String: Any] = ["phase": "synthesize", "candidates": texts.count]
-        for status in QuestionSynthesis.Status.allCases {
-            counts[status.rawValue] = screened.filter { $0.status == status }.count
-        }
+        var counts: [String: Any] = ["phase": "synthesize", "candidates": records.count]
+        for status in QuestionSynthesis.Status.allCases { counts[status.rawValue] = records.filter { $0.status == status }.count }
         try metrics(folder).append(counts)
-        logger.info("\(key): kept \(questions.count) of \(texts.count) questions (\(counts.filter { $0.key != "phase" && $0.key != "kept" && $0.key != "candidates" }.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", ")))")
+        let dropped = QuestionSynthesis.Status.allCases.filter { $0 != .kept }.map { "\($0.rawValue) \(counts[$0.rawValue]!)" }
+        logger.info("\(key): kept \(questions.count) of \(records.count) (\(dropped.joined(separator: ", ")))")
+    }
+
+    /// The example prompts of seeded synthesis: a prompt file's prompts, or the prompts of the previous
+    /// round's pairs (each once, in order).
+    func seedPrompts(_ source: String, round: Int) throws -> [String] {
+        guard source == "previous_pairs" else { return try RecordFile.read(PromptRecord.self, from: source).map(\.prompt) }
+        let previous = String(format: "round-%02d", round - 1)
+        let url = dir.appendingPathComponent("\(previous)/pairs.jsonl")
+        guard round > 1, FileManager.default.fileExists(atPath: url.path) else {
+            throw PipelineError("synthesize.seeds is previous_pairs, but round \(round - 1) has no pairs.jsonl")
+        }
+        let problems = try problemsById(previous)
+        var seen = Set<String>()
+        return try RecordFile.read(PairRecord.self, from: url.path).compactMap { p in
+            guard let id = p.promptId, let q = problems[id]?.question, seen.insert(id).inserted else { return nil }
+            return q
+        }
     }
 }
