@@ -15,6 +15,8 @@ public struct EvaluationResult: Codable, Equatable {
     public var accuracyWithinLimit: Double? {
         correctWithinLimit.map { $0.isEmpty ? 0 : Double($0.filter { $0 }.count) / Double($0.count) }
     }
+    /// The judged comparison with the previous evaluation's model on the win-rate prompts.
+    public var winRate: WinRate?
     public init(label: String, correct: [Bool], lengths: [Int]) { self.label = label; self.correct = correct; self.lengths = lengths }
     public var accuracy: Double { correct.isEmpty ? 0 : Double(correct.filter { $0 }.count) / Double(correct.count) }
     public var interval: (low: Double, high: Double) { Statistics.wilson(successes: correct.filter { $0 }.count, trials: correct.count) }
@@ -31,6 +33,31 @@ public struct EvaluationResult: Codable, Equatable {
                                   "n": correct.count, "mean_length": meanLength, "sd_length": sdLength]
         for (name, r) in references where r.correct.count == correct.count { out["p_vs_\(name)"] = pValue(against: r) }
         return out
+    }
+}
+
+/// This model's responses against the previous evaluation's, judged pairwise in both orders: per prompt
+/// 1 (a win), 0 (a loss), 0.5 (a tie: the orders disagree or both say tie) or absent (a verdict did not
+/// parse). With a length limit, a response over it loses without judging (both over: a tie).
+public struct WinRate: Codable, Equatable {
+    public var against: String
+    public var outcomes: [Double?]
+    public var low: Double, high: Double
+    public var wins: Int { outcomes.filter { $0 == 1 }.count }
+    public var losses: Int { outcomes.filter { $0 == 0 }.count }
+    public var ties: Int { outcomes.filter { $0 == 0.5 }.count }
+    public var unparsed: Int { outcomes.filter { $0 == nil }.count }
+    /// (wins + ties / 2) / (wins + losses + ties); nil when no comparison parsed.
+    public var rate: Double? {
+        let v = outcomes.compactMap { $0 }
+        return v.isEmpty ? nil : v.reduce(0, +) / Double(v.count)
+    }
+    public init(against: String, outcomes: [Double?], seed: UInt64) {
+        self.against = against; self.outcomes = outcomes
+        (low, high) = Statistics.bootstrapMean(outcomes.compactMap { $0 }, seed: seed)
+    }
+    public var text: String {
+        rate.map { String(format: "%.1f%% (%.1f-%.1f)", 100 * $0, 100 * low, 100 * high) } ?? "-"
     }
 }
 
@@ -51,6 +78,14 @@ public struct RoundReport {
             let secs = row.seconds.map { "\($0.0) \(String(format: "%.0f", $0.1))" }.joined(separator: ", ")
             lines.append("| \(row.label) | \(ci) | \(pPrev) | \(pStart) | \(row.pairs.map(String.init) ?? "-") | \(String(format: "%.1f (%.1f)", r.meanLength, r.sdLength)) | \(secs) |")
             if !row.label.hasPrefix("control") { previous = r }
+        }
+        let judged = rows.filter { $0.result.winRate != nil }
+        if !judged.isEmpty {
+            lines += ["", "| model | judged win rate (95% CI) | against | wins / losses / ties / unparsed |", "|---|---|---|---|"]
+            for row in judged {
+                let w = row.result.winRate!
+                lines.append("| \(row.label) | \(w.text) | \(w.against) | \(w.wins) / \(w.losses) / \(w.ties) / \(w.unparsed) |")
+            }
         }
         return lines.joined(separator: "\n")
     }

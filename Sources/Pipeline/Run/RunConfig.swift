@@ -120,6 +120,9 @@ public struct RunConfig {
             if control?.enabled == true { throw c.error("enabled", "the control arm is SFT on worked solutions; data.task judge_pairs has none") }
         }
         if control?.enabled == false { control = nil }
+        if evaluation.winRatePrompts != nil && evaluation.winRateJudge == nil, case .shape = model {
+            throw ConfigError(file: file, line: nil, key: "evaluation.win_rate_judge", message: "a model trained from scratch has no starting model to judge with; give win_rate_judge")
+        }
         try schedule.finish()
         try root.finish()
     }
@@ -248,10 +251,23 @@ public struct EvaluationConfig: Equatable {
     /// LIFT: also answer every evaluation question wrapped with this word limit (0: off), and report the
     /// share of answers within it and the accuracy when an answer over the limit counts as wrong.
     public var lengthLimit: Int
+    /// Judged win rate: the last `winRateCount` prompts of `winRatePrompts` are answered (greedy, up to
+    /// `winRateMaxNewTokens`) at every evaluation, and each evaluation's answers are judged pairwise in both
+    /// orders against the previous evaluation's by `winRateJudge` (default: the model the run starts from).
+    /// Those prompts are left out of seeded synthesis and count as evaluation questions for decontamination.
+    public var winRatePrompts: String?
+    public var winRateCount: Int, winRateMaxNewTokens: Int
+    public var winRateJudge: String?
     init(_ r: ConfigReader) throws {
         maxNewTokens = try r.int("max_new_tokens", default: 64, min: 1, max: 4096)
         batchSize = try r.int("batch_size", default: 64, min: 1, max: 4096)
         lengthLimit = try r.int("length_limit", default: 0, min: 0, max: 100_000)
+        winRatePrompts = try r.string("win_rate_prompts")
+        if let f = winRatePrompts, !FileManager.default.fileExists(atPath: f) { throw r.error("win_rate_prompts", "'\(f)' does not exist") }
+        winRateCount = try r.int("win_rate_count", default: 50, min: 1)
+        winRateMaxNewTokens = try r.int("win_rate_max_new_tokens", default: 128, min: 1, max: 4096)
+        winRateJudge = try r.string("win_rate_judge")
+        if let f = winRateJudge, !FileManager.default.fileExists(atPath: f) { throw r.error("win_rate_judge", "'\(f)' does not exist") }
         try r.finish()
     }
 }

@@ -244,7 +244,8 @@ public final class Scheduler {
     func promptText(_ p: Problem, template: String, tokenizer: BPETokenizer) -> String {
         let judging = config.data.isJudgePairs
         if template == "chat" {
-            var content = judging ? p.question : p.question + "\nEnd your answer with '#### <number>'."
+            // A question without a reference answer (a synthesized or win-rate instruction) is shown as it is.
+            var content = judging || p.answer.isEmpty ? p.question : p.question + "\nEnd your answer with '#### <number>'."
             if config.data.thought { content = ThoughtPrompt.wrap(content) }
             return ChatTemplate.detect(from: tokenizer.chatTemplate).render([ChatMessage(role: "user", content: content)])
         }

@@ -443,9 +443,9 @@ extension Scheduler {
     // MARK: evaluation and the control arm
 
     /// Greedy answers to `problems`, judged against their answers.
-    func greedyAnswers(_ problems: [Problem]) throws -> [GenerationResult] {
+    func greedyAnswers(_ problems: [Problem], maxNewTokens: Int? = nil) throws -> [GenerationResult] {
         var params = SamplingParameters()
-        params.temperature = 0; params.maxNewTokens = config.evaluation.maxNewTokens; params.truncatePrompts = true
+        params.temperature = 0; params.maxNewTokens = maxNewTokens ?? config.evaluation.maxNewTokens; params.truncatePrompts = true
         params.seed = config.seed
         let requests = problems.enumerated().map { GenerationRequest(promptIndex: $0.offset, sampleIndex: 0, prompt: promptIds($0.element)) }
         return try cluster.generate(requests, params: params, batchSize: config.evaluation.batchSize, chunkSize: config.evaluation.batchSize,
@@ -478,6 +478,13 @@ extension Scheduler {
             result.correctWithinLimit = answers.indices.map { within[$0] && isCorrect(answers[$0].text, wrapped[$0]) }
             lift = ["length_limit": limit, "length_compliance": result.compliance!, "accuracy_within_limit": result.accuracyWithinLimit!]
             logger.info("\(String(format: "%@: with a %d-word limit, %.1f%% of answers keep to it; accuracy counting the others wrong %.1f%%", label, limit, 100 * result.compliance!, 100 * result.accuracyWithinLimit!))")
+        }
+        if let w = try winRate(folder: folder) {
+            result.winRate = w
+            lift["win_rate"] = w.rate ?? NSNull()
+            lift["win_rate_ci95"] = [w.low, w.high]
+            lift["win_rate_counts"] = ["wins": w.wins, "losses": w.losses, "ties": w.ties, "unparsed": w.unparsed]
+            logger.info("\(label): judged win rate against \(w.against) \(w.text): \(w.wins) wins, \(w.losses) losses, \(w.ties) ties, \(w.unparsed) unparsed")
         }
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]

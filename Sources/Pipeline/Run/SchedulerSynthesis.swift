@@ -43,7 +43,8 @@ extension Scheduler {
         let service = ClusterCompletions(cluster: cluster, model: model, tokenizer: tokenizer, template: template, batchSize: c.batchSize,
                                          progress: key, logger: logger)
         let earlier = round > 1 ? try synthesizedProblems(upTo: String(format: "round-%02d", round - 1)).map(\.question) : []
-        let evaluationQuestions = (evaluation + validation).map(\.question)
+        let held = try winRatePrompts().map(\.prompt)
+        let evaluationQuestions = (evaluation + validation).map(\.question) + held
         var records: [SynthesisRecord] = [], questions: [PromptRecord] = []
         if let folderPath = c.documents {
             var synthesis = QuestionSynthesis()
@@ -69,7 +70,8 @@ extension Scheduler {
             var synthesis = PromptSynthesis()
             synthesis.screening.duplicateRougeL = c.duplicateRougeL
             synthesis.screening.contaminationNGram = c.contaminationNGram
-            let seeds = try seedPrompts(seedSource, round: round)
+            let heldOut = Set(held)
+            let seeds = try seedPrompts(seedSource, round: round).filter { !heldOut.contains($0) }
             guard seeds.count >= c.shots else { throw PipelineError("\(key): \(seeds.count) seed prompts from \(seedSource); synthesize.shots needs \(c.shots)") }
             let examples = (0..<c.requests).map { k -> [String] in
                 var rng = RandomStream(key: config.seed, UInt64(round), UInt64(k), 0x5EED)

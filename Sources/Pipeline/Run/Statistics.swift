@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// Intervals and tests for evaluation results.
 public enum Statistics {
@@ -35,6 +36,16 @@ public enum Statistics {
             if !x && y { c += 1 }
         }
         return (b, c, mcnemar(b: b, c: c))
+    }
+
+    /// Percentile bootstrap 95% interval of the mean of `values` (resampled with replacement `reps` times
+    /// from a stream keyed by `seed`); (0, 1) when there are no values.
+    public static func bootstrapMean(_ values: [Double], reps: Int = 2000, seed: UInt64) -> (low: Double, high: Double) {
+        guard !values.isEmpty else { return (0, 1) }
+        var rng = RandomStream(key: seed, 0xB007)
+        var means = (0..<reps).map { _ in (0..<values.count).reduce(0.0) { s, _ in s + values[rng.int(below: values.count)] } / Double(values.count) }
+        means.sort()
+        return (means[Int(0.025 * Double(reps - 1))], means[Int((0.975 * Double(reps - 1)).rounded(.up))])
     }
 
     public static func meanAndSD(_ xs: [Double]) -> (mean: Double, sd: Double) {

@@ -1,0 +1,87 @@
+import Alignment
+import Model
+import Foundation
+import Generation
+import Tokenizer
+
+extension Scheduler {
+    /// The win-rate prompts: the last `win_rate_count` of the file (none when win rates are off).
+    func winRatePrompts() throws -> [PromptRecord] {
+        guard let file = config.evaluation.winRatePrompts else { return [] }
+        return Array(try RecordFile.read(PromptRecord.self, from: file).suffix(config.evaluation.winRateCount))
+    }
+
+    /// The folder of the evaluation before `folder`'s: the start's for round 1, the previous round's after,
+    /// the last round's for the control.
+    func previousEvaluationFolder(_ folder: String) -> String? {
+        if folder == "control" { return String(format: "round-%02d", config.rounds.count) }
+        guard folder.hasPrefix("round-"), let r = Int(folder.dropFirst(6)) else { return nil }
+        return r == 1 ? "initial" : String(format: "round-%02d", r - 1)
+    }
+
+    /// Answers the win-rate prompts with the current model into `win_rate_responses.jsonl`, then judges them
+    /// against the previous evaluation's answers in both orders (this model's answer first, then second)
+    /// with the judge model, loaded on every rank for the purpose. Nil when win rates are off or there is
+    /// no previous evaluation.
+    func winRate(folder: String) throws -> WinRate? {
+        let prompts = try winRatePrompts()
+        guard !prompts.isEmpty else { return nil }
+        let limit = config.evaluation.lengthLimit
+        let problems = prompts.map { p in
+            Problem(id: p.id, question: limit > 0 ? LengthInstructions().wrap(p.prompt, limit: limit) : p.prompt, solution: "", answer: "")
+        }
+        let answers = try greedyAnswers(problems, maxNewTokens: config.evaluation.winRateMaxNewTokens)
+        let records = zip(problems, answers).map { p, a in
+            GenerationRecord(promptId: p.id, sampleIndex: 0, text: a.text, tokenIds: a.tokens, logprob: a.logprob, finishReason: a.finishReason)
+        }
+        try RecordFile.write(records, to: dir.appendingPathComponent("\(folder)/win_rate_responses.jsonl").path)
+        guard let previous = previousEvaluationFolder(folder) else { return nil }
+        let before = try RecordFile.read(GenerationRecord.self, from: dir.appendingPathComponent("\(previous)/win_rate_responses.jsonl").path)
+        guard before.map(\.promptId) == records.map(\.promptId) else {
+            throw PipelineError("\(previous)/win_rate_responses.jsonl answers other prompts than evaluation.win_rate_prompts gives now")
+        }
+        let againstLabel = (try? JSONDecoder().decode(EvaluationResult.self, from: Data(contentsOf: dir.appendingPathComponent("\(previous)/evaluation.json"))))?.label ?? previous
+        // Over a length limit a response loses without judging.
+        var outcomes = [Double?](repeating: nil, count: records.count)
+        var judged: [Int] = []
+        for k in records.indices {
+            if limit > 0 {
+                let newOK = LengthInstructions.complies(records[k].text, limit: limit), oldOK = LengthInstructions.complies(before[k].text, limit: limit)
+                if !newOK || !oldOK { outcomes[k] = newOK ? 1 : oldOK ? 0 : 0.5; continue }
+            }
+            judged.append(k)
+        }
+        if !judged.isEmpty {
+            let path: String
+            if let j = config.evaluation.winRateJudge { path = j } else if case .path(let p) = config.model { path = p } else {
+                throw PipelineError("evaluation.win_rate_judge is needed for a model trained from scratch")
+            }
+            let judge = try ModelCommands.load(path, logger: logger)
+            guard let judgeTokenizer = judge.tokenizer else { throw PipelineError("\(path): the win-rate judge has no tokenizer") }
+            if cluster.size > 1 { try cluster.broadcast(.loadModel(path: path)) }
+            let template: ChatTemplate? = config.data.template == "chat" ? ChatTemplate.detect(from: judgeTokenizer.chatTemplate) : nil
+            let service = ClusterCompletions(cluster: cluster, model: judge.model, tokenizer: judgeTokenizer, template: template,
+                                             batchSize: config.evaluation.batchSize, progress: "win rate", logger: logger)
+            var params = SamplingParameters()
+            params.temperature = 0; params.maxNewTokens = config.evaluation.winRateMaxNewTokens; params.truncatePrompts = true
+            params.seed = config.seed
+            let results = try PairwiseJudge(params: params).judge(judged.map { (problems[$0].question, records[$0].text, before[$0].text) }, with: service)
+            try restoreWorkers()
+            for (k, r) in zip(judged, results) {
+                switch r.verdict {
+                case .first: outcomes[k] = 1
+                case .second: outcomes[k] = 0
+                case .tie: outcomes[k] = 0.5
+                case .unparsed: outcomes[k] = nil
+                }
+            }
+            let lines = zip(judged, results).map { k, r in
+                ["prompt_id": records[k].promptId, "verdict": r.verdict.rawValue, "forward": r.forward ?? "", "backward": r.backward ?? "",
+                 "raw": r.raw] as [String: Any]
+            }
+            let data = try lines.map { String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self) }
+            try AtomicFile.write(Data((data.joined(separator: "\n") + "\n").utf8), to: dir.appendingPathComponent("\(folder)/win_rate_judgments.jsonl"))
+        }
+        return WinRate(against: againstLabel, outcomes: outcomes, seed: config.seed)
+    }
+}

@@ -1,0 +1,66 @@
+import Testing
+import Foundation
+import Alignment
+import Pipeline
+import TestSupport
+
+/// Judged win rates of each evaluation's model over the previous one.
+@Suite(.serialized) struct WinRateTests {
+    @Test func bootstrapIntervalAndCounts() {
+        #expect(Statistics.bootstrapMean([1, 1, 1], seed: 1) == (1, 1))
+        let values = (0..<200).map { Double($0 % 4 == 0 ? 1 : 0) }  // mean 0.25, standard error 0.031
+        let ci = Statistics.bootstrapMean(values, seed: 7)
+        #expect(ci.low < 0.25 && ci.high > 0.25 && ci.low > 0.16 && ci.high < 0.34)
+        let w = WinRate(against: "start", outcomes: [1, 0, 0.5, nil, 1], seed: 0)
+        #expect(w.wins == 2 && w.losses == 1 && w.ties == 1 && w.unparsed == 1 && w.rate == 0.625)
+        #expect(WinRate(against: "x", outcomes: [nil], seed: 0).rate == nil)
+    }
+
+    /// A round of the Self-Taught Evaluator with win rates on 12 held-out seed instructions under a 2-word
+    /// limit: each outcome is recomputed from the two rounds' answers and the judge's two verdicts.
+    @Test func eachRoundIsJudgedAgainstThePreviousEvaluation() throws {
+        let model = try RecipeTests.verdictModel()
+        let out = RecipeTests.dir.appendingPathComponent("win-rate-run")
+        try? FileManager.default.removeItem(at: out)
+        let seeds = Paths.repo.appendingPathComponent("data/seed-instructions.jsonl").path
+        let r = try autodidact(["run", Paths.repo.appendingPathComponent("configs/self-taught-evaluator.yaml").path,
+                                "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=4",
+                                "data.pairs_file=\(Paths.repo.appendingPathComponent("data/judge-pairs.jsonl").path)",
+                                "evaluation.max_new_tokens=8", "evaluation.win_rate_prompts=\(seeds)", "evaluation.win_rate_count=12",
+                                "evaluation.win_rate_max_new_tokens=8", "evaluation.length_limit=2", "evaluation.win_rate_judge=\(model)",
+                                "schedule.rounds.count=1",
+                                "schedule.rounds.phases.0.generate.questions=8", "schedule.rounds.phases.0.generate.max_new_tokens=8",
+                                "schedule.rounds.phases.3.train.lr=0.001"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let prompts = try RecordFile.read(PromptRecord.self, from: seeds).suffix(12)
+        let before = try RecordFile.read(GenerationRecord.self, from: out.appendingPathComponent("initial/win_rate_responses.jsonl").path)
+        let after = try RecordFile.read(GenerationRecord.self, from: out.appendingPathComponent("round-01/win_rate_responses.jsonl").path)
+        #expect(before.map(\.promptId) == prompts.map(\.id) && after.map(\.promptId) == prompts.map(\.id))
+        let judgments = try String(contentsOf: out.appendingPathComponent("round-01/win_rate_judgments.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        var verdicts: [String: [String]] = [:]
+        for j in judgments { verdicts[j["prompt_id"] as! String] = j["raw"] as? [String] }
+        let evaluation = try loadJSON(out.appendingPathComponent("round-01/evaluation.json")) as! [String: Any]
+        let win = evaluation["winRate"] as! [String: Any]
+        #expect(win["against"] as? String == "start")
+        let outcomes = win["outcomes"] as! [Any]
+        var judgedCount = 0
+        for (k, (new, old)) in zip(after, before).enumerated() {
+            let newOK = LengthInstructions.complies(new.text, limit: 2), oldOK = LengthInstructions.complies(old.text, limit: 2)
+            let expected: Double?
+            if !newOK || !oldOK {
+                expected = newOK ? 1 : oldOK ? 0 : 0.5
+                #expect(verdicts[new.promptId] == nil)
+            } else {
+                judgedCount += 1
+                let raw = try #require(verdicts[new.promptId])
+                let (f, b) = (JudgeParsing.verdict(raw[0]), JudgeParsing.verdict(raw[1]))  // this round's answer shown as A, then as B
+                expected = f == nil || b == nil ? nil : f == "A" && b == "B" ? 1 : f == "B" && b == "A" ? 0 : 0.5
+            }
+            #expect((outcomes[k] as? Double) == expected, "prompt \(k)")
+        }
+        #expect(judgedCount > 0 && judgedCount == judgments.count)
+        let summary = try String(contentsOf: out.appendingPathComponent("summary.md"), encoding: .utf8)
+        #expect(summary.contains("judged win rate"))
+    }
+}
