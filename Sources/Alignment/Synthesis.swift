@@ -60,6 +60,8 @@ public struct QuestionSynthesis: Sendable {
     /// Why a candidate was kept or not.
     public enum Status: String, Codable, Sendable, CaseIterable {
         case kept, unparsed, noNumericAnswer = "no_numeric_answer", tooShort = "too_short", refersToDocument = "refers_to_document", duplicate, contaminated
+        /// Self-Taught Evaluator: the response to the modified question has the original question's answer.
+        case answersOriginal = "answers_original"
     }
     /// A question of fewer words than this is too short to be self-contained.
     public var minimumWords = 4
@@ -147,13 +149,13 @@ public struct PromptSynthesis: Sendable {
         template.replacingOccurrences(of: "{examples}", with: examples.enumerated().map { "Instruction \($0.offset + 1): \($0.element)" }.joined(separator: "\n"))
     }
 
-    /// The instruction: the first paragraph after the last "Instruction:" (or of the whole text when there
-    /// is no such label), without surrounding quotes; nil when empty.
-    public static func parse(_ text: String) -> String? {
+    /// The instruction: the first paragraph after the last "<label>:" (or "<label> N:", or of the whole text
+    /// when there is no such label), without surrounding quotes; nil when empty.
+    public static func parse(_ text: String, label: String = "Instruction") -> String? {
         var body = Substring(text)
-        if let r = text.range(of: "Instruction:", options: [.backwards, .caseInsensitive]) {
+        if let r = text.range(of: label + ":", options: [.backwards, .caseInsensitive]) {
             body = text[r.upperBound...]
-        } else if let r = text.range(of: "Instruction \\d+:", options: [.regularExpression, .backwards]) {
+        } else if let r = text.range(of: label + " \\d+:", options: [.regularExpression, .backwards]) {
             body = text[r.upperBound...]
         }
         let paragraph = body.trimmingCharacters(in: .whitespacesAndNewlines).components(separatedBy: "\n\n").first ?? ""
@@ -172,4 +174,18 @@ public struct PromptSynthesis: Sendable {
             return (novelty.admit(w), prompt)
         }
     }
+}
+
+/// Self-Taught Evaluator's synthetic pairs: for an instruction with a good response, the model writes a
+/// related but different instruction and answers it; that answer is the worse response to the original,
+/// so the pair's label is known without a judge.
+public enum ModifiedInstruction {
+    public static let template = """
+    Below is a user question. Write a new question on the same topic that is similar to it but asks for \
+    something different, so that its answer is different. Reply with the new question only, after "Question:".
+
+    User question: {instruction}
+    """
+
+    public static func prompt(_ instruction: String) -> String { template.replacingOccurrences(of: "{instruction}", with: instruction) }
 }

@@ -120,9 +120,10 @@ import TestSupport
         let r = try autodidact(["run", Paths.repo.appendingPathComponent("configs/self-taught-evaluator.yaml").path,
                                 "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=10",
                                 "data.pairs_file=\(Paths.repo.appendingPathComponent("data/judge-pairs.jsonl").path)",
-                                "evaluation.max_new_tokens=8", "schedule.rounds.count=1",
-                                "schedule.rounds.phases.0.generate.questions=16", "schedule.rounds.phases.0.generate.max_new_tokens=8",
-                                "schedule.rounds.phases.3.train.lr=0.0001"])
+                                "evaluation.max_new_tokens=8", "schedule.rounds.count=1", "schedule.rounds.phases.0.synthesize.modified_instructions=2",
+                                "schedule.rounds.phases.1.generate.source=task",
+                                "schedule.rounds.phases.1.generate.questions=16", "schedule.rounds.phases.1.generate.max_new_tokens=8",
+                                "schedule.rounds.phases.4.train.lr=0.0001"])
         #expect(r.status == 0, "\(r.stderr)")
         let round = out.appendingPathComponent("round-01")
         let gens = try RecordFile.read(GenerationRecord.self, from: round.appendingPathComponent("generations.jsonl").path)

@@ -152,4 +152,84 @@ import TestSupport
             if round == 1 { #expect(previousPairPrompts.count >= 2, "round 2 needs examples") }
         }
     }
+
+    /// A `micro` model that follows the tail of the modified-instruction request with "Question: <another
+    /// question of the task>", answers "Q: ...\nA: " with a worked solution, and ends the tail of the
+    /// pairwise judge prompt with a random [[A]] or [[B]].
+    static func modifierModel() throws -> String {
+        try RecipeTests.microModel("modifier", steps: 1500) {
+            var rng = TestRNG(23)
+            let problems = ArithmeticTask().problems(0..<1000, split: .train)
+            let pairs = ArithmeticJudgePairs.make(count: 200, seed: 9)
+            let judge = JudgeTemplates()
+            return problems.enumerated().map { k, p in
+                let other = problems[rng.int(problems.count)]
+                let pair = pairs[k % pairs.count]
+                return String(ModifiedInstruction.prompt(p.question).suffix(70)) + "\nQuestion: \(other.question)\n\n"
+                    + "Q: \(p.question)\nA: \(p.solution)\n\n"
+                    + String(judge.fillPairwise(instruction: pair.prompt, a: pair.chosen, b: pair.rejected).suffix(80)) + "\n\(rng.int(2) == 0 ? "[[A]]" : "[[B]]")\n\n"
+            }.joined()
+        }
+    }
+
+    /// The Self-Taught Evaluator's synthetic pairs and its SFT variant: each modification is screened as
+    /// recomputed here; each kept one makes the pair (question, good response, answer to the modified
+    /// question) in both orders; those are the round's judge questions; SFT trains on exactly the distinct
+    /// verdicts that name the better response.
+    @Test func modifiedInstructionsMakeKnownLabelPairsForTheJudge() throws {
+        let model = try Self.modifierModel()
+        let out = RecipeTests.dir.appendingPathComponent("ste-modified-run")
+        try? FileManager.default.removeItem(at: out)
+        let pairsFile = Paths.repo.appendingPathComponent("data/judge-pairs.jsonl").path
+        let r = try autodidact(["run", Paths.repo.appendingPathComponent("configs/self-taught-evaluator.yaml").path,
+                                "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=4",
+                                "data.pairs_file=\(pairsFile)", "evaluation.max_new_tokens=8", "schedule.rounds.count=1",
+                                "schedule.rounds.phases.0.synthesize.modified_instructions=12", "schedule.rounds.phases.0.synthesize.max_new_tokens=60",
+                                "schedule.rounds.phases.1.generate.questions=24", "schedule.rounds.phases.1.generate.samples=4",
+                                "schedule.rounds.phases.1.generate.max_new_tokens=8", "schedule.rounds.phases.4.train.loss=sft",
+                                "schedule.rounds.phases.4.train.lr=0.001"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let round = out.appendingPathComponent("round-01")
+        let labelled = Array(try ArithmeticJudgePairs.read(pairsFile).prefix(12))
+        let records = try String(contentsOf: round.appendingPathComponent("synthesis.jsonl"), encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+        #expect(records.count == 12)
+        let t = JudgeTemplates()
+        var expected: [(id: String, prompt: String, answer: String)] = []
+        var statuses: [String: Int] = [:]
+        for (source, record) in zip(labelled, records) {
+            #expect(record["pair_id"] as? String == source.id)
+            let q = PromptSynthesis.parse(record["text"] as! String, label: "Question")
+            #expect(record["question"] as? String == q)
+            let response = record["response"] as? String
+            let status: String
+            if let q, let response {
+                let words = TextOverlap.words(q)
+                status = words.count < 4 ? "too_short" : words == TextOverlap.words(source.prompt) ? "duplicate"
+                    : VerifiableJudge.extractAnswer(response).map { $0 == VerifiableJudge.extractAnswer(source.chosen) } == true ? "answers_original" : "kept"
+            } else {
+                status = "unparsed"
+            }
+            #expect(record["status"] as? String == status, "\(source.id)")
+            statuses[status, default: 0] += 1
+            if status == "kept" {
+                expected.append(("\(source.id)/mod-1/AB", t.fillPairwise(instruction: source.prompt, a: source.chosen, b: response!), "A"))
+                expected.append(("\(source.id)/mod-1/BA", t.fillPairwise(instruction: source.prompt, a: response!, b: source.chosen), "B"))
+            }
+        }
+        #expect(statuses["kept", default: 0] >= 3, "\(statuses)")
+        let questions = try RecordFile.read(PromptRecord.self, from: round.appendingPathComponent("questions.jsonl").path)
+        #expect(questions.map(\.id) == expected.map(\.id) && questions.map(\.prompt) == expected.map(\.prompt))
+        #expect(questions.map { $0.reference ?? "" } == expected.map(\.answer))
+        #expect(try ArithmeticJudgePairs.read(round.appendingPathComponent("modified_pairs.jsonl").path).count == expected.count / 2)
+        // The round judges them; SFT keeps the distinct verdicts that name the better response.
+        let gens = try RecordFile.read(GenerationRecord.self, from: round.appendingPathComponent("generations.jsonl").path)
+        #expect(gens.count == min(24, expected.count) * 4)
+        let right = Dictionary(uniqueKeysWithValues: expected.map { ($0.id, $0.answer) })
+        let agreeing = Set(gens.filter { JudgeParsing.verdict($0.text) == right[$0.promptId] }.map { $0.promptId + "\u{0}" + $0.text })
+        #expect(!agreeing.isEmpty)
+        let metrics = try String(contentsOf: round.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        #expect(metrics.contains("\"examples\":\(agreeing.count),"), "\(metrics)")
+    }
 }

@@ -29,8 +29,9 @@ import TestSupport
                                 "evaluation.max_new_tokens=8", "evaluation.win_rate_prompts=\(seeds)", "evaluation.win_rate_count=12",
                                 "evaluation.win_rate_max_new_tokens=8", "evaluation.length_limit=2", "evaluation.win_rate_judge=\(model)",
                                 "schedule.rounds.count=1",
-                                "schedule.rounds.phases.0.generate.questions=8", "schedule.rounds.phases.0.generate.max_new_tokens=8",
-                                "schedule.rounds.phases.3.train.lr=0.001"])
+                                "schedule.rounds.phases.0.synthesize.modified_instructions=2", "schedule.rounds.phases.1.generate.source=task",
+                                "schedule.rounds.phases.1.generate.questions=8", "schedule.rounds.phases.1.generate.max_new_tokens=8",
+                                "schedule.rounds.phases.4.train.lr=0.001"])
         #expect(r.status == 0, "\(r.stderr)")
         let prompts = try RecordFile.read(PromptRecord.self, from: seeds).suffix(12)
         let before = try RecordFile.read(GenerationRecord.self, from: out.appendingPathComponent("initial/win_rate_responses.jsonl").path)

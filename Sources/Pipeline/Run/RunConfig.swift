@@ -112,6 +112,13 @@ public struct RunConfig {
         try rs.finish()
         let c = try schedule.child("control")
         control = c.has("enabled") || !c.entries.isEmpty ? try ControlConfig(c) : nil
+        let synthesizes = rounds.flatMap { $0 }.compactMap { if case .synthesize(let c) = $0 { return c } else { return nil } }
+        if !data.isJudgePairs, synthesizes.contains(where: { $0.modifiedInstructions > 0 }) {
+            throw ConfigError(file: file, line: schedule.line, key: "schedule.rounds.phases", message: "synthesize.modified_instructions rewrites labelled judge pairs: it needs data.task judge_pairs")
+        }
+        if data.isJudgePairs, synthesizes.contains(where: { $0.modifiedInstructions == 0 }) {
+            throw ConfigError(file: file, line: schedule.line, key: "schedule.rounds.phases", message: "with data.task judge_pairs, synthesize takes modified_instructions only")
+        }
         if case .judgePairs = data.task {
             // Judge pairs have no worked solutions to imitate.
             if initial.contains(where: { if case .sft = $0 { return true } else { return false } }) {
@@ -442,28 +449,35 @@ public struct ControlConfig: Equatable {
 /// `QuestionSynthesis`. Seeds (Self-Rewarding, Self-RIP): `requests` prompts, each showing `shots` examples
 /// drawn from `seeds` (a prompt file, or `previous_pairs`: the prompts of the previous round's pairs, which
 /// after a RIP filter are the kept ones), `samples` new instructions each; see `PromptSynthesis`.
+/// Modified instructions (Self-Taught Evaluator, with data.task judge_pairs): for `modifiedInstructions`
+/// labelled pairs of the round, the policy writes a modified question and answers it; the answer replaces
+/// the pair's worse response (see `ModifiedInstruction`).
 public struct SynthesizeConfig: Equatable {
     public var documents: String?
     public var seeds: String?
+    public var modifiedInstructions: Int
     public var shots: Int, requests: Int
     public var samples: Int, temperature: Float, topP: Float, maxNewTokens: Int, batchSize: Int, maxDocumentWords: Int
     public var duplicateRougeL: Double, contaminationNGram: Int
     init(_ r: ConfigReader) throws {
         documents = try r.string("documents")
         seeds = try r.string("seeds")
-        switch (documents, seeds) {
-        case (let d?, nil):
+        modifiedInstructions = try r.int("modified_instructions", default: 0, min: 0)
+        switch (documents, seeds, modifiedInstructions > 0) {
+        case (let d?, nil, false):
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: d, isDirectory: &isDir), isDir.boolValue else { throw r.error("documents", "'\(d)' is not a folder") }
             guard !SynthesizeConfig.files(in: d).isEmpty else { throw r.error("documents", "'\(d)' has no .txt or .md files") }
-        case (nil, let f?):
+        case (nil, let f?, false):
             if f != "previous_pairs" && !FileManager.default.fileExists(atPath: f) { throw r.error("seeds", "'\(f)' does not exist (a prompt file, or previous_pairs)") }
-        case (nil, nil): throw r.error("documents", "give documents (a folder of .txt or .md files) or seeds (a prompt file, or previous_pairs)")
-        default: throw r.error("seeds", "give either documents or seeds, not both")
+        case (nil, nil, true): break
+        case (nil, nil, false):
+            throw r.error("documents", "give documents (a folder of .txt or .md files), seeds (a prompt file, or previous_pairs) or modified_instructions")
+        default: throw r.error("seeds", "give one of documents, seeds or modified_instructions")
         }
         shots = try r.int("shots", default: 8, min: 1, max: 64)
         requests = try r.int("requests", default: 64, min: 1)
-        samples = try r.int("samples", default: seeds == nil ? 4 : 1, min: 1, max: 1024)
+        samples = try r.int("samples", default: documents != nil ? 4 : 1, min: 1, max: 1024)
         temperature = Float(try r.double("temperature", default: 0.8, min: 0, max: 10))
         topP = Float(try r.double("top_p", default: 1, min: 0.001, max: 1))
         maxNewTokens = try r.int("max_new_tokens", default: 128, min: 1, max: 4096)

@@ -21,6 +21,8 @@ public final class Scheduler {
     let train: [Problem], validation: [Problem], evaluation: [Problem]
     var report = RoundReport()
     var logs: [String: MetricsLog] = [:]
+    /// With data.task judge_pairs: the labelled pairs the rounds draw from (the held-out ones excluded).
+    var labelledPairs: [LabelledPair] = []
     let eos: Int32
 
     public enum Outcome { case finished(String), alreadyFinished(String?) }
@@ -80,7 +82,8 @@ public final class Scheduler {
         case .judgePairs(let file):
             let all = try ArithmeticJudgePairs.read(file)
             guard all.count > config.data.evalSize else { throw PipelineError("\(file): \(all.count) pairs; data.eval_size needs at least one more") }
-            train = Scheduler.judgeQuestions(all.dropLast(config.data.evalSize).prefix(config.data.trainSize))
+            labelledPairs = Array(all.dropLast(config.data.evalSize).prefix(config.data.trainSize))
+            train = Scheduler.judgeQuestions(labelledPairs)
             validation = []
             evaluation = Scheduler.judgeQuestions(all.suffix(config.data.evalSize))
         }

@@ -2,6 +2,7 @@ import Alignment
 import Foundation
 import Generation
 import Kernels
+import Model
 import Tokenizer
 
 /// One synthesis candidate and what became of it (`synthesis.jsonl`).
@@ -14,7 +15,10 @@ struct SynthesisRecord: Codable {
     var status: QuestionSynthesis.Status
     var question: String?
     var answer: String?
-    enum CodingKeys: String, CodingKey { case document, examples, sampleIndex = "sample_index", text, status, question, answer }
+    /// Modified instructions: the source pair and the policy's answer to the modified question.
+    var pairId: String?
+    var response: String?
+    enum CodingKeys: String, CodingKey { case document, examples, sampleIndex = "sample_index", text, status, question, answer, pairId = "pair_id", response }
 }
 
 extension Scheduler {
@@ -66,6 +70,9 @@ extension Scheduler {
                     questions.append(PromptRecord(id: "syn-\(round)-\(questions.count)", prompt: q, reference: a, metadata: ["document": document]))
                 }
             }
+        } else if c.modifiedInstructions > 0 {
+            let (r, q) = try modifiedInstructionPairs(c, round: round, folder: folder, service: service, params: params, chat: template != nil)
+            records = r; questions = q
         } else if let seedSource = c.seeds {
             var synthesis = PromptSynthesis()
             synthesis.screening.duplicateRougeL = c.duplicateRougeL
@@ -95,6 +102,44 @@ extension Scheduler {
         try metrics(folder).append(counts)
         let dropped = QuestionSynthesis.Status.allCases.filter { $0 != .kept }.map { "\($0.rawValue) \(counts[$0.rawValue]!)" }
         logger.info("\(key): kept \(questions.count) of \(records.count) (\(dropped.joined(separator: ", ")))")
+    }
+
+    /// Self-Taught Evaluator's synthetic pairs: for each of the round's labelled pairs, the policy writes a
+    /// modified question and answers it (in the task's answer format); a modification is dropped when it does
+    /// not parse, is under 4 words, has the original's words (`duplicate`) or its answer has the original's
+    /// final answer (`answers_original`). A kept one makes the pair (question, good response, that answer), asked
+    /// in both orders: `<pair>/mod-<round>/AB` (right verdict A) and `.../BA` (B). They are also written as
+    /// labelled pairs to `modified_pairs.jsonl`.
+    func modifiedInstructionPairs(_ c: SynthesizeConfig, round: Int, folder: String, service: ClusterCompletions, params: SamplingParameters,
+                                  chat: Bool) throws -> ([SynthesisRecord], [PromptRecord]) {
+        guard !labelledPairs.isEmpty else { throw PipelineError("synthesize.modified_instructions: no labelled pairs to draw from") }
+        let sources = (0..<c.modifiedInstructions).map { labelledPairs[((round - 1) * c.modifiedInstructions + $0) % labelledPairs.count] }
+        logger.info("synthesize: \(sources.count) modified questions and their answers by the policy")
+        let texts = try service.complete(sources.map { ModifiedInstruction.prompt($0.prompt) }, samples: 1, params: params).map { $0[0] }
+        let modified = texts.map { PromptSynthesis.parse($0, label: "Question") }
+        let asked = modified.indices.filter { modified[$0] != nil }
+        let answerPrompts = asked.map { k in chat ? modified[k]! + "\nEnd your answer with '#### <number>'." : "Q: \(modified[k]!)\nA: " }
+        let answers = try service.complete(answerPrompts, samples: 1, params: params).map { $0[0] }
+        var answerOf: [Int: String] = [:]
+        for (k, a) in zip(asked, answers) { answerOf[k] = a }
+        var records: [SynthesisRecord] = [], questions: [PromptRecord] = [], pairs: [LabelledPair] = []
+        let templates = JudgeTemplates()
+        for (k, source) in sources.enumerated() {
+            var record = SynthesisRecord(sampleIndex: 0, text: texts[k], status: .unparsed, question: modified[k], pairId: source.id, response: answerOf[k])
+            defer { records.append(record) }
+            guard let q = modified[k], let response = answerOf[k] else { continue }
+            record.answer = VerifiableJudge.extractAnswer(response)
+            if TextOverlap.words(q).count < 4 { record.status = .tooShort; continue }
+            if TextOverlap.words(q) == TextOverlap.words(source.prompt) { record.status = .duplicate; continue }
+            if let a = record.answer, a == VerifiableJudge.extractAnswer(source.chosen) { record.status = .answersOriginal; continue }
+            record.status = .kept
+            let id = "\(source.id)/mod-\(round)"
+            pairs.append(LabelledPair(id: id, prompt: source.prompt, chosen: source.chosen, rejected: response))
+            questions.append(PromptRecord(id: "\(id)/AB", prompt: templates.fillPairwise(instruction: source.prompt, a: source.chosen, b: response), reference: "A"))
+            questions.append(PromptRecord(id: "\(id)/BA", prompt: templates.fillPairwise(instruction: source.prompt, a: response, b: source.chosen), reference: "B"))
+        }
+        try AtomicFile.write(Data(pairs.map { ArithmeticJudgePairs.line($0) + "\n" }.joined().utf8), to: dir.appendingPathComponent("\(folder)/modified_pairs.jsonl"))
+        return (records, questions)
     }
 
     /// The example prompts of seeded synthesis: a prompt file's prompts, or the prompts of the previous
