@@ -44,4 +44,9 @@ public struct RandomStream: Sendable {
         precondition(n > 0)
         return Int(next() % UInt64(n))
     }
+
+    /// Fisher-Yates shuffle in place, drawing from this stream (from the last element down).
+    public mutating func shuffle<T>(_ a: inout [T]) {
+        for i in stride(from: a.count - 1, to: 0, by: -1) { a.swapAt(i, int(below: i + 1)) }
+    }
 }

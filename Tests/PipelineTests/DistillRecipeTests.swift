@@ -22,9 +22,8 @@ import TestSupport
     /// serving the teacher.
     @Test func studentLearnsFromTheTeachersCorrectSolutions() throws {
         let teacher = try Self.teacherModel(), student = try RecipeTests.judgingModel()
-        let out = RecipeTests.dir.appendingPathComponent("distill-run")
-        try? FileManager.default.removeItem(at: out)
-        let args = ["run", Paths.repo.appendingPathComponent("configs/distill.yaml").path,
+        let out = RecipeTests.freshDirectory("distill-run")
+        let args = ["run", RecipeTests.config("distill"),
                     "model.path=\(student)", "data.template=qa", "data.eval_size=10", "evaluation.max_new_tokens=60",
                     "run.reduction_shards=2",
                     "schedule.rounds.phases.0.generate.teacher=\(teacher)", "schedule.rounds.phases.0.generate.questions=16",
@@ -47,9 +46,7 @@ import TestSupport
                                 "--temperature", "0.7", "--max-new-tokens", "70", "--stop", "\n\n", "--seed", "0", "--round", "1",
                                 "--template", "none", "--truncate-prompts"])
         #expect(g.status == 0, "\(g.stderr)")
-        let directTexts = try String(contentsOf: direct, encoding: .utf8).split(separator: "\n").map {
-            (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["text"] as! String
-        }
+        let directTexts = try RecipeTests.jsonLines(direct).map { $0["text"] as! String }
         #expect(gens.map(\.text) == directTexts)
         // Rejection sampling: the distinct outputs with the right final answer.
         var kept = Set<String>()

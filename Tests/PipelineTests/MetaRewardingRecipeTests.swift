@@ -27,11 +27,9 @@ import TestSupport
     /// beside the length-controlled actor pairs, with its judge prompt.
     @Test func metaJudgeRanksJudgmentsAndAddsJudgePairs() throws {
         let model = try Self.metaJudgingModel()
-        let rubric = RecipeTests.dir.appendingPathComponent("meta-rubric.txt")
-        try "Q: {instruction}\nA: {response}".write(to: rubric, atomically: true, encoding: .utf8)
-        let out = RecipeTests.dir.appendingPathComponent("meta-rewarding-run")
-        try? FileManager.default.removeItem(at: out)
-        let r = try autodidact(["run", Paths.repo.appendingPathComponent("configs/meta-rewarding.yaml").path,
+        let rubric = try RecipeTests.rubric("meta-rubric.txt")
+        let out = RecipeTests.freshDirectory("meta-rewarding-run")
+        let r = try autodidact(["run", RecipeTests.config("meta-rewarding"),
                                 "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=10",
                                 "evaluation.max_new_tokens=8", "schedule.rounds.count=1",
                                 "schedule.rounds.phases.0.generate.questions=10", "schedule.rounds.phases.0.generate.samples=3",

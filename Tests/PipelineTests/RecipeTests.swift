@@ -22,6 +22,28 @@ import TestSupport
         }
     }
 
+    /// The path of `configs/<name>.yaml`.
+    static func config(_ name: String) -> String { Paths.repo.appendingPathComponent("configs/\(name).yaml").path }
+
+    /// `dir/<name>`, removed if it exists (a run directory to write into).
+    static func freshDirectory(_ name: String) -> URL {
+        let url = dir.appendingPathComponent(name)
+        try? FileManager.default.removeItem(at: url)
+        return url
+    }
+
+    /// A judge rubric file in `dir` (by default the task's "Q: ...\nA: ..." format, which the test models follow with a score).
+    static func rubric(_ name: String, _ text: String = "Q: {instruction}\nA: {response}") throws -> URL {
+        let url = dir.appendingPathComponent(name)
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+
+    /// The lines of a JSON Lines file as dictionaries.
+    static func jsonLines(_ url: URL) throws -> [[String: Any]] {
+        try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+    }
+
     /// A model of `shape` (`micro` unless given) pretrained on `corpus()` in windows of `sequence` bytes
     /// into `dir/<name>-model` (once per directory).
     static func microModel(_ name: String, steps: Int, shape: String = "micro", sequence: Int = 96, corpus: () -> String) throws -> String {
@@ -40,11 +62,9 @@ import TestSupport
     /// texts, and every pair against the scores.
     @Test func selfRewardingJudgesItsOwnSamplesAndPairsBestAgainstWorst() throws {
         let model = try RecipeTests.judgingModel()
-        let rubric = RecipeTests.dir.appendingPathComponent("rubric.txt")
-        try "Q: {instruction}\nA: {response}".write(to: rubric, atomically: true, encoding: .utf8)
-        let out = RecipeTests.dir.appendingPathComponent("self-rewarding-run")
-        try? FileManager.default.removeItem(at: out)
-        let args = ["run", Paths.repo.appendingPathComponent("configs/self-rewarding.yaml").path,
+        let rubric = try RecipeTests.rubric("rubric.txt")
+        let out = RecipeTests.freshDirectory("self-rewarding-run")
+        let args = ["run", RecipeTests.config("self-rewarding"),
                     "model.path=\(model)", "data.template=qa", "data.eval_size=10",
                     "evaluation.max_new_tokens=8", "schedule.rounds.count=1", "schedule.rounds.phases.0.synthesize.requests=4",
                     "schedule.rounds.phases.1.generate.source=task",
@@ -115,9 +135,8 @@ import TestSupport
     /// against its verdict and the order it was asked in.
     @Test func selfTaughtEvaluatorKeepsVerdictsThatAgreeWithTheLabel() throws {
         let model = try RecipeTests.verdictModel()
-        let out = RecipeTests.dir.appendingPathComponent("ste-run")
-        try? FileManager.default.removeItem(at: out)
-        let r = try autodidact(["run", Paths.repo.appendingPathComponent("configs/self-taught-evaluator.yaml").path,
+        let out = RecipeTests.freshDirectory("ste-run")
+        let r = try autodidact(["run", RecipeTests.config("self-taught-evaluator"),
                                 "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=10",
                                 "data.pairs_file=\(Paths.repo.appendingPathComponent("data/judge-pairs.jsonl").path)",
                                 "evaluation.max_new_tokens=8", "schedule.rounds.count=1", "schedule.rounds.phases.0.synthesize.modified_instructions=2",
@@ -152,7 +171,7 @@ import TestSupport
         let evaluation = try loadJSON(round.appendingPathComponent("evaluation.json")) as! [String: Any]
         #expect((evaluation["correct"] as! [Bool]).count == 20)
         // Judge pairs have no worked solutions: an SFT phase or a control arm is refused.
-        let bad = try autodidact(["validate", Paths.repo.appendingPathComponent("configs/self-taught-evaluator.yaml").path,
+        let bad = try autodidact(["validate", RecipeTests.config("self-taught-evaluator"),
                                   "model.path=\(model)", "schedule.control.enabled=true"])
         #expect(bad.status != 0 && bad.stderr.contains("judge_pairs has none"), "\(bad.stderr)")
     }
@@ -168,11 +187,9 @@ import TestSupport
     /// least the 50th percentile, rejected length at least the 50th and gap at most the 50th are kept.
     @Test func ripKeepsExactlyThePairsWithinThePercentileThresholds() throws {
         let model = try RecipeTests.judgingModel()
-        let rubric = RecipeTests.dir.appendingPathComponent("rubric.txt")
-        try "Q: {instruction}\nA: {response}".write(to: rubric, atomically: true, encoding: .utf8)
-        let out = RecipeTests.dir.appendingPathComponent("rip-run")
-        try? FileManager.default.removeItem(at: out)
-        let r = try autodidact(["run", Paths.repo.appendingPathComponent("configs/rip.yaml").path,
+        let rubric = try RecipeTests.rubric("rubric.txt")
+        let out = RecipeTests.freshDirectory("rip-run")
+        let r = try autodidact(["run", RecipeTests.config("rip"),
                                 "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=10",
                                 "evaluation.max_new_tokens=8", "schedule.rounds.phases.0.generate.questions=24",
                                 "schedule.rounds.phases.0.generate.max_new_tokens=2",
@@ -206,7 +223,7 @@ import TestSupport
         let metrics = try String(contentsOf: round.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
         #expect(metrics.contains("\"pairs_before_filter\":\(candidates.count)"))
         // RIP needs scores: with a verifiable judge's correct-vs-incorrect pairs it is refused.
-        let bad = try autodidact(["validate", Paths.repo.appendingPathComponent("configs/rip.yaml").path, "model.path=\(model)",
+        let bad = try autodidact(["validate", RecipeTests.config("rip"), "model.path=\(model)",
                                   "schedule.rounds.phases.2.pairs.kind=correct_vs_incorrect"])
         #expect(bad.status != 0 && bad.stderr.contains("rip filters pairs by judge scores"), "\(bad.stderr)")
     }
@@ -215,9 +232,8 @@ import TestSupport
     /// labels recomputed here from word counts), and the evaluation's length-limited pass is recorded.
     @Test func liftAddsLengthInstructedPairsAndScoresCompliance() throws {
         let model = try RecipeTests.judgingModel()  // its two-token answers are right about half the time
-        let out = RecipeTests.dir.appendingPathComponent("lift-run")
-        try? FileManager.default.removeItem(at: out)
-        let r = try autodidact(["run", Paths.repo.appendingPathComponent("configs/lift.yaml").path,
+        let out = RecipeTests.freshDirectory("lift-run")
+        let r = try autodidact(["run", RecipeTests.config("lift"),
                                 "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=10",
                                 "evaluation.max_new_tokens=8", "evaluation.length_limit=1", "schedule.rounds.phases.0.generate.questions=16",
                                 "schedule.rounds.phases.0.generate.max_new_tokens=6", "schedule.rounds.phases.2.pairs.lift_min_difference=0",

@@ -32,18 +32,15 @@ import TestSupport
         let docs = RecipeTests.dir.appendingPathComponent("documents")
         try FileManager.default.createDirectory(at: docs, withIntermediateDirectories: true)
         for k in 0..<6 { try "Document \(k): a shop sold \(k * 7) loaves.".write(to: docs.appendingPathComponent("d\(k).txt"), atomically: true, encoding: .utf8) }
-        let out = RecipeTests.dir.appendingPathComponent("synthesize-run")
-        try? FileManager.default.removeItem(at: out)
-        let r = try autodidact(["run", Paths.repo.appendingPathComponent("configs/synthesize.yaml").path,
+        let out = RecipeTests.freshDirectory("synthesize-run")
+        let r = try autodidact(["run", RecipeTests.config("synthesize"),
                                 "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=10",
                                 "evaluation.max_new_tokens=4", "schedule.rounds.phases.0.synthesize.documents=\(docs.path)",
                                 "schedule.rounds.phases.0.synthesize.max_new_tokens=80",
                                 "schedule.rounds.phases.1.generate.max_new_tokens=2", "schedule.rounds.phases.4.train.lr=0.0001"])
         #expect(r.status == 0, "\(r.stderr)")
         let round = out.appendingPathComponent("round-01")
-        let candidates = try String(contentsOf: round.appendingPathComponent("synthesis.jsonl"), encoding: .utf8).split(separator: "\n").map {
-            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
-        }
+        let candidates = try RecipeTests.jsonLines(round.appendingPathComponent("synthesis.jsonl"))
         #expect(candidates.count == 6 * 8)
         var task = ArithmeticTask()
         task.maxOperands = 3; task.maxValue = 20
@@ -103,10 +100,8 @@ import TestSupport
     /// round 1's pairs. Each round's questions are the instructions it kept.
     @Test func seededSynthesisWritesNewPromptsFromSeedsAndFromThePreviousPairs() throws {
         let model = try Self.instructionWriterModel()
-        let rubric = RecipeTests.dir.appendingPathComponent("seed-rubric.txt")
-        try "Q: {instruction}\nA: {response}".write(to: rubric, atomically: true, encoding: .utf8)
-        let out = RecipeTests.dir.appendingPathComponent("seeded-run")
-        try? FileManager.default.removeItem(at: out)
+        let rubric = try RecipeTests.rubric("seed-rubric.txt")
+        let out = RecipeTests.freshDirectory("seeded-run")
         let seeds = Paths.repo.appendingPathComponent("data/seed-instructions.jsonl").path
         // configs/self-rewarding.yaml with round 2 drawing its examples from round 1's pairs.
         let config = RecipeTests.dir.appendingPathComponent("self-rip.yaml")
@@ -125,9 +120,7 @@ import TestSupport
         var previousPairPrompts: Set<String> = [], roundOneQuestions: [String] = []
         for round in 1...2 {
             let folder = out.appendingPathComponent(String(format: "round-%02d", round))
-            let candidates = try String(contentsOf: folder.appendingPathComponent("synthesis.jsonl"), encoding: .utf8).split(separator: "\n").map {
-                try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
-            }
+            let candidates = try RecipeTests.jsonLines(folder.appendingPathComponent("synthesis.jsonl"))
             let questions = try RecordFile.read(PromptRecord.self, from: folder.appendingPathComponent("questions.jsonl").path)
             #expect(questions.count >= 2 && candidates.count == 32, "round \(round): \(questions.count) kept of \(candidates.count)")
             let existing = round == 1 ? seedPrompts : Array(previousPairPrompts) + roundOneQuestions
@@ -178,10 +171,9 @@ import TestSupport
     /// verdicts that name the better response.
     @Test func modifiedInstructionsMakeKnownLabelPairsForTheJudge() throws {
         let model = try Self.modifierModel()
-        let out = RecipeTests.dir.appendingPathComponent("ste-modified-run")
-        try? FileManager.default.removeItem(at: out)
+        let out = RecipeTests.freshDirectory("ste-modified-run")
         let pairsFile = Paths.repo.appendingPathComponent("data/judge-pairs.jsonl").path
-        let r = try autodidact(["run", Paths.repo.appendingPathComponent("configs/self-taught-evaluator.yaml").path,
+        let r = try autodidact(["run", RecipeTests.config("self-taught-evaluator"),
                                 "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=4",
                                 "data.pairs_file=\(pairsFile)", "evaluation.max_new_tokens=8", "schedule.rounds.count=1",
                                 "schedule.rounds.phases.0.synthesize.modified_instructions=12", "schedule.rounds.phases.0.synthesize.max_new_tokens=60",
@@ -191,9 +183,7 @@ import TestSupport
         #expect(r.status == 0, "\(r.stderr)")
         let round = out.appendingPathComponent("round-01")
         let labelled = Array(try ArithmeticJudgePairs.read(pairsFile).prefix(12))
-        let records = try String(contentsOf: round.appendingPathComponent("synthesis.jsonl"), encoding: .utf8).split(separator: "\n").map {
-            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
-        }
+        let records = try RecipeTests.jsonLines(round.appendingPathComponent("synthesis.jsonl"))
         #expect(records.count == 12)
         let t = JudgeTemplates()
         var expected: [(id: String, prompt: String, answer: String)] = []

@@ -30,11 +30,9 @@ import TestSupport
     /// recomputed here, or, in at most 10% of the pairs, the best output against an unparseable one.
     @Test func judgesSeeOnlyResponsesAndPairsFollowLengthControlledScores() throws {
         let model = try Self.thinkingModel()
-        let rubric = RecipeTests.dir.appendingPathComponent("thought-rubric.txt")
-        try "Judge: {instruction} => {response}".write(to: rubric, atomically: true, encoding: .utf8)
-        let out = RecipeTests.dir.appendingPathComponent("tpo-run")
-        try? FileManager.default.removeItem(at: out)
-        let r = try autodidact(["run", Paths.repo.appendingPathComponent("configs/tpo.yaml").path,
+        let rubric = try RecipeTests.rubric("thought-rubric.txt", "Judge: {instruction} => {response}")
+        let out = RecipeTests.freshDirectory("tpo-run")
+        let r = try autodidact(["run", RecipeTests.config("tpo"),
                                 "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=10",
                                 "evaluation.max_new_tokens=60", "schedule.rounds.count=1",
                                 "schedule.rounds.phases.0.generate.questions=16", "schedule.rounds.phases.0.generate.max_new_tokens=90",

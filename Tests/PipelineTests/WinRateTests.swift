@@ -20,10 +20,9 @@ import TestSupport
     /// limit: each outcome is recomputed from the two rounds' answers and the judge's two verdicts.
     @Test func eachRoundIsJudgedAgainstThePreviousEvaluation() throws {
         let model = try RecipeTests.verdictModel()
-        let out = RecipeTests.dir.appendingPathComponent("win-rate-run")
-        try? FileManager.default.removeItem(at: out)
+        let out = RecipeTests.freshDirectory("win-rate-run")
         let seeds = Paths.repo.appendingPathComponent("data/seed-instructions.jsonl").path
-        let r = try autodidact(["run", Paths.repo.appendingPathComponent("configs/self-taught-evaluator.yaml").path,
+        let r = try autodidact(["run", RecipeTests.config("self-taught-evaluator"),
                                 "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=4",
                                 "data.pairs_file=\(Paths.repo.appendingPathComponent("data/judge-pairs.jsonl").path)",
                                 "evaluation.max_new_tokens=8", "evaluation.win_rate_prompts=\(seeds)", "evaluation.win_rate_count=12",
@@ -37,8 +36,7 @@ import TestSupport
         let before = try RecordFile.read(GenerationRecord.self, from: out.appendingPathComponent("initial/win_rate_responses.jsonl").path)
         let after = try RecordFile.read(GenerationRecord.self, from: out.appendingPathComponent("round-01/win_rate_responses.jsonl").path)
         #expect(before.map(\.promptId) == prompts.map(\.id) && after.map(\.promptId) == prompts.map(\.id))
-        let judgments = try String(contentsOf: out.appendingPathComponent("round-01/win_rate_judgments.jsonl"), encoding: .utf8)
-            .split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        let judgments = try RecipeTests.jsonLines(out.appendingPathComponent("round-01/win_rate_judgments.jsonl"))
         var verdicts: [String: [String]] = [:]
         for j in judgments { verdicts[j["prompt_id"] as! String] = j["raw"] as? [String] }
         let evaluation = try loadJSON(out.appendingPathComponent("round-01/evaluation.json")) as! [String: Any]

@@ -48,7 +48,7 @@ public enum PairBuilders {
         guard !good.isEmpty, !bad.isEmpty, maxPairs > 0 else { return [] }
         var all: [(Int, Int)] = []
         for g in good { for b in bad { all.append((g, b)) } }
-        for i in stride(from: all.count - 1, to: 0, by: -1) { all.swapAt(i, rng.int(below: i + 1)) }
+        rng.shuffle(&all)
         return all.prefix(maxPairs).map { Preference(chosen: $0.0, rejected: $0.1) }
     }
 

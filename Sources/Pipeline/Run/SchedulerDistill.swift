@@ -36,7 +36,7 @@ extension Scheduler {
             return
         }
         var rng = RandomStream(key: config.seed, UInt64(round), 0x5F7D)
-        for i in stride(from: examples.count - 1, to: 0, by: -1) { examples.swapAt(i, rng.int(below: i + 1)) }
+        rng.shuffle(&examples)
         let setup = TrainerSetup(adamW: AdamWSettings(learningRate: c.learningRate), maxGradNorm: c.maxGradNorm > 0 ? c.maxGradNorm : nil,
                                  microBatchTokens: c.microBatchTokens, checksumEvery: 50, reductionShards: config.reductionShards)
         if cluster.size > 1 { try cluster.broadcast(.setupTrainer(setup)) }

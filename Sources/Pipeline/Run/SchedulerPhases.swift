@@ -391,7 +391,7 @@ extension Scheduler {
             return
         }
         var rng = RandomStream(key: config.seed, UInt64(round), 0x7A1)
-        for i in stride(from: pairs.count - 1, to: 0, by: -1) { pairs.swapAt(i, rng.int(below: i + 1)) }
+        rng.shuffle(&pairs)
         let setup = PreferenceSetup(loss: c.loss, settings: LossSettings(beta: c.beta, alpha: c.alpha, gamma: c.gamma),
                                     adamW: AdamWSettings(learningRate: c.learningRate), maxGradNorm: c.maxGradNorm > 0 ? c.maxGradNorm : nil,
                                     microBatchTokens: c.microBatchTokens, reductionShards: config.reductionShards)
