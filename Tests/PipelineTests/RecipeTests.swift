@@ -191,14 +191,17 @@ import TestSupport
         let out = RecipeTests.freshDirectory("rip-run")
         let r = try autodidact(["run", RecipeTests.config("rip"),
                                 "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=10",
-                                "evaluation.max_new_tokens=8", "schedule.rounds.phases.0.generate.questions=24",
-                                "schedule.rounds.phases.0.generate.max_new_tokens=2",
-                                "schedule.rounds.phases.1.judge.rubric=\(rubric.path)", "schedule.rounds.phases.1.judge.max_new_tokens=12",
-                                "schedule.rounds.phases.3.train.lr=0.0001"])
+                                "evaluation.max_new_tokens=8", "schedule.rounds.count=1", "schedule.rounds.phases.1.generate.questions=24",
+                                "schedule.rounds.phases.1.generate.max_new_tokens=2",
+                                "schedule.rounds.phases.2.judge.rubric=\(rubric.path)", "schedule.rounds.phases.2.judge.max_new_tokens=12",
+                                "schedule.rounds.phases.4.train.lr=0.0001"])
         #expect(r.status == 0, "\(r.stderr)")
         let round = out.appendingPathComponent("round-01")
         let gens = try RecordFile.read(GenerationRecord.self, from: round.appendingPathComponent("generations.jsonl").path)
         let judgments = try RecordFile.read(JudgmentRecord.self, from: round.appendingPathComponent("judgments.jsonl").path)
+        // Self-RIP's synthesis has no previous pairs in round 1, so the round asks the task's questions.
+        #expect(try RecordFile.read(PromptRecord.self, from: round.appendingPathComponent("questions.jsonl").path).isEmpty)
+        #expect(gens.allSatisfy { $0.promptId.hasPrefix("train-") })
         var order: [String] = [], samples: [String: [(score: Double?, length: Int)]] = [:]
         for (g, j) in zip(gens, judgments) {
             if samples[g.promptId] == nil { order.append(g.promptId) }
@@ -224,7 +227,7 @@ import TestSupport
         #expect(metrics.contains("\"pairs_before_filter\":\(candidates.count)"))
         // RIP needs scores: with a verifiable judge's correct-vs-incorrect pairs it is refused.
         let bad = try autodidact(["validate", RecipeTests.config("rip"), "model.path=\(model)",
-                                  "schedule.rounds.phases.2.pairs.kind=correct_vs_incorrect"])
+                                  "schedule.rounds.phases.3.pairs.kind=correct_vs_incorrect"])
         #expect(bad.status != 0 && bad.stderr.contains("rip filters pairs by judge scores"), "\(bad.stderr)")
     }
 

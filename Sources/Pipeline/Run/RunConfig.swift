@@ -314,8 +314,9 @@ public struct GenerateConfig: Equatable {
     public var questions: Int, samples: Int, temperature: Float, topP: Float, topK: Int, maxNewTokens: Int, batchSize: Int
     /// Stop strings: an output ends at the first one (which is cut off), as at the end-of-sequence token.
     public var stop: [String]
-    /// Where the questions come from: "task" (the training split) or "synthesized" (the questions the
-    /// round's synthesize phase kept, or the latest earlier round's).
+    /// Where the questions come from: "task" (the training split), "synthesized" (the questions the
+    /// round's synthesize phase kept, or the latest earlier round's) or "synthesized_or_task" (those when a
+    /// round has kept any, else the training split: Self-RIP's first round).
     public var source: String
     /// Distillation: another model (any model path) writes the outputs instead of the policy, its prompts
     /// in the `teacherTemplate` format ("qa" or "chat"; the run's data.template when not given).
@@ -331,7 +332,7 @@ public struct GenerateConfig: Equatable {
         batchSize = try r.int("batch_size", default: 64, min: 1, max: 4096)
         stop = try r.strings("stop", default: [])
         if stop.contains("") { throw r.error("stop", "a stop string must not be empty") }
-        source = try r.string("source", default: "task", oneOf: ["task", "synthesized"])!
+        source = try r.string("source", default: "task", oneOf: ["task", "synthesized", "synthesized_or_task"])!
         teacher = try r.string("teacher")
         if let t = teacher, !FileManager.default.fileExists(atPath: t) { throw r.error("teacher", "'\(t)' does not exist") }
         teacherTemplate = try r.string("teacher_template", oneOf: ["qa", "chat"])

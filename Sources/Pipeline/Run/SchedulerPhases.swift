@@ -148,10 +148,16 @@ extension Scheduler {
 
     func generatePhase(_ c: GenerateConfig, key: String, round: Int, folder: String) throws {
         var qs = questions(round: round, count: c.questions)
-        if c.source == "synthesized" {
-            qs = Array(try synthesizedProblems(upTo: folder).prefix(c.questions))
-            guard !qs.isEmpty else { throw PipelineError("\(key): generate.source is synthesized, but no synthesize phase up to this round kept a question") }
-            logger.info("\(key): \(qs.count) synthesized questions")
+        if c.source != "task" {
+            let synthesized = Array(try synthesizedProblems(upTo: folder).prefix(c.questions))
+            if !synthesized.isEmpty {
+                qs = synthesized
+                logger.info("\(key): \(qs.count) synthesized questions")
+            } else if c.source == "synthesized" {
+                throw PipelineError("\(key): generate.source is synthesized, but no synthesize phase up to this round kept a question")
+            } else {
+                logger.info("\(key): no synthesized questions yet; \(qs.count) questions of the task")
+            }
         }
         // The writer: the policy, or (distillation) a teacher model loaded on every rank for this phase.
         var writer = (model: model, tokenizer: tokenizer, template: config.data.template)

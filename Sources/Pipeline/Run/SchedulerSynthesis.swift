@@ -23,15 +23,15 @@ struct SynthesisRecord: Codable {
 
 extension Scheduler {
     /// The questions kept by the synthesize phase of `folder`'s round, or else of the latest earlier round
-    /// that has them; none when no round has synthesized.
+    /// that kept any; none when no round has.
     func synthesizedProblems(upTo folder: String) throws -> [Problem] {
         guard folder.hasPrefix("round-"), let round = Int(folder.dropFirst(6)) else { return [] }
         for r in stride(from: round, through: 1, by: -1) {
             let url = dir.appendingPathComponent(String(format: "round-%02d/questions.jsonl", r))
             guard FileManager.default.fileExists(atPath: url.path) else { continue }
-            return try RecordFile.read(PromptRecord.self, from: url.path).map {
-                Problem(id: $0.id, question: $0.prompt, solution: "", answer: $0.reference ?? "")
-            }
+            let kept = try RecordFile.read(PromptRecord.self, from: url.path)
+            if kept.isEmpty { continue }
+            return kept.map { Problem(id: $0.id, question: $0.prompt, solution: "", answer: $0.reference ?? "") }
         }
         return []
     }
@@ -79,15 +79,22 @@ extension Scheduler {
             synthesis.screening.contaminationNGram = c.contaminationNGram
             let heldOut = Set(held)
             let seeds = try seedPrompts(seedSource, round: round).filter { !heldOut.contains($0) }
-            guard seeds.count >= c.shots else { throw PipelineError("\(key): \(seeds.count) seed prompts from \(seedSource); synthesize.shots needs \(c.shots)") }
-            let examples = (0..<c.requests).map { k -> [String] in
+            if seeds.isEmpty && seedSource == "previous_pairs" {
+                // Self-RIP's first round (or a round after one without pairs): nothing to write from.
+                logger.info("\(key): no previous pairs to write from; nothing synthesized this round")
+            } else if seeds.isEmpty {
+                throw PipelineError("\(key): \(seedSource) has no prompts to write from")
+            }
+            let shots = min(c.shots, seeds.count)
+            if shots < c.shots && !seeds.isEmpty { logger.info("\(key): only \(seeds.count) seed prompts; \(shots) examples per request") }
+            let examples = seeds.isEmpty ? [] : (0..<c.requests).map { k -> [String] in
                 var rng = RandomStream(key: config.seed, UInt64(round), UInt64(k), 0x5EED)
                 var pool = Array(seeds.indices)
-                for i in 0..<c.shots { pool.swapAt(i, i + rng.int(below: pool.count - i)) }
-                return pool.prefix(c.shots).map { seeds[$0] }
+                for i in 0..<shots { pool.swapAt(i, i + rng.int(below: pool.count - i)) }
+                return pool.prefix(shots).map { seeds[$0] }
             }
-            logger.info("\(key): \(c.requests) requests x \(c.samples) new prompts by the policy, \(c.shots) examples each from \(seeds.count) seeds")
-            let texts = try service.complete(examples.map { synthesis.prompt(examples: $0) }, samples: c.samples, params: params).flatMap { $0 }
+            if !seeds.isEmpty { logger.info("\(key): \(c.requests) requests x \(c.samples) new prompts by the policy, \(shots) examples each from \(seeds.count) seeds") }
+            let texts = examples.isEmpty ? [] : try service.complete(examples.map { synthesis.prompt(examples: $0) }, samples: c.samples, params: params).flatMap { $0 }
             for (k, s) in synthesis.screen(texts, existing: seeds + earlier, evaluation: evaluationQuestions).enumerated() {
                 records.append(SynthesisRecord(examples: examples[k / c.samples], sampleIndex: k % c.samples, text: texts[k], status: s.status, question: s.prompt))
                 if s.status == .kept, let q = s.prompt {
@@ -148,9 +155,7 @@ extension Scheduler {
         guard source == "previous_pairs" else { return try RecordFile.read(PromptRecord.self, from: source).map(\.prompt) }
         let previous = String(format: "round-%02d", round - 1)
         let url = dir.appendingPathComponent("\(previous)/pairs.jsonl")
-        guard round > 1, FileManager.default.fileExists(atPath: url.path) else {
-            throw PipelineError("synthesize.seeds is previous_pairs, but round \(round - 1) has no pairs.jsonl")
-        }
+        guard round > 1, FileManager.default.fileExists(atPath: url.path) else { return [] }
         let problems = try problemsById(previous)
         var seen = Set<String>()
         return try RecordFile.read(PairRecord.self, from: url.path).compactMap { p in
