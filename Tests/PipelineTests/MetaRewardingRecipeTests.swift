@@ -24,18 +24,19 @@ import TestSupport
     /// One round: for each question the meta-judged response is the one whose parsed scores vary most; its
     /// battles are its meta-judgments as parsed; the position weights, win matrix and Elo ratings are
     /// recomputed from the round's battles; each judge pair (highest against lowest Elo) is in pairs.jsonl
-    /// beside the length-controlled actor pairs, with its judge prompt.
+    /// beside the length-controlled actor pairs, with its judge prompt. A 2-rank run writes the same files.
     @Test func metaJudgeRanksJudgmentsAndAddsJudgePairs() throws {
         let model = try Self.metaJudgingModel()
         let rubric = try RecipeTests.rubric("meta-rubric.txt")
         let out = RecipeTests.freshDirectory("meta-rewarding-run")
-        let r = try autodidact(["run", RecipeTests.config("meta-rewarding"),
-                                "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=10",
-                                "evaluation.max_new_tokens=8", "schedule.rounds.count=1",
-                                "schedule.rounds.phases.0.generate.questions=10", "schedule.rounds.phases.0.generate.samples=3",
-                                "schedule.rounds.phases.0.generate.max_new_tokens=2",
-                                "schedule.rounds.phases.1.judge.rubric=\(rubric.path)", "schedule.rounds.phases.1.judge.judgments=4",
-                                "schedule.rounds.phases.1.judge.max_new_tokens=24", "schedule.rounds.phases.3.train.lr=0.0001"])
+        let args = ["run", RecipeTests.config("meta-rewarding"),
+                    "model.path=\(model)", "data.template=qa", "data.eval_size=10",
+                    "evaluation.max_new_tokens=8", "evaluation.win_rate_count=6", "evaluation.win_rate_max_new_tokens=8", "schedule.rounds.count=1",
+                    "schedule.rounds.phases.0.generate.questions=10", "schedule.rounds.phases.0.generate.samples=3",
+                    "schedule.rounds.phases.0.generate.max_new_tokens=2",
+                    "schedule.rounds.phases.1.judge.rubric=\(rubric.path)", "schedule.rounds.phases.1.judge.judgments=4",
+                    "schedule.rounds.phases.1.judge.max_new_tokens=24", "schedule.rounds.phases.3.train.lr=0.0001"]
+        let r = try autodidact(args + ["run.output_dir=\(out.path)"])
         #expect(r.status == 0, "\(r.stderr)")
         let round = out.appendingPathComponent("round-01")
         let gens = try RecordFile.read(GenerationRecord.self, from: round.appendingPathComponent("generations.jsonl").path)
@@ -87,5 +88,13 @@ import TestSupport
         let metrics = try String(contentsOf: round.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
         #expect(metrics.contains("\"judge_pairs\":\(judgePairs)"))
         #expect(FileManager.default.fileExists(atPath: round.appendingPathComponent("model/model.safetensors").path))
+        // Under mpirun -np 2 the judgments and meta-judgments are sharded over both ranks and come back identical.
+        let out2 = RecipeTests.freshDirectory("meta-rewarding-np2")
+        let r2 = try run(["mpirun", "--oversubscribe", "-np", "2", Paths.executable.path] + args + ["run.output_dir=\(out2.path)"],
+                         environment: MPITests.env)
+        #expect(r2.status == 0, "\(r2.stderr)")
+        for file in ["judgments.jsonl", "meta_judgments.jsonl", "pairs.jsonl", "win_rate_judgments.jsonl"] {
+            #expect(try Data(contentsOf: round.appendingPathComponent(file)) == Data(contentsOf: out2.appendingPathComponent("round-01/\(file)")), "\(file)")
+        }
     }
 }
