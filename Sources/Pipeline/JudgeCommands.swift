@@ -207,13 +207,16 @@ public enum JudgeAccuracy {
         let service = ClusterCompletions(cluster: cluster, model: loaded.model, tokenizer: tokenizer, template: template, batchSize: o.batchSize,
                                          progress: "judge-accuracy", logger: logger)
         let report = try measure(pairs, judge: PairwiseJudge(templates: templates, params: o.sampling), service: service)
-        if let out = o.output {
-            let lines = zip(pairs, report.results).map { p, r in
-                "{\"id\": \(JSONLines.quote(p.id)), \"verdict\": \"\(r.verdict.rawValue)\", \"forward\": \(r.forward.map(JSONLines.quote) ?? "null"), "
-                    + "\"backward\": \(r.backward.map(JSONLines.quote) ?? "null"), \"raw\": [\(r.raw.map(JSONLines.quote).joined(separator: ", "))]}"
-            }
-            try AtomicFile.write(Data((lines.joined(separator: "\n") + "\n").utf8), to: URL(fileURLWithPath: out))
-        }
+        if let out = o.output { try write(pairs, report, to: URL(fileURLWithPath: out)) }
         return report
+    }
+
+    /// One JSON line per pair: its id, the combined verdict, the verdict of each order and the raw texts.
+    public static func write(_ pairs: [LabelledPair], _ report: Report, to url: URL) throws {
+        let lines = zip(pairs, report.results).map { p, r in
+            "{\"id\": \(JSONLines.quote(p.id)), \"verdict\": \"\(r.verdict.rawValue)\", \"forward\": \(r.forward.map(JSONLines.quote) ?? "null"), "
+                + "\"backward\": \(r.backward.map(JSONLines.quote) ?? "null"), \"raw\": [\(r.raw.map(JSONLines.quote).joined(separator: ", "))]}"
+        }
+        try AtomicFile.write(Data((lines.joined(separator: "\n") + "\n").utf8), to: url)
     }
 }

@@ -4,7 +4,7 @@ import Alignment
 import Pipeline
 import TestSupport
 
-/// Judged win rates of each evaluation's model over the previous one.
+/// Judged evaluations: win rates of each evaluation's model over the previous one, and judge accuracy.
 @Suite(.serialized) struct WinRateTests {
     @Test func bootstrapIntervalAndCounts() {
         #expect(Statistics.bootstrapMean([1, 1, 1], seed: 1) == (1, 1))
@@ -17,7 +17,8 @@ import TestSupport
     }
 
     /// A round of the Self-Taught Evaluator with win rates on 12 held-out seed instructions under a 2-word
-    /// limit: each outcome is recomputed from the two rounds' answers and the judge's two verdicts.
+    /// limit: each outcome is recomputed from the two rounds' answers and the judge's two verdicts; and judge
+    /// accuracy on 6 labelled pairs at both evaluations, recomputed from the verdicts.
     @Test func eachRoundIsJudgedAgainstThePreviousEvaluation() throws {
         let model = try RecipeTests.verdictModel()
         let out = RecipeTests.freshDirectory("win-rate-run")
@@ -27,6 +28,8 @@ import TestSupport
                                 "data.pairs_file=\(Paths.repo.appendingPathComponent("data/judge-pairs.jsonl").path)",
                                 "evaluation.max_new_tokens=8", "evaluation.win_rate_prompts=\(seeds)", "evaluation.win_rate_count=12",
                                 "evaluation.win_rate_max_new_tokens=8", "evaluation.length_limit=2", "evaluation.win_rate_judge=\(model)",
+                                "evaluation.judge_accuracy_pairs=\(Paths.repo.appendingPathComponent("data/judge-pairs.jsonl").path)",
+                                "evaluation.judge_accuracy_count=6", "evaluation.judge_accuracy_max_new_tokens=8",
                                 "schedule.rounds.count=1",
                                 "schedule.rounds.phases.0.synthesize.modified_instructions=2", "schedule.rounds.phases.1.generate.source=task",
                                 "schedule.rounds.phases.1.generate.questions=8", "schedule.rounds.phases.1.generate.max_new_tokens=8",
@@ -60,6 +63,21 @@ import TestSupport
         }
         #expect(judgedCount > 0 && judgedCount == judgments.count)
         let summary = try String(contentsOf: out.appendingPathComponent("summary.md"), encoding: .utf8)
-        #expect(summary.contains("judged win rate"))
+        #expect(summary.contains("judged win rate") && summary.contains("judge accuracy"))
+        // Judge accuracy at both evaluations: the policy's verdicts on the last 6 labelled pairs, both orders.
+        let labelled = try ArithmeticJudgePairs.read(Paths.repo.appendingPathComponent("data/judge-pairs.jsonl").path).suffix(6)
+        for folder in ["initial", "round-01"] {
+            let lines = try RecipeTests.jsonLines(out.appendingPathComponent("\(folder)/judge_accuracy.jsonl"))
+            #expect(lines.map { $0["id"] as! String } == labelled.map(\.id))
+            var both = 0, single = 0
+            for line in lines {
+                let raw = line["raw"] as! [String]
+                let (f, b) = (JudgeParsing.verdict(raw[0]), JudgeParsing.verdict(raw[1]))  // better response shown as A, then as B
+                if f == "A" && b == "B" { both += 1 }
+                single += (f == "A" ? 1 : 0) + (b == "B" ? 1 : 0)
+            }
+            let accuracy = (try loadJSON(out.appendingPathComponent("\(folder)/evaluation.json")) as! [String: Any])["judgeAccuracy"] as! [String: Any]
+            #expect(accuracy["pairs"] as? Int == 6 && accuracy["correct"] as? Int == both && accuracy["singleCorrect"] as? Int == single, "\(folder)")
+        }
     }
 }

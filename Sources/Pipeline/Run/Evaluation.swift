@@ -17,6 +17,8 @@ public struct EvaluationResult: Codable, Equatable {
     }
     /// The judged comparison with the previous evaluation's model on the win-rate prompts.
     public var winRate: WinRate?
+    /// The policy as a pairwise judge of labelled pairs (`evaluation.judge_accuracy_pairs`).
+    public var judgeAccuracy: JudgeAccuracyResult?
     public init(label: String, correct: [Bool], lengths: [Int]) { self.label = label; self.correct = correct; self.lengths = lengths }
     public var accuracy: Double { correct.isEmpty ? 0 : Double(correct.filter { $0 }.count) / Double(correct.count) }
     public var interval: (low: Double, high: Double) { Statistics.wilson(successes: correct.filter { $0 }.count, trials: correct.count) }
@@ -61,6 +63,16 @@ public struct WinRate: Codable, Equatable {
     }
 }
 
+/// The model's verdicts on labelled pairs, each judged in both orders: a pair is right when both orders
+/// name the better response; single-order verdicts are counted too.
+public struct JudgeAccuracyResult: Codable, Equatable {
+    public var pairs: Int, correct: Int, singleCorrect: Int, ties: Int, unparsed: Int
+    public var accuracy: Double { pairs == 0 ? 0 : Double(correct) / Double(pairs) }
+    public var interval: (low: Double, high: Double) { Statistics.wilson(successes: correct, trials: pairs) }
+    public var singleAccuracy: Double { pairs == 0 ? 0 : Double(singleCorrect) / Double(2 * pairs) }
+    public var text: String { String(format: "%.1f%% (%.1f-%.1f)", 100 * accuracy, 100 * interval.low, 100 * interval.high) }
+}
+
 /// The per-round table printed at the end of each round and of the run.
 public struct RoundReport {
     public var rows: [(label: String, result: EvaluationResult, pairs: Int?, seconds: [(String, Double)])] = []
@@ -78,6 +90,14 @@ public struct RoundReport {
             let secs = row.seconds.map { "\($0.0) \(String(format: "%.0f", $0.1))" }.joined(separator: ", ")
             lines.append("| \(row.label) | \(ci) | \(pPrev) | \(pStart) | \(row.pairs.map(String.init) ?? "-") | \(String(format: "%.1f (%.1f)", r.meanLength, r.sdLength)) | \(secs) |")
             if !row.label.hasPrefix("control") { previous = r }
+        }
+        let judging = rows.filter { $0.result.judgeAccuracy != nil }
+        if !judging.isEmpty {
+            lines += ["", "| model | judge accuracy, both orders (95% CI) | single-order accuracy | ties / unparsed of pairs |", "|---|---|---|---|"]
+            for row in judging {
+                let j = row.result.judgeAccuracy!
+                lines.append("| \(row.label) | \(j.text) | \(String(format: "%.1f%%", 100 * j.singleAccuracy)) | \(j.ties) / \(j.unparsed) of \(j.pairs) |")
+            }
         }
         let judged = rows.filter { $0.result.winRate != nil }
         if !judged.isEmpty {

@@ -265,6 +265,10 @@ public struct EvaluationConfig: Equatable {
     public var winRatePrompts: String?
     public var winRateCount: Int, winRateMaxNewTokens: Int
     public var winRateJudge: String?
+    /// Judge accuracy: at every evaluation the policy judges the last `judgeAccuracyCount` labelled pairs of
+    /// `judgeAccuracyPairs` in both orders (greedy, up to `judgeAccuracyMaxNewTokens`).
+    public var judgeAccuracyPairs: String?
+    public var judgeAccuracyCount: Int, judgeAccuracyMaxNewTokens: Int
     init(_ r: ConfigReader) throws {
         maxNewTokens = try r.int("max_new_tokens", default: 64, min: 1, max: 4096)
         batchSize = try r.int("batch_size", default: 64, min: 1, max: 4096)
@@ -275,6 +279,10 @@ public struct EvaluationConfig: Equatable {
         winRateMaxNewTokens = try r.int("win_rate_max_new_tokens", default: 128, min: 1, max: 4096)
         winRateJudge = try r.string("win_rate_judge")
         if let f = winRateJudge, !FileManager.default.fileExists(atPath: f) { throw r.error("win_rate_judge", "'\(f)' does not exist") }
+        judgeAccuracyPairs = try r.string("judge_accuracy_pairs")
+        if let f = judgeAccuracyPairs, !FileManager.default.fileExists(atPath: f) { throw r.error("judge_accuracy_pairs", "'\(f)' does not exist") }
+        judgeAccuracyCount = try r.int("judge_accuracy_count", default: 50, min: 1)
+        judgeAccuracyMaxNewTokens = try r.int("judge_accuracy_max_new_tokens", default: 128, min: 1, max: 4096)
         try r.finish()
     }
 }

@@ -485,6 +485,13 @@ extension Scheduler {
             lift = ["length_limit": limit, "length_compliance": result.compliance!, "accuracy_within_limit": result.accuracyWithinLimit!]
             logger.info("\(String(format: "%@: with a %d-word limit, %.1f%% of answers keep to it; accuracy counting the others wrong %.1f%%", label, limit, 100 * result.compliance!, 100 * result.accuracyWithinLimit!))")
         }
+        if let j = try judgeAccuracy(folder: folder) {
+            result.judgeAccuracy = j
+            lift["judge_accuracy"] = j.accuracy
+            lift["judge_accuracy_ci95"] = [j.interval.low, j.interval.high]
+            lift["judge_single_order_accuracy"] = j.singleAccuracy
+            logger.info("\(label): judge accuracy \(j.text) on \(j.pairs) labelled pairs (both orders), single-order \(String(format: "%.1f%%", 100 * j.singleAccuracy)), \(j.unparsed) unparsed")
+        }
         if let w = try winRate(folder: folder) {
             result.winRate = w
             lift["win_rate"] = w.rate ?? NSNull()

@@ -84,4 +84,20 @@ extension Scheduler {
         }
         return WinRate(against: againstLabel, outcomes: outcomes, seed: config.seed)
     }
+
+    /// The current model judges the last `judge_accuracy_count` labelled pairs in both orders (greedy);
+    /// nil when judge accuracy is off. Verdicts go to `judge_accuracy.jsonl`.
+    func judgeAccuracy(folder: String) throws -> JudgeAccuracyResult? {
+        guard let file = config.evaluation.judgeAccuracyPairs else { return nil }
+        let pairs = Array(try ArithmeticJudgePairs.read(file).suffix(config.evaluation.judgeAccuracyCount))
+        let template: ChatTemplate? = config.data.template == "chat" ? ChatTemplate.detect(from: tokenizer.chatTemplate) : nil
+        let service = ClusterCompletions(cluster: cluster, model: model, tokenizer: tokenizer, template: template,
+                                         batchSize: config.evaluation.batchSize, progress: "judge accuracy", logger: logger)
+        var params = SamplingParameters()
+        params.temperature = 0; params.maxNewTokens = config.evaluation.judgeAccuracyMaxNewTokens; params.truncatePrompts = true
+        params.seed = config.seed
+        let report = try JudgeAccuracy.measure(pairs, judge: PairwiseJudge(params: params), service: service)
+        try JudgeAccuracy.write(pairs, report, to: dir.appendingPathComponent("\(folder)/judge_accuracy.jsonl"))
+        return JudgeAccuracyResult(pairs: report.pairs, correct: report.correct, singleCorrect: report.singleCorrect, ties: report.ties, unparsed: report.unparsed)
+    }
 }
