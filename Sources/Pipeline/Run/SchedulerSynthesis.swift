@@ -108,7 +108,7 @@ extension Scheduler {
         for status in QuestionSynthesis.Status.allCases { counts[status.rawValue] = records.filter { $0.status == status }.count }
         try metrics(folder).append(counts)
         let dropped = QuestionSynthesis.Status.allCases.filter { $0 != .kept }.map { "\($0.rawValue) \(counts[$0.rawValue]!)" }
-        logger.info("\(key): kept \(questions.count) of \(records.count) (\(dropped.joined(separator: ", ")))")
+        logger.info("\(key): kept \(counts["kept"]!) of \(records.count) (\(dropped.joined(separator: ", "))); \(questions.count) questions")
     }
 
     /// Self-Taught Evaluator's synthetic pairs: for each of the round's labelled pairs, the policy writes a
