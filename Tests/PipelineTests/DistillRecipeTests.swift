@@ -69,4 +69,33 @@ import TestSupport
         #expect(try Data(contentsOf: out2.appendingPathComponent("round-01/generations.jsonl")) == Data(contentsOf: round.appendingPathComponent("generations.jsonl")))
         #expect(try Data(contentsOf: out2.appendingPathComponent("round-01/model/model.safetensors")) == trained)
     }
+
+    /// The SFT phase is checkpointed: killed after its third step and resumed, the run trains the student
+    /// to the same bytes as an uninterrupted run (one example a step, a checkpoint every 2 steps).
+    @Test func aKilledSFTPhaseResumesFromItsCheckpoint() throws {
+        let teacher = try Self.teacherModel(), student = try RecipeTests.judgingModel()
+        let args = ["run", RecipeTests.config("distill"), "model.path=\(student)", "data.template=qa", "data.eval_size=4",
+                    "evaluation.max_new_tokens=8", "schedule.rounds.phases.0.generate.teacher=\(teacher)",
+                    "schedule.rounds.phases.0.generate.questions=16", "schedule.rounds.phases.0.generate.max_new_tokens=70",
+                    "schedule.rounds.phases.0.generate.stop=\n\n", "schedule.rounds.phases.2.train.lr=0.001",
+                    "schedule.rounds.phases.2.train.batch_size=1", "schedule.rounds.phases.2.train.checkpoint_every=2"]
+        let whole = RecipeTests.freshDirectory("distill-whole"), resumed = RecipeTests.freshDirectory("distill-resumed")
+        let r = try autodidact(args + ["run.output_dir=\(whole.path)"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let steps = try RecipeTests.jsonLines(whole.appendingPathComponent("round-01/metrics.jsonl")).filter { $0["step"] != nil }.count
+        #expect(steps >= 4, "\(steps) SFT steps")
+        let killed = try autodidact(args + ["run.output_dir=\(resumed.path)"], environment: ["AUTODIDACT_KILL_AT": "round-1-2-train/step/3"])
+        #expect(killed.status != 0)
+        #expect(FileManager.default.fileExists(atPath: resumed.appendingPathComponent("round-01/checkpoint-000002").path))
+        let again = try autodidact(args + ["run.output_dir=\(resumed.path)", "--resume"])
+        #expect(again.status == 0 && again.stderr.contains("resuming at step 2"), "\(again.stderr)")
+        #expect(try Data(contentsOf: resumed.appendingPathComponent("round-01/model/model.safetensors"))
+                == Data(contentsOf: whole.appendingPathComponent("round-01/model/model.safetensors")))
+        // The same metrics lines, timings aside: the examples line once, every step once.
+        func lines(_ run: URL) throws -> [String] {
+            try String(contentsOf: run.appendingPathComponent("round-01/metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+                .filter { !$0.contains("\"seconds\"") }.map(String.init)
+        }
+        #expect(try lines(resumed) == lines(whole))
+    }
 }

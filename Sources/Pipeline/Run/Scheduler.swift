@@ -100,6 +100,28 @@ public final class Scheduler {
         }
     }
 
+    /// Another model (a teacher, a win-rate judge) loaded on every rank: rank 0 keeps it beside the policy,
+    /// the workers replace theirs until `restoreWorkers`. `role` names it in errors.
+    func loadOnAllRanks(_ path: String, role: String) throws -> (model: LlamaModel, tokenizer: BPETokenizer) {
+        let loaded = try ModelCommands.load(path, logger: logger)
+        guard let t = loaded.tokenizer else { throw PipelineError("\(path): the \(role) has no tokenizer") }
+        if cluster.size > 1 { try cluster.broadcast(.loadModel(path: path)) }
+        return (loaded.model, t)
+    }
+
+    /// A completion service over the cluster for `model` (the policy unless given), its prompts in the
+    /// model's chat format when the run's template is chat, sampled in batches of `batchSize`.
+    func completions(model m: LlamaModel? = nil, tokenizer t: BPETokenizer? = nil, batchSize: Int, progress: String) -> ClusterCompletions {
+        let tok = t ?? tokenizer
+        return ClusterCompletions(cluster: cluster, model: m ?? model, tokenizer: tok, template: chatTemplate(of: tok), batchSize: batchSize,
+                                  progress: progress, logger: logger)
+    }
+
+    /// The chat format completions are wrapped in: the tokenizer's own when the run's template is chat.
+    func chatTemplate(of t: BPETokenizer) -> ChatTemplate? {
+        config.data.template == "chat" ? ChatTemplate.detect(from: t.chatTemplate) : nil
+    }
+
     /// Puts the run's current model back on the worker ranks (after they served another model).
     func restoreWorkers() throws {
         guard cluster.size > 1 else { return }

@@ -56,12 +56,8 @@ extension Scheduler {
             if let j = config.evaluation.winRateJudge { path = j } else if case .path(let p) = config.model { path = p } else {
                 throw PipelineError("evaluation.win_rate_judge is needed for a model trained from scratch")
             }
-            let judge = try ModelCommands.load(path, logger: logger)
-            guard let judgeTokenizer = judge.tokenizer else { throw PipelineError("\(path): the win-rate judge has no tokenizer") }
-            if cluster.size > 1 { try cluster.broadcast(.loadModel(path: path)) }
-            let template: ChatTemplate? = config.data.template == "chat" ? ChatTemplate.detect(from: judgeTokenizer.chatTemplate) : nil
-            let service = ClusterCompletions(cluster: cluster, model: judge.model, tokenizer: judgeTokenizer, template: template,
-                                             batchSize: config.evaluation.batchSize, progress: "win rate", logger: logger)
+            let judge = try loadOnAllRanks(path, role: "win-rate judge")
+            let service = completions(model: judge.model, tokenizer: judge.tokenizer, batchSize: config.evaluation.batchSize, progress: "win rate")
             var params = SamplingParameters()
             params.temperature = 0; params.maxNewTokens = config.evaluation.winRateMaxNewTokens; params.truncatePrompts = true
             params.seed = config.seed
@@ -90,9 +86,7 @@ extension Scheduler {
     func judgeAccuracy(folder: String) throws -> JudgeAccuracyResult? {
         guard let file = config.evaluation.judgeAccuracyPairs else { return nil }
         let pairs = Array(try ArithmeticJudgePairs.read(file).suffix(config.evaluation.judgeAccuracyCount))
-        let template: ChatTemplate? = config.data.template == "chat" ? ChatTemplate.detect(from: tokenizer.chatTemplate) : nil
-        let service = ClusterCompletions(cluster: cluster, model: model, tokenizer: tokenizer, template: template,
-                                         batchSize: config.evaluation.batchSize, progress: "judge accuracy", logger: logger)
+        let service = completions(batchSize: config.evaluation.batchSize, progress: "judge accuracy")
         var params = SamplingParameters()
         params.temperature = 0; params.maxNewTokens = config.evaluation.judgeAccuracyMaxNewTokens; params.truncatePrompts = true
         params.seed = config.seed

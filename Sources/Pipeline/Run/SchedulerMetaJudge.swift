@@ -10,20 +10,17 @@ extension Scheduler {
     /// all the round's outcomes, Elo ratings from each response's weighted battles (maximum likelihood with
     /// an l2 of 0.01 on the log-strengths, so that an unbeaten judgment stays finite). Written to
     /// `meta_judgments.jsonl`.
-    func metaJudgePhase(_ c: JudgeConfig, gens: [GenerationRecord], judgments: [JudgmentRecord], templates: JudgeTemplates,
-                        service: ClusterCompletions, round: Int, folder: String) throws {
-        let problems = try problemsById(folder)
+    func metaJudgePhase(_ c: JudgeConfig, gens: [GenerationRecord], judgments: [JudgmentRecord], problems: [String: Problem],
+                        templates: JudgeTemplates, service: ClusterCompletions, round: Int, folder: String) throws {
         struct Disputed { var gen: GenerationRecord; var instruction: String; var response: String; var texts: [String]; var scores: [Double] }
         var disputed: [Disputed] = []
-        var order: [String] = [], byPrompt: [String: [(GenerationRecord, JudgmentRecord)]] = [:]
-        for (g, j) in zip(gens, judgments) {
-            if byPrompt[g.promptId] == nil { order.append(g.promptId) }
-            byPrompt[g.promptId, default: []].append((g, j))
-        }
-        for id in order {
+        var judgmentOf: [String: JudgmentRecord] = [:]
+        for (g, j) in zip(gens, judgments) { judgmentOf["\(g.promptId)#\(g.sampleIndex)"] = j }
+        for (id, items) in groups(gens) {
             guard let p = problems[id] else { continue }
             var best: (variance: Double, item: Disputed)?
-            for (g, j) in byPrompt[id]! {
+            for g in items {
+                guard let j = judgmentOf["\(id)#\(g.sampleIndex)"] else { continue }
                 let parsed = zip(j.judgeTexts ?? [], j.judgeScores ?? []).compactMap { t, s in s.map { (t, $0) } }
                 guard parsed.count >= 2, let response = answerPart(g.text) else { continue }
                 let scores = parsed.map(\.1), mean = scores.reduce(0, +) / Double(scores.count)
@@ -84,7 +81,7 @@ extension Scheduler {
     /// The judge pairs of the meta-judgments: the judge prompt (in the chat format the judge saw), the
     /// highest-Elo judgment chosen and the lowest rejected.
     func judgePairs(_ meta: [MetaJudgmentRecord]) throws -> (pairs: [TokenizedPair], records: [PairRecord]) {
-        let template: ChatTemplate? = config.data.template == "chat" ? ChatTemplate.detect(from: tokenizer.chatTemplate) : nil
+        let template = chatTemplate(of: tokenizer)
         var pairs: [TokenizedPair] = [], records: [PairRecord] = []
         for m in meta {
             guard let c = m.chosen, let r = m.rejected else { continue }

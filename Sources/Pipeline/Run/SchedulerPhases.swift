@@ -39,11 +39,13 @@ extension Scheduler {
 
     // MARK: supervised training (the SFT phase and the control arm)
 
-    /// Supervised steps on gold solutions, checkpointed; stops at `steps`, or earlier on a validation
-    /// plateau when `plateau` is given. Returns the tokens processed.
+    /// Supervised steps, checkpointed; stops at `steps`, or earlier on a validation plateau when `plateau`
+    /// is given. Each step's batch is `batch(step, learning rate)`, by default gold solutions (`sftBatch`
+    /// with `streamTag`). Returns the tokens processed.
     func supervised(key: String, folder: String, steps total: Int, batchSize: Int, adamW: AdamWSettings, maxGradNorm: Float,
-                    schedule: LearningRateSchedule, checkpointEvery: Int, plateau: SFTConfig?, streamTag: UInt64) throws -> (tokens: Double, trainer: Trainer) {
-        let setup = TrainerSetup(adamW: adamW, maxGradNorm: maxGradNorm > 0 ? maxGradNorm : nil, microBatchTokens: 8192, checksumEvery: 50,
+                    schedule: LearningRateSchedule, checkpointEvery: Int, plateau: SFTConfig?, streamTag: UInt64, microBatchTokens: Int = 8192,
+                    batch makeBatch: ((Int, Float) -> TrainBatch)? = nil) throws -> (tokens: Double, trainer: Trainer) {
+        let setup = TrainerSetup(adamW: adamW, maxGradNorm: maxGradNorm > 0 ? maxGradNorm : nil, microBatchTokens: microBatchTokens, checksumEvery: 50,
                                  reductionShards: config.reductionShards)
         if cluster.size > 1 { try cluster.broadcast(.setupTrainer(setup)) }
         let dp = DataParallelTrainer(model: model, setup: setup, comm: cluster.comm)
@@ -62,7 +64,8 @@ extension Scheduler {
         while step < total && !stop {
             step += 1
             let factor = pow(plateau?.lrDecay ?? 1, Float(decays))
-            let batch = sftBatch(step: step, size: batchSize, tag: streamTag, lr: schedule.rate(at: step) * factor)
+            let lr = schedule.rate(at: step) * factor
+            let batch = makeBatch?(step, lr) ?? sftBatch(step: step, size: batchSize, tag: streamTag, lr: lr)
             if cluster.size > 1 { try cluster.broadcast(.trainStep(batch)) }
             let r = try dp.step(batch)
             tokens += Double(batch.ids.reduce(0) { $0 + $1.count })
@@ -162,10 +165,8 @@ extension Scheduler {
         // The writer: the policy, or (distillation) a teacher model loaded on every rank for this phase.
         var writer = (model: model, tokenizer: tokenizer, template: config.data.template)
         if let path = c.teacher {
-            let loaded = try ModelCommands.load(path, logger: logger)
-            guard let t = loaded.tokenizer else { throw PipelineError("\(path): the teacher model has no tokenizer") }
-            writer = (loaded.model, t, c.teacherTemplate ?? config.data.template)
-            if cluster.size > 1 { try cluster.broadcast(.loadModel(path: path)) }
+            let teacher = try loadOnAllRanks(path, role: "teacher model")
+            writer = (teacher.model, teacher.tokenizer, c.teacherTemplate ?? config.data.template)
             logger.info("\(key): the teacher \(path) writes the outputs (\(writer.template) prompts)")
         }
         let requests = qs.enumerated().flatMap { i, p in
@@ -264,9 +265,7 @@ extension Scheduler {
         var params = SamplingParameters()
         params.temperature = c.temperature; params.maxNewTokens = c.maxNewTokens; params.truncatePrompts = true
         params.seed = config.seed ^ 0x1D6E; params.round = UInt64(round)
-        let template: ChatTemplate? = config.data.template == "chat" ? ChatTemplate.detect(from: tokenizer.chatTemplate) : nil
-        let service = ClusterCompletions(cluster: cluster, model: model, tokenizer: tokenizer, template: template, batchSize: c.batchSize,
-                                         progress: "judge", logger: logger)
+        let service = completions(batchSize: c.batchSize, progress: "judge")
         logger.info("judge: \(items.count) responses x \(c.judgments) judgments by the policy")
         var results = try PointwiseJudge(templates: templates, judgments: c.judgments, params: params).judge(items, with: service)[...]
         let out = zip(gens, shown).map { g, response -> JudgmentRecord in
@@ -286,7 +285,7 @@ extension Scheduler {
                                     "unscored_responses": out.count - scores.count, "outputs_without_response": out.count - judged.count,
                                     "mean_score": scores.isEmpty ? 0 : scores.reduce(0, +) / Double(scores.count)])
         if c.metaJudge {
-            try metaJudgePhase(c, gens: gens, judgments: out, templates: templates, service: service, round: round, folder: folder)
+            try metaJudgePhase(c, gens: gens, judgments: out, problems: problems, templates: templates, service: service, round: round, folder: folder)
         }
         if judged.count < out.count { logger.info("judge: \(out.count - judged.count) of \(out.count) outputs have no response part and are not judged") }
         logger.info("judge: \(unparsedJudgments) of \(judged.count * c.judgments) judgments unparseable; \(scores.count) of \(out.count) responses scored")

@@ -43,9 +43,7 @@ extension Scheduler {
         var params = SamplingParameters()
         params.temperature = c.temperature; params.topP = c.topP; params.maxNewTokens = c.maxNewTokens; params.truncatePrompts = true
         params.seed = config.seed ^ 0x5E7; params.round = UInt64(round)
-        let template: ChatTemplate? = config.data.template == "chat" ? ChatTemplate.detect(from: tokenizer.chatTemplate) : nil
-        let service = ClusterCompletions(cluster: cluster, model: model, tokenizer: tokenizer, template: template, batchSize: c.batchSize,
-                                         progress: key, logger: logger)
+        let service = completions(batchSize: c.batchSize, progress: key)
         let earlier = round > 1 ? try synthesizedProblems(upTo: String(format: "round-%02d", round - 1)).map(\.question) : []
         let held = try winRatePrompts().map(\.prompt)
         let evaluationQuestions = (evaluation + validation).map(\.question) + held
@@ -71,7 +69,7 @@ extension Scheduler {
                 }
             }
         } else if c.modifiedInstructions > 0 {
-            let (r, q) = try modifiedInstructionPairs(c, round: round, folder: folder, service: service, params: params, chat: template != nil)
+            let (r, q) = try modifiedInstructionPairs(c, round: round, folder: folder, service: service, params: params, chat: config.data.template == "chat")
             records = r; questions = q
         } else if let seedSource = c.seeds {
             var synthesis = PromptSynthesis()
