@@ -1,13 +1,13 @@
 import Kernels
 import Model
 
-/// Key/value caches for a fixed number of sequence slots: per layer, [slot][position][kvDim] for keys and
-/// the same for values.
+/// Key/value caches for a fixed number of sequence slots, one `CachedAttention` layout per layer (keys in
+/// blocks of 16 positions, values by position), with room for `capacity` positions rounded up to 16.
 public final class KVCache: @unchecked Sendable {
     public let slots: Int
     public let capacity: Int
     let layers: Int
-    let kvDim: Int
+    let layout: CachedAttention
     let keys: FloatBuffer
     let values: FloatBuffer
 
@@ -15,22 +15,22 @@ public final class KVCache: @unchecked Sendable {
         self.slots = slots
         self.capacity = capacity
         layers = config.numLayers
-        kvDim = config.kvDim
-        keys = FloatBuffer(count: layers * slots * capacity * kvDim)
-        values = FloatBuffer(count: layers * slots * capacity * kvDim)
+        let padded = (max(capacity, 1) + CachedAttention.block - 1) / CachedAttention.block * CachedAttention.block
+        layout = CachedAttention(shape: Attention.Shape(heads: config.numHeads, kvHeads: config.numKVHeads,
+                                                        headDim: config.headDim, qStride: config.qkvDim,
+                                                        kvStride: config.kvDim, outStride: config.qDim),
+                                 capacity: padded)
+        keys = FloatBuffer(count: layers * slots * layout.slotStride, hugePages: false)
+        values = FloatBuffer(count: layers * slots * layout.slotStride, hugePages: false)
     }
 
-    var slotStride: Int { capacity * kvDim }
-    var layerStride: Int { slots * capacity * kvDim }
+    var layerStride: Int { slots * layout.slotStride }
 
     /// Copies positions 0..<count of slot `from` into slot `to` (every layer): a shared prompt prefix.
     func copyPrefix(from: Int, to: Int, count: Int) {
-        guard from != to, count > 0 else { return }
         for l in 0..<layers {
-            for buffer in [keys, values] {
-                let base = buffer.pointer + l * layerStride
-                (base + to * slotStride).update(from: base + from * slotStride, count: count * kvDim)
-            }
+            layout.copyPrefix(keys: keys.pointer + l * layerStride, values: values.pointer + l * layerStride,
+                              from: from, to: to, count: count)
         }
     }
 }
@@ -80,9 +80,7 @@ public final class BatchForward: @unchecked Sendable {
         gu.ensure(R * 2 * F); h.ensure(R * F)
         var span = 1
         for p in positions { span = max(span, Int(p) + 1) }
-        scores.ensure(R * c.numHeads * span)
-        let shape = Attention.Shape(heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim,
-                                    qStride: c.qkvDim, kvStride: c.kvDim, outStride: c.qDim)
+        scores.ensure(cache.layout.scratchCount(rows: R, span: span))
         tokens.withUnsafeBufferPointer { ids in
             Embedding.forward(out: x.pointer, ids: ids.baseAddress!, table: P + layout.embed, rows: R, dim: C)
         }
@@ -96,13 +94,14 @@ public final class BatchForward: @unchecked Sendable {
                 PackedGemm.multiply(out: qkv.pointer, x: xn.pointer, w: pw.qkv, rows: R)
                 RoPE.apply(qkv.pointer, rows: R, rowStride: c.qkvDim, heads: c.numHeads, positions: pos, table: model.rope, layout: model.ropeLayout)
                 RoPE.apply(qkv.pointer + c.qDim, rows: R, rowStride: c.qkvDim, heads: c.numKVHeads, positions: pos, table: model.rope, layout: model.ropeLayout)
-                for r in 0..<R {
-                    let at = Int(slot[r]) * cache.slotStride + Int(pos[r]) * c.kvDim
-                    (kc + at).update(from: qkv.pointer + r * c.qkvDim + c.qDim, count: c.kvDim)
-                    (vc + at).update(from: qkv.pointer + r * c.qkvDim + c.qDim + c.kvDim, count: c.kvDim)
+                Parallel.range(R, grain: 16) { r0, r1 in
+                    for r in r0..<r1 {
+                        let k = qkv.pointer + r * c.qkvDim + c.qDim
+                        cache.layout.store(keys: kc, values: vc, slot: Int(slot[r]), position: Int(pos[r]), k: k, v: k + c.kvDim)
+                    }
                 }
-                Attention.forwardRows(out: att.pointer, q: qkv.pointer, kCache: kc, vCache: vc, slotStride: cache.slotStride,
-                                      slot: slot, pos: pos, rows: R, span: span, scratch: scores.pointer, shape: shape)
+                cache.layout.forward(out: att.pointer, q: qkv.pointer, keys: kc, values: vc, slot: slot, pos: pos,
+                                     rows: R, span: span, scratch: scores.pointer)
                 PackedGemm.multiply(out: x.pointer, x: att.pointer, w: pw.o, rows: R, accumulate: true)
                 RMSNorm.forward(out: xn.pointer, rstd: nil, x: x.pointer, w: w.mlpNorm, rows: R, dim: C, eps: c.rmsNormEps)
                 PackedGemm.multiply(out: gu.pointer, x: xn.pointer, w: pw.gateUp, rows: R)
