@@ -40,6 +40,8 @@ public final class Generator {
 
     /// The weights packed for decoding, made on first use and kept (the model must not change after).
     private var packed: PackedWeights?
+    /// The last call's forward pass (its key/value cache and scratch buffers).
+    private var forwardPass: BatchForward?
 
     public init(model: LlamaModel, tokenizer: BPETokenizer?, batchSize: Int) {
         self.model = model
@@ -88,9 +90,16 @@ public final class Generator {
         let longest = requests.map(\.prompt.count).max()!
         let capacity = min(c.maxPositions, longest + max(params.maxNewTokens, 1))
         let slotsCount = min(batchSize, requests.count)
-        let cache = KVCache(config: c, slots: slotsCount, capacity: capacity)
+        // The cache is kept for later calls that fit in it (its contents need no clearing: only positions
+        // written in this call are read).
+        // The cache and the forward pass's scratch buffers are kept for later calls that fit in them (the
+        // cache needs no clearing: only positions written in this call are read).
+        if let kept = forwardPass, kept.cache.slots < slotsCount || kept.cache.capacity < capacity { forwardPass = nil }
         if packed == nil { packed = PackedWeights(model) }
-        let forward = BatchForward(model: model, cache: cache, weights: packed)
+        let forward = forwardPass ?? BatchForward(model: model, cache: KVCache(config: c, slots: slotsCount, capacity: capacity),
+                                                  weights: packed)
+        forwardPass = forward
+        let cache = forward.cache
         var eos = Set(c.eosTokenIds.map(Int32.init))
         if let e = tokenizer?.eosTokenId { eos.insert(e) }
         if params.ignoreEOS { eos.removeAll() }
@@ -177,22 +186,28 @@ public final class Generator {
             }
             if tokens.isEmpty { continue }
             let logits = forward.run(tokens: tokens, slots: rowSlots, positions: positions, logitRows: logitRows)
-            for (i, code) in logitSlots.enumerated() {
-                let s = code >= 0 ? code : -1 - code
-                let row = logits + i * c.vocabSize
-                if code < 0 {
-                    let r = requests[slots[s]!.request]
-                    slotPrefix[s] = r.promptIndex
-                    promptLogits[r.promptIndex] = Array(UnsafeBufferPointer(start: row, count: c.vocabSize))
-                    // Keep only prompts that later requests may still need.
-                    if promptLogits.count > 2 * slotsCount + 2 {
-                        let live = Set(slotPrefix.compactMap { $0 })
-                        promptLogits = promptLogits.filter { live.contains($0.key) }
-                    }
+            for (i, code) in logitSlots.enumerated() where code < 0 {
+                let s = -1 - code
+                let r = requests[slots[s]!.request]
+                slotPrefix[s] = r.promptIndex
+                promptLogits[r.promptIndex] = Array(UnsafeBufferPointer(start: logits + i * c.vocabSize, count: c.vocabSize))
+                // Keep only prompts that later requests may still need.
+                if promptLogits.count > 2 * slotsCount + 2 {
+                    let live = Set(slotPrefix.compactMap { $0 })
+                    promptLogits = promptLogits.filter { live.contains($0.key) }
                 }
-                let a = slots[s]!
-                let (tok, lp) = Sampler.sample(row, vocab: c.vocabSize, params: params, rng: &a.rng)
-                _ = accept(s, token: tok, logprob: lp)
+            }
+            // Every row draws from its own sequence's stream, so the rows are sampled in parallel and then
+            // accepted in order.
+            let active = logitSlots.map { slots[$0 >= 0 ? $0 : -1 - $0]! }
+            var drawn = [(token: Int32, logprob: Float)](repeating: (0, 0), count: active.count)
+            drawn.withUnsafeMutableBufferPointer { d in
+                Parallel.tasks(active.count) { i in
+                    d[i] = Sampler.sample(logits + i * c.vocabSize, vocab: c.vocabSize, params: params, rng: &active[i].rng)
+                }
+            }
+            for (i, code) in logitSlots.enumerated() {
+                _ = accept(code >= 0 ? code : -1 - code, token: drawn[i].token, logprob: drawn[i].logprob)
             }
         }
         return results.map { $0! }

@@ -56,32 +56,66 @@ public enum Sampler {
         return (Int32(token), Float(Double(logits[token]) - logZ))
     }
 
+    public static let pickBlock = 64
+
+    /// The index where u * total falls in the running sum of `w` (0 <= u < 1): the block by the block sums
+    /// (each `pickBlock` weights, the last possibly fewer), then the weight within it. Only a weight
+    /// above zero is ever picked.
+    public static func pick(_ w: UnsafePointer<Float>, _ n: Int, blockSums: UnsafePointer<Double>, u: Double) -> Int {
+        let blocks = (n + pickBlock - 1) / pickBlock
+        var total = 0.0
+        for b in 0..<blocks { total += blockSums[b] }
+        var target = u * total
+        var lastBlock = -1
+        for b in 0..<blocks where blockSums[b] > 0 {
+            lastBlock = b
+            if target >= blockSums[b] { target -= blockSums[b]; continue }
+            break
+        }
+        guard lastBlock >= 0 else { return n - 1 }
+        let lo = lastBlock * pickBlock, hi = min(n, lo + pickBlock)
+        var last = lo
+        for i in lo..<hi where w[i] > 0 {
+            last = i
+            target -= Double(w[i])
+            if target < 0 { return i }
+        }
+        return last  // rounding between the block sum and its weights
+    }
+
     static func draw(_ logits: UnsafePointer<Float>, vocab: Int, max m: Float, params: SamplingParameters,
                      rng: inout RandomStream) -> Int {
-        // Unnormalised probabilities exp((l - max) / T) in float (vectorised), summed in double.
+        // Unnormalised probabilities exp((l - max) / T) in float (vectorised), with their sums per block.
         let invT = 1 / params.temperature
-        var weightsF = [Float](repeating: 0, count: vocab)
+        let blocks = (vocab + pickBlock - 1) / pickBlock
+        var weightsF = [Float](repeating: 0, count: blocks * pickBlock)
+        var blockSums = [Double](repeating: 0, count: blocks)
         weightsF.withUnsafeMutableBufferPointer { wf in
-            var i = 0
             let mv = VectorMath.V8(repeating: m), tv = VectorMath.V8(repeating: invT)
-            while i + 8 <= vocab {
-                VectorMath.store8(VectorMath.exp((VectorMath.load8(logits + i) - mv) * tv), wf.baseAddress! + i)
-                i += 8
+            for b in 0..<blocks {
+                var i = b * pickBlock
+                let end = min(vocab, i + pickBlock)
+                var acc = VectorMath.V8()
+                while i + 8 <= end {
+                    let e = VectorMath.exp((VectorMath.load8(logits + i) - mv) * tv)
+                    VectorMath.store8(e, wf.baseAddress! + i)
+                    acc += e
+                    i += 8
+                }
+                var sum = Double(acc.sum())
+                while i < end { wf[i] = VectorMath.exp((logits[i] - m) * invT); sum += Double(wf[i]); i += 1 }
+                blockSums[b] = sum
             }
-            while i < vocab { wf[i] = VectorMath.exp((logits[i] - m) * invT); i += 1 }
         }
-        let weights = weightsF.map(Double.init)
-        var total = 0.0
-        for w in weights { total += w }
         let u = rng.uniform()
         if params.topK == 0 && params.topP >= 1 {
-            var target = u * total
-            for i in 0..<vocab {
-                target -= weights[i]
-                if target < 0 { return i }
+            return weightsF.withUnsafeBufferPointer { w in
+                blockSums.withUnsafeBufferPointer { pick(w.baseAddress!, vocab, blockSums: $0.baseAddress!, u: u) }
             }
-            return vocab - 1
         }
+        let weights = weightsF.prefix(vocab).map(Double.init)
+        var total = 0.0
+        for s in blockSums { total += s }
         // Candidates above a threshold, lowered until they provably contain the kept set: all of the top k,
         // and (for top-p) more than topP of the mass, so that tokens left out lie below every kept one.
         var eps = 1e-6

@@ -43,6 +43,23 @@ import TestSupport
         #expect(other.map(\.tokens) != reference.map(\.tokens))
     }
 
+    /// A generator keeps its key/value cache between calls: what the cache held before changes nothing,
+    /// and a call that needs more room gets a new one. Pure sampling (no top-k/top-p) at batch 4 against
+    /// batch 1.
+    @Test func aReusedGeneratorGivesWhatAFreshOneGives() throws {
+        var params = SamplingParameters()
+        params.temperature = 1; params.maxNewTokens = 16; params.seed = 5
+        let long = GeneratorTests.requests(samples: 2), short = Array(GeneratorTests.requests(samples: 1).prefix(4))
+        func fresh(_ reqs: [GenerationRequest]) throws -> [GenerationResult] {
+            try Generator(model: GeneratorTests.model, tokenizer: nil, batchSize: 1).generate(reqs, params: params)
+        }
+        let kept = Generator(model: GeneratorTests.model, tokenizer: nil, batchSize: 4)
+        #expect(try kept.generate(long, params: params) == fresh(long))
+        #expect(try kept.generate(short, params: params) == fresh(short))  // fits in the kept cache
+        params.maxNewTokens = 40
+        #expect(try kept.generate(long, params: params) == fresh(long))  // needs a larger one
+    }
+
     @Test func returnedLogprobsEqualAFullForwardOverTheGeneratedSequence() throws {
         var params = SamplingParameters()
         params.temperature = 1.0; params.maxNewTokens = 20; params.ignoreEOS = true; params.seed = 3
@@ -128,6 +145,34 @@ import TestSupport
 }
 
 struct SamplerTests {
+    /// The blocked search picks the same index as a plain running sum over the weights, never a zero
+    /// weight, and the first and last positive weights at u = 0 and u just below 1.
+    @Test func blockedPickMatchesARunningSum() {
+        var rng = RandomStream(seed: 4)
+        let n = 1000  // 15 full blocks of 64 and one of 40
+        var w = (0..<n).map { _ in rng.uniform() < 0.3 ? Float(0) : Float(rng.uniform()) }
+        w[0] = 0; w[n - 1] = 0
+        let blocks = (n + Sampler.pickBlock - 1) / Sampler.pickBlock
+        let sums = (0..<blocks).map { b in w[(b * Sampler.pickBlock)..<min(n, (b + 1) * Sampler.pickBlock)].reduce(0.0) { $0 + Double($1) } }
+        let total = sums.reduce(0, +)
+        func plain(_ u: Double) -> Int {
+            var target = u * total
+            for i in 0..<n where w[i] > 0 { target -= Double(w[i]); if target < 0 { return i } }
+            return w.lastIndex { $0 > 0 }!
+        }
+        w.withUnsafeBufferPointer { wp in
+            sums.withUnsafeBufferPointer { sp in
+                func pick(_ u: Double) -> Int { Sampler.pick(wp.baseAddress!, n, blockSums: sp.baseAddress!, u: u) }
+                for _ in 0..<5000 {
+                    let u = rng.uniform(), i = pick(u)
+                    #expect(i == plain(u) && w[i] > 0)
+                }
+                #expect(pick(0) == w.firstIndex { $0 > 0 }!)
+                #expect(pick(1 - 1e-12) == w.lastIndex { $0 > 0 }!)
+            }
+        }
+    }
+
     /// Draw frequencies against the distribution each setting defines (computed by hand from p = 0.5,
     /// 0.3, 0.15, 0.05).
     @Test func temperatureTopKAndTopPFollowTheirDefinitions() {
