@@ -113,6 +113,40 @@ func benchRowwise(only: Int? = nil) {
     emit("rowwise", ["tag": "rowwise_smol_t\(Parallel.threads)", "by_rows": rows])
 }
 
+/// Decoding attention of the smol shape, one step of 64 rows at position `position` over 30 layers:
+/// once with every layer's cache distinct (read from memory, as in generation) and once with one layer's
+/// cache reused (it stays in cache), in GB/s of keys and values read.
+func benchAttention(position: Int) {
+    let c = LlamaConfig.named("smol")!
+    let shape = Attention.Shape(heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim, qStride: c.qkvDim,
+                                kvStride: c.kvDim, outStride: c.qDim)
+    let rows = 64, layers = c.numLayers, n = position + 1
+    let att = CachedAttention(shape: shape, capacity: (n + 15) / 16 * 16)
+    var rng = RandomStream(seed: 1)
+    let keys = FloatBuffer(count: layers * rows * att.slotStride, hugePages: false)
+    let values = FloatBuffer(count: layers * rows * att.slotStride, hugePages: false)
+    for i in 0..<keys.count { keys[i] = Float(rng.uniform()); values[i] = Float(rng.uniform()) }
+    let q = FloatBuffer(count: rows * c.qkvDim), out = FloatBuffer(count: rows * c.qDim)
+    for i in 0..<q.count { q[i] = Float(rng.uniform()) }
+    let slots = (0..<rows).map { Int32($0) }, pos = [Int32](repeating: Int32(position), count: rows)
+    let scratch = FloatBuffer(count: att.scratchCount(rows: rows, span: n))
+    let bytes = Double(layers * rows * n * c.kvDim * 8)
+    var entry: [String: Double] = [:]
+    for (label, distinct) in [("memory", layers), ("cached", 1)] {
+        let t = time(warmup: 1, iterations: 10) {
+            for l in 0..<layers {
+                let o = (l % distinct) * rows * att.slotStride
+                att.forward(out: out.pointer, q: q.pointer, keys: keys.pointer + o, values: values.pointer + o, slot: slots,
+                            pos: pos, rows: rows, span: n, scratch: scratch.pointer)
+            }
+        }
+        entry[label + "_ms"] = t.median * 1e3
+        entry[label + "_gbps"] = bytes / t.median / 1e9
+    }
+    emit("attention", ["tag": "attention_smol_b64_pos\(position)_t\(Parallel.threads)", "position": position, "rows": rows,
+                       "by_source": entry])
+}
+
 /// Generation as ../shared/anchors/bench_gen.py times it: B prompts of 32 random ids, exactly `new` new
 /// tokens each (end-of-sequence ignored), temperature 0.8, no top-k/top-p; prefill included.
 func benchGenerate(shape: String, batch: Int, new: Int, iterations: Int, modelPath: String? = nil) {
@@ -302,6 +336,12 @@ while i < args.count {
     case "train-dp":
         guard i + 3 < args.count, LlamaConfig.named(args[i + 1]) != nil, let b = Int(args[i + 2]), let s = Int(args[i + 3]) else { exit(2) }
         try! benchTrainDP(shape: args[i + 1], batch: b, seq: s, iterations: args[i + 1] == "smol" ? 3 : 10); i += 4
+    case "attention":
+        guard i + 1 < args.count, let p = Int(args[i + 1]), p >= 0 else {
+            FileHandle.standardError.write("usage: attention POSITION\n".data(using: .utf8)!)
+            exit(2)
+        }
+        benchAttention(position: p); i += 2
     case "rowwise-lm":
         benchRowwise(only: Int(args[i + 1])!); i += 2
     case "generate":
