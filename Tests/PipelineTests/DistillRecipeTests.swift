@@ -32,7 +32,7 @@ import TestSupport
         let r = try autodidact(args + ["run.output_dir=\(out.path)"])
         #expect(r.status == 0, "\(r.stderr)")
         let round = out.appendingPathComponent("round-01")
-        let gens = try RecordFile.read(GenerationRecord.self, from: round.appendingPathComponent("generations.jsonl").path)
+        let gens = try RecipeTests.records(GenerationRecord.self, round, "generations.jsonl")
         #expect(gens.count == 16 * 4)
         // The teacher alone, through `autodidact generate`, with the run's seed and round.
         var task = ArithmeticTask()

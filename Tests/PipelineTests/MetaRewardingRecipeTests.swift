@@ -39,9 +39,9 @@ import TestSupport
         let r = try autodidact(args + ["run.output_dir=\(out.path)"])
         #expect(r.status == 0, "\(r.stderr)")
         let round = out.appendingPathComponent("round-01")
-        let gens = try RecordFile.read(GenerationRecord.self, from: round.appendingPathComponent("generations.jsonl").path)
-        let judgments = try RecordFile.read(JudgmentRecord.self, from: round.appendingPathComponent("judgments.jsonl").path)
-        let meta = try RecordFile.read(MetaJudgmentRecord.self, from: round.appendingPathComponent("meta_judgments.jsonl").path)
+        let gens = try RecipeTests.records(GenerationRecord.self, round, "generations.jsonl")
+        let judgments = try RecipeTests.records(JudgmentRecord.self, round, "judgments.jsonl")
+        let meta = try RecipeTests.records(MetaJudgmentRecord.self, round, "meta_judgments.jsonl")
         #expect(gens.count == 30 && judgments.count == 30)
         // The most disputed response of each question.
         var expected: [(id: String, sample: Int, texts: [String])] = []
@@ -71,7 +71,7 @@ import TestSupport
         let outcomes = allBattles.flatMap { [$0.forward, $0.backward] }.compactMap { $0 }
         #expect(outcomes.count > allBattles.count, "the meta-judgments should mostly parse")
         let a = Double(outcomes.filter { $0 == "A" }.count), b = Double(outcomes.filter { $0 == "B" }.count)
-        let pairs = try RecordFile.read(PairRecord.self, from: round.appendingPathComponent("pairs.jsonl").path)
+        let pairs = try RecipeTests.records(PairRecord.self, round, "pairs.jsonl")
         var judgePairs = 0
         for m in meta {
             let wins = MetaJudge.winMatrix(m.battles, players: m.judgments.count, weights: (b / (a + b), a / (a + b)))

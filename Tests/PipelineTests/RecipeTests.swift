@@ -40,6 +40,11 @@ import TestSupport
     }
 
     /// The lines of a JSON Lines file as dictionaries.
+    /// The records of `file` in the run folder `folder` (a round's or the run's).
+    static func records<T: Decodable>(_ type: T.Type, _ folder: URL, _ file: String) throws -> [T] {
+        try RecordFile.read(type, from: folder.appendingPathComponent(file).path)
+    }
+
     static func jsonLines(_ url: URL) throws -> [[String: Any]] {
         try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
     }
@@ -74,8 +79,8 @@ import TestSupport
         let r = try autodidact(args + ["run.output_dir=\(out.path)"])
         #expect(r.status == 0, "\(r.stderr)")
         let round = out.appendingPathComponent("round-01")
-        let gens = try RecordFile.read(GenerationRecord.self, from: round.appendingPathComponent("generations.jsonl").path)
-        let judgments = try RecordFile.read(JudgmentRecord.self, from: round.appendingPathComponent("judgments.jsonl").path)
+        let gens = try RecipeTests.records(GenerationRecord.self, round, "generations.jsonl")
+        let judgments = try RecipeTests.records(JudgmentRecord.self, round, "judgments.jsonl")
         #expect(gens.count == 48 && judgments.count == 48)
         var scores: [String: Double] = [:]
         var parsed = 0
@@ -88,7 +93,7 @@ import TestSupport
             if let s = j.score { scores["\(j.promptId)#\(j.sampleIndex)"] = s }
         }
         #expect(parsed > 100, "the judging model's scores should mostly parse")
-        let pairs = try RecordFile.read(PairRecord.self, from: round.appendingPathComponent("pairs.jsonl").path)
+        let pairs = try RecipeTests.records(PairRecord.self, round, "pairs.jsonl")
         #expect(!pairs.isEmpty)
         // Each pair is its prompt's highest-scored sample against its lowest, strictly better.
         var byPrompt: [String: [(text: String, score: Double)]] = [:]
@@ -145,8 +150,8 @@ import TestSupport
                                 "schedule.rounds.phases.4.train.lr=0.0001"])
         #expect(r.status == 0, "\(r.stderr)")
         let round = out.appendingPathComponent("round-01")
-        let gens = try RecordFile.read(GenerationRecord.self, from: round.appendingPathComponent("generations.jsonl").path)
-        let judgments = try RecordFile.read(JudgmentRecord.self, from: round.appendingPathComponent("judgments.jsonl").path)
+        let gens = try RecipeTests.records(GenerationRecord.self, round, "generations.jsonl")
+        let judgments = try RecipeTests.records(JudgmentRecord.self, round, "judgments.jsonl")
         #expect(gens.count == 16 * 8 && judgments.count == gens.count)
         // Questions come in pairs of orders: the better response first ("/AB": the right verdict is A), then second.
         #expect(Set(gens.map(\.promptId)).count == 16 && gens.allSatisfy { $0.promptId.hasSuffix("/AB") || $0.promptId.hasSuffix("/BA") })
@@ -161,7 +166,7 @@ import TestSupport
             textOf[g.promptId + "#" + g.text] = right
         }
         #expect(agreeing > 0 && agreeing < gens.count, "sampled verdicts should both agree and disagree")
-        let pairs = try RecordFile.read(PairRecord.self, from: round.appendingPathComponent("pairs.jsonl").path)
+        let pairs = try RecipeTests.records(PairRecord.self, round, "pairs.jsonl")
         #expect(!pairs.isEmpty)
         for p in pairs {
             let right = try #require(textOf[(p.promptId ?? "") + "#" + (p.chosen ?? "")])
@@ -197,10 +202,10 @@ import TestSupport
                                 "schedule.rounds.phases.4.train.lr=0.0001"])
         #expect(r.status == 0, "\(r.stderr)")
         let round = out.appendingPathComponent("round-01")
-        let gens = try RecordFile.read(GenerationRecord.self, from: round.appendingPathComponent("generations.jsonl").path)
-        let judgments = try RecordFile.read(JudgmentRecord.self, from: round.appendingPathComponent("judgments.jsonl").path)
+        let gens = try RecipeTests.records(GenerationRecord.self, round, "generations.jsonl")
+        let judgments = try RecipeTests.records(JudgmentRecord.self, round, "judgments.jsonl")
         // Self-RIP's synthesis has no previous pairs in round 1, so the round asks the task's questions.
-        #expect(try RecordFile.read(PromptRecord.self, from: round.appendingPathComponent("questions.jsonl").path).isEmpty)
+        #expect(try RecipeTests.records(PromptRecord.self, round, "questions.jsonl").isEmpty)
         #expect(gens.allSatisfy { $0.promptId.hasPrefix("train-") })
         var order: [String] = [], samples: [String: [(score: Double?, length: Int)]] = [:]
         for (g, j) in zip(gens, judgments) {
@@ -220,7 +225,7 @@ import TestSupport
         let t2 = RecipeTests.percentile(candidates.map(\.rejectedLength), 50)
         let t3 = RecipeTests.percentile(candidates.map(\.gap), 50)
         let expected = candidates.filter { $0.rejectedScore >= t1 && $0.rejectedLength >= t2 && $0.gap <= t3 }.map(\.id)
-        let pairs = try RecordFile.read(PairRecord.self, from: round.appendingPathComponent("pairs.jsonl").path)
+        let pairs = try RecipeTests.records(PairRecord.self, round, "pairs.jsonl")
         #expect(pairs.map { $0.promptId ?? "" } == expected)
         #expect(expected.count < candidates.count, "the filter should drop some pairs")
         let metrics = try String(contentsOf: round.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
@@ -243,7 +248,7 @@ import TestSupport
                                 "schedule.rounds.phases.3.train.lr=0.0001"])
         #expect(r.status == 0, "\(r.stderr)")
         let round = out.appendingPathComponent("round-01")
-        let pairs = try RecordFile.read(PairRecord.self, from: round.appendingPathComponent("pairs.jsonl").path)
+        let pairs = try RecipeTests.records(PairRecord.self, round, "pairs.jsonl")
         #expect(pairs.count >= 3 && pairs.count % 3 == 0, "\(pairs.count) pairs")
         func words(_ t: String) -> Int { t.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).count }
         for k in stride(from: 0, to: pairs.count, by: 3) {

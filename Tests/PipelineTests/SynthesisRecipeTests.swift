@@ -67,11 +67,11 @@ import TestSupport
             }
         }
         #expect(seen["kept", default: 0] >= 4 && seen["duplicate", default: 0] > 0 && seen["contaminated", default: 0] > 0, "\(seen)")
-        let questions = try RecordFile.read(PromptRecord.self, from: round.appendingPathComponent("questions.jsonl").path)
+        let questions = try RecipeTests.records(PromptRecord.self, round, "questions.jsonl")
         #expect(questions.map(\.prompt) == kept.map(\.question) && questions.map { $0.reference ?? "" } == kept.map(\.answer))
         // The round's questions are the kept ones, judged against their synthesized reference answers.
-        let gens = try RecordFile.read(GenerationRecord.self, from: round.appendingPathComponent("generations.jsonl").path)
-        let judgments = try RecordFile.read(JudgmentRecord.self, from: round.appendingPathComponent("judgments.jsonl").path)
+        let gens = try RecipeTests.records(GenerationRecord.self, round, "generations.jsonl")
+        let judgments = try RecipeTests.records(JudgmentRecord.self, round, "judgments.jsonl")
         #expect(gens.count == min(questions.count, 64) * 8)
         let reference = Dictionary(uniqueKeysWithValues: questions.map { ($0.id, $0.reference!) })
         for (g, j) in zip(gens, judgments) {
@@ -121,7 +121,7 @@ import TestSupport
         for round in 1...2 {
             let folder = out.appendingPathComponent(String(format: "round-%02d", round))
             let candidates = try RecipeTests.jsonLines(folder.appendingPathComponent("synthesis.jsonl"))
-            let questions = try RecordFile.read(PromptRecord.self, from: folder.appendingPathComponent("questions.jsonl").path)
+            let questions = try RecipeTests.records(PromptRecord.self, folder, "questions.jsonl")
             #expect(questions.count >= 2 && candidates.count == 32, "round \(round): \(questions.count) kept of \(candidates.count)")
             let existing = round == 1 ? seedPrompts : Array(previousPairPrompts) + roundOneQuestions
             var kept: [String] = []
@@ -137,9 +137,9 @@ import TestSupport
             }
             #expect(questions.map(\.prompt) == kept && questions.allSatisfy { $0.reference == nil })
             if round == 1 { roundOneQuestions = kept }
-            let gens = try RecordFile.read(GenerationRecord.self, from: folder.appendingPathComponent("generations.jsonl").path)
+            let gens = try RecipeTests.records(GenerationRecord.self, folder, "generations.jsonl")
             #expect(Set(gens.map(\.promptId)) == Set(questions.prefix(32).map(\.id)))
-            let pairs = try RecordFile.read(PairRecord.self, from: folder.appendingPathComponent("pairs.jsonl").path)
+            let pairs = try RecipeTests.records(PairRecord.self, folder, "pairs.jsonl")
             let byId = Dictionary(uniqueKeysWithValues: questions.map { ($0.id, $0.prompt) })
             previousPairPrompts = Set(pairs.compactMap { $0.promptId.flatMap { byId[$0] } })
             if round == 1 { #expect(previousPairPrompts.count >= 2, "round 2 needs examples") }
@@ -209,12 +209,12 @@ import TestSupport
             }
         }
         #expect(statuses["kept", default: 0] >= 3, "\(statuses)")
-        let questions = try RecordFile.read(PromptRecord.self, from: round.appendingPathComponent("questions.jsonl").path)
+        let questions = try RecipeTests.records(PromptRecord.self, round, "questions.jsonl")
         #expect(questions.map(\.id) == expected.map(\.id) && questions.map(\.prompt) == expected.map(\.prompt))
         #expect(questions.map { $0.reference ?? "" } == expected.map(\.answer))
         #expect(try ArithmeticJudgePairs.read(round.appendingPathComponent("modified_pairs.jsonl").path).count == expected.count / 2)
         // The round judges them; SFT keeps the distinct verdicts that name the better response.
-        let gens = try RecordFile.read(GenerationRecord.self, from: round.appendingPathComponent("generations.jsonl").path)
+        let gens = try RecipeTests.records(GenerationRecord.self, round, "generations.jsonl")
         #expect(gens.count == min(24, expected.count) * 4)
         let right = Dictionary(uniqueKeysWithValues: expected.map { ($0.id, $0.answer) })
         let agreeing = Set(gens.filter { JudgeParsing.verdict($0.text) == right[$0.promptId] }.map { $0.promptId + "\u{0}" + $0.text })

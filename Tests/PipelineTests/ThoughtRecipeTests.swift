@@ -41,8 +41,8 @@ import TestSupport
                                 "schedule.rounds.phases.3.train.lr=0.0001"])
         #expect(r.status == 0, "\(r.stderr)")
         let round = out.appendingPathComponent("round-01")
-        let gens = try RecordFile.read(GenerationRecord.self, from: round.appendingPathComponent("generations.jsonl").path)
-        let judgments = try RecordFile.read(JudgmentRecord.self, from: round.appendingPathComponent("judgments.jsonl").path)
+        let gens = try RecipeTests.records(GenerationRecord.self, round, "generations.jsonl")
+        let judgments = try RecipeTests.records(JudgmentRecord.self, round, "judgments.jsonl")
         #expect(gens.count == 16 * 8 && judgments.count == gens.count)
         var withoutResponse = 0
         var byPrompt: [String: [(text: String, score: Double?, length: Int, parseable: Bool)]] = [:]
@@ -61,7 +61,7 @@ import TestSupport
         #expect(judgments.filter { $0.score != nil }.count > gens.count / 2, "the judge's scores should mostly parse")
         // Every pair: chosen = highest s = z(score) - 0.5 z(length) among the prompt's scored outputs;
         // rejected = lowest s, or an output without a response part.
-        let pairs = try RecordFile.read(PairRecord.self, from: round.appendingPathComponent("pairs.jsonl").path)
+        let pairs = try RecipeTests.records(PairRecord.self, round, "pairs.jsonl")
         #expect(pairs.count >= 4)
         var unparsedRejected = 0
         for p in pairs {

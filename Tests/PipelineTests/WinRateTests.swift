@@ -36,8 +36,8 @@ import TestSupport
                                 "schedule.rounds.phases.4.train.lr=0.001"])
         #expect(r.status == 0, "\(r.stderr)")
         let prompts = try RecordFile.read(PromptRecord.self, from: seeds).suffix(12)
-        let before = try RecordFile.read(GenerationRecord.self, from: out.appendingPathComponent("initial/win_rate_responses.jsonl").path)
-        let after = try RecordFile.read(GenerationRecord.self, from: out.appendingPathComponent("round-01/win_rate_responses.jsonl").path)
+        let before = try RecipeTests.records(GenerationRecord.self, out, "initial/win_rate_responses.jsonl")
+        let after = try RecipeTests.records(GenerationRecord.self, out, "round-01/win_rate_responses.jsonl")
         #expect(before.map(\.promptId) == prompts.map(\.id) && after.map(\.promptId) == prompts.map(\.id))
         let judgments = try RecipeTests.jsonLines(out.appendingPathComponent("round-01/win_rate_judgments.jsonl"))
         var verdicts: [String: [String]] = [:]

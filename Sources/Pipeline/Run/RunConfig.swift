@@ -442,6 +442,16 @@ public struct TrainConfig: Equatable {
     }
 }
 
+extension TrainConfig {
+    /// Steps per epoch over `items` in batches, total steps over the epochs, and the learning rate over
+    /// them (warmup capped below the total, decaying to zero).
+    func epochSchedule(items: Int) -> (perEpoch: Int, total: Int, schedule: LearningRateSchedule) {
+        let perEpoch = (items + batchSize - 1) / batchSize, total = perEpoch * epochs
+        return (perEpoch, total, LearningRateSchedule(kind: schedule, peak: learningRate, warmupSteps: min(warmup, max(total - 1, 0)),
+                                                      totalSteps: total, minRatio: 0))
+    }
+}
+
 /// The control arm: the same extra training compute as the rounds' training, spent on more SFT of the
 /// gold solutions, starting from the SFT model.
 public struct ControlConfig: Equatable {

@@ -38,9 +38,7 @@ extension Scheduler {
         }
         var rng = RandomStream(key: config.seed, UInt64(round), 0x5F7D)
         rng.shuffle(&examples)
-        let perEpoch = (examples.count + c.batchSize - 1) / c.batchSize, total = perEpoch * c.epochs
-        let schedule = LearningRateSchedule(kind: c.schedule, peak: c.learningRate, warmupSteps: min(c.warmup, max(total - 1, 0)),
-                                            totalSteps: total, minRatio: 0)
+        let (perEpoch, total, schedule) = c.epochSchedule(items: examples.count)
         let (tokens, trainer) = try supervised(key: key, folder: folder, steps: total, batchSize: c.batchSize,
                                                adamW: AdamWSettings(learningRate: c.learningRate), maxGradNorm: c.maxGradNorm,
                                                schedule: schedule, checkpointEvery: c.checkpointEvery, plateau: nil, streamTag: 0,

@@ -402,9 +402,7 @@ extension Scheduler {
                                     microBatchTokens: c.microBatchTokens, reductionShards: config.reductionShards)
         if cluster.size > 1 { try cluster.broadcast(.setupPreference(setup)) }
         let trainer = try setup.makeTrainer(model: model, comm: cluster.comm)
-        let perEpoch = (pairs.count + c.batchSize - 1) / c.batchSize, total = perEpoch * c.epochs
-        let schedule = LearningRateSchedule(kind: c.schedule, peak: c.learningRate, warmupSteps: min(c.warmup, max(total - 1, 0)),
-                                            totalSteps: total, minRatio: 0)
+        let (perEpoch, total, schedule) = c.epochSchedule(items: pairs.count)
         var step = 0, tokens = 0.0
         if let cp = state.checkpoint, cp.phase == key {
             let path = dir.appendingPathComponent(cp.directory)
