@@ -5,31 +5,54 @@ import CBLAS
 /// `transA` / `transB` say whether A is stored as [K,M] / B as [N,K]. `lda`, `ldb`, `ldc` are row strides
 /// of the matrices as stored, so a head's slice of a wider activation can be used in place.
 public enum Gemm {
-    /// Products smaller than this many multiply-adds run on the calling thread.
+    /// Products smaller than this many multiply-adds are one call.
     public static let parallelThreshold = 1 << 18
+    /// About this many multiply-adds per part of a larger product, and parts at least `minimumPart` wide.
+    static let workPerPart = 1 << 20
+    static let minimumPart = 128
 
-    /// OpenBLAS `cblas_sgemm`, split over `Parallel.threads` along the larger of M and N.
+    /// How a product is cut into parts: along the larger of M and N, at multiples of 16, into a number of
+    /// parts that is a function of the shape alone. The thread count only decides who computes which
+    /// part, never where the cuts fall, so every element comes out of the same OpenBLAS call (same shape,
+    /// same place in it) at any thread count. That matters: OpenBLAS's Haswell and Zen sgemm kernels
+    /// round an element differently depending on the shape of the call it is computed in (measured:
+    /// 137 of 156 training-shaped products differed when cut in two), so a split that followed the thread
+    /// count made training depend on it.
+    public struct Plan: Equatable, Sendable {
+        public let alongN: Bool
+        /// The length of the split dimension (N when `alongN`, else M).
+        public let extent: Int
+        public let parts: Int
+        /// Part p covers bound(p)..<bound(p + 1) of the split dimension.
+        @inline(__always)
+        public func bound(_ p: Int) -> Int { min(extent, (extent + 15) / 16 * p / parts * 16) }
+    }
+
+    public static func plan(M: Int, N: Int, K: Int) -> Plan {
+        let alongN = N >= M
+        let extent = alongN ? N : M
+        let work = M * N * K
+        if work < parallelThreshold { return Plan(alongN: alongN, extent: extent, parts: 1) }
+        let parts = max(1, min(work / workPerPart, extent / minimumPart, (extent + 15) / 16))
+        return Plan(alongN: alongN, extent: extent, parts: parts)
+    }
+
+    /// OpenBLAS `cblas_sgemm`, cut into parts by `plan` (the shape alone) that `Parallel.threads` share.
     public static func sgemm(transA: Bool = false, transB: Bool = false, M: Int, N: Int, K: Int,
                              alpha: Float = 1, A: UnsafePointer<Float>, lda: Int,
                              B: UnsafePointer<Float>, ldb: Int,
                              beta: Float = 0, C: UnsafeMutablePointer<Float>, ldc: Int) {
         if M == 0 || N == 0 { return }
-        let threads = Parallel.threads
-        if threads == 1 || M * N * K < parallelThreshold {
+        let plan = plan(M: M, N: N, K: K)
+        if plan.parts == 1 {
             serial(transA: transA, transB: transB, M: M, N: N, K: K, alpha: alpha, A: A, lda: lda,
                    B: B, ldb: ldb, beta: beta, C: C, ldc: ldc)
             return
         }
-        let alongN = N >= M
-        let extent = alongN ? N : M
-        // Split points on multiples of 16 keep each part's panels aligned with the micro-kernel.
-        let blocks = (extent + 15) / 16
-        let parts = min(threads, blocks)
-        Parallel.tasks(parts) { p in
-            let lo = min(extent, blocks * p / parts * 16)
-            let hi = min(extent, blocks * (p + 1) / parts * 16)
+        Parallel.tasks(plan.parts) { p in
+            let lo = plan.bound(p), hi = plan.bound(p + 1)
             if hi <= lo { return }
-            if alongN {
+            if plan.alongN {
                 serial(transA: transA, transB: transB, M: M, N: hi - lo, K: K, alpha: alpha, A: A, lda: lda,
                        B: transB ? B + lo * ldb : B + lo, ldb: ldb, beta: beta, C: C + lo, ldc: ldc)
             } else {

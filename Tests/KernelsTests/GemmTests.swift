@@ -32,6 +32,54 @@ import TestSupport
         }
     }
 
+    /// Every training-shaped product (forward, input gradient, weight gradient of a linear layer) gives the
+    /// same bits at 1, 2 and 3 threads, and equals one OpenBLAS call per part of its plan: the cuts are a
+    /// function of the shape alone. (Cutting at the thread count instead differs here under OpenBLAS's
+    /// Haswell kernels, the ones an AVX2 machine gets.)
+    @Test func productsAreTheSameBitsAtEveryThreadCount() {
+        var rng = TestRNG(11)
+        for (rows, inDim, outDim) in [(1024, 128, 256), (300, 128, 704), (640, 352, 128), (1280, 64, 259), (513, 256, 768)] {
+            let x = rng.buffer(rows * inDim), w = rng.buffer(outDim * inDim, scale: 0.1), d = rng.buffer(rows * outDim)
+            // (transA, transB, M, N, K, A, B, beta): y = x W^T, dx = d W, dW += d^T x.
+            let products: [(Bool, Bool, Int, Int, Int, FloatBuffer, FloatBuffer, Float)] = [
+                (false, true, rows, outDim, inDim, x, w, 0), (false, false, rows, inDim, outDim, d, w, 0),
+                (true, false, outDim, inDim, rows, d, x, 1)]
+            for (tA, tB, M, N, K, A, B, beta) in products {
+                let lda = tA ? M : K, ldb = tB ? K : N
+                let start = rng.buffer(M * N)
+                var results: [[Float]] = []
+                withThreadCounts { _ in
+                    let C = FloatBuffer(count: M * N)
+                    C.copy(from: start)
+                    Gemm.sgemm(transA: tA, transB: tB, M: M, N: N, K: K, A: A.pointer, lda: lda, B: B.pointer, ldb: ldb,
+                               beta: beta, C: C.pointer, ldc: N)
+                    results.append((0..<C.count).map { C[$0] })
+                }
+                let plan = Gemm.plan(M: M, N: N, K: K)
+                #expect(plan.parts > 1, "M\(M) N\(N) K\(K) should be cut")
+                #expect(plan.bound(0) == 0 && plan.bound(plan.parts) == plan.extent)
+                for p in 0..<plan.parts { #expect(plan.bound(p) % 16 == 0 && plan.bound(p) < plan.bound(p + 1)) }
+                let byPart = FloatBuffer(count: M * N)
+                byPart.copy(from: start)
+                for p in 0..<plan.parts {
+                    let lo = plan.bound(p), hi = plan.bound(p + 1)
+                    if plan.alongN {
+                        Gemm.serial(transA: tA, transB: tB, M: M, N: hi - lo, K: K, A: A.pointer, lda: lda,
+                                    B: tB ? B.pointer + lo * ldb : B.pointer + lo, ldb: ldb, beta: beta, C: byPart.pointer + lo, ldc: N)
+                    } else {
+                        Gemm.serial(transA: tA, transB: tB, M: hi - lo, N: N, K: K, A: tA ? A.pointer + lo : A.pointer + lo * lda, lda: lda,
+                                    B: B.pointer, ldb: ldb, beta: beta, C: byPart.pointer + lo * N, ldc: N)
+                    }
+                }
+                let reference = (0..<byPart.count).map { byPart[$0] }
+                for (t, r) in results.enumerated() {
+                    let first = r.indices.first { r[$0].bitPattern != reference[$0].bitPattern }
+                    #expect(first == nil, "M\(M) N\(N) K\(K) tA\(tA): \(t + 1) thread(s) differ from the planned parts at \(first ?? -1)")
+                }
+            }
+        }
+    }
+
     @Test func linearBackwardMatchesFiniteDifferences() {
         var rng = TestRNG(2)
         let rows = 6, inDim = 10, outDim = 7

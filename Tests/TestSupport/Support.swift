@@ -53,11 +53,11 @@ public func finiteDifferenceRatio(x: FloatBuffer, analytic: FloatBuffer, samples
     return worst
 }
 
-/// Runs `body` once with one thread and once with two, restoring the setting.
+/// Runs `body` with one, two and three threads, restoring the setting.
 public func withThreadCounts(_ body: (Int) throws -> Void) rethrows {
     let saved = Parallel.threads
     defer { Parallel.threads = saved }
-    for t in [1, 2] {
+    for t in [1, 2, 3] {
         Parallel.threads = t
         try body(t)
     }
