@@ -18,6 +18,10 @@ public final class MPICommunicator: Communicator {
         var initialized: Int32 = 0
         MPI_Initialized(&initialized)
         if initialized == 0 {
+            // A rank waiting in a blocking call (another rank's share of a step not done yet) gives its
+            // core away instead of polling at full speed, which matters when the cores are shared with other
+            // ranks or jobs. Open MPI does this by itself only when it knows the node is oversubscribed.
+            setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0)
             let rc = MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided)
             guard rc == MPI_SUCCESS else { throw DistributedError.mpi(call: "MPI_Init_thread", message: MPICommunicator.errorString(rc), rank: -1) }
         }

@@ -57,8 +57,19 @@ public enum Parallel {
 
 /// Persistent worker threads. One region runs at a time; a region started while another is running
 /// (from inside a task) reports failure and the caller runs it inline.
+///
+/// Who computes a task never changes its result (tasks write disjoint outputs in a fixed order), so the
+/// pool is free to let whoever is running take the work. That matters when the cores are shared (a busy
+/// cluster node, other jobs, `yes > /dev/null`): a helper that has not started by the time the caller
+/// has taken every task is called off instead of waited for, and idle helpers spin only briefly before
+/// sleeping, so a descheduled thread costs the region nothing and a waiting one burns little.
 final class WorkerPool: @unchecked Sendable {
     static let shared = WorkerPool()
+
+    /// Spins of an idle helper before it sleeps (tens of microseconds: back-to-back regions find it awake).
+    static let idleSpins = 50_000
+    /// Spins of the caller waiting for started helpers before it yields its core to them.
+    static let waitSpins = 2_000
 
     private var workers = 0
     private let busy = Atomic<Bool>(false)
@@ -72,8 +83,11 @@ final class WorkerPool: @unchecked Sendable {
     private let job = UnsafeMutablePointer<Job>.allocate(capacity: 1)
     private struct Job { let body: (Int) -> Void }
     private var taskCount = 0
-    /// The generation each worker is to take part in (workers beyond the region's helper count sit out).
-    private var slots: [WorkerSlot] = []
+    /// Per helper: the generation it is asked to take part in; it claims it by swapping in the negative,
+    /// or the caller calls it off by swapping in 0.
+    /// Made once, so that no helper ever reads the array while it grows.
+    private let slots: [WorkerSlot] = (0..<WorkerPool.maxHelpers).map { _ in WorkerSlot() }
+    static let maxHelpers = 1024
     private var mutex = pthread_mutex_t()
     private var wake = pthread_cond_t()
 
@@ -84,6 +98,8 @@ final class WorkerPool: @unchecked Sendable {
 
     /// Parallel regions run so far (each costs one 32-byte closure context: see `tryRun`).
     let regions = Atomic<Int>(0)
+    /// Helpers called off because they had not started when the caller ran out of tasks.
+    let calledOff = Atomic<Int>(0)
 
     /// Runs a region. Handing the caller's non-escaping closure to other threads goes through
     /// `withoutActuallyEscaping`, whose reabstraction thunk Swift 6.3 boxes in one 32-byte heap object:
@@ -92,8 +108,8 @@ final class WorkerPool: @unchecked Sendable {
         guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
         regions.add(1, ordering: .relaxed)
         defer { busy.store(false, ordering: .releasing) }
-        let helpers = min(threads, tasks) - 1
-        while workers < helpers { slots.append(WorkerSlot()); spawnWorker(index: workers); workers += 1 }
+        let helpers = min(threads, tasks, WorkerPool.maxHelpers + 1) - 1
+        while workers < helpers { spawnWorker(index: workers); workers += 1 }
         withoutActuallyEscaping(work) { escapable in
             job.initialize(to: Job(body: escapable))
             taskCount = tasks
@@ -110,10 +126,19 @@ final class WorkerPool: @unchecked Sendable {
                 pthread_mutex_unlock(&mutex)
             }
             drain()
+            // Every task is taken. Call off the helpers that have not started; wait for the others.
+            var started = 0
+            for i in 0..<helpers {
+                if slots[i].assigned.compareExchange(expected: next, desired: 0, ordering: .acquiringAndReleasing).exchanged {
+                    calledOff.add(1, ordering: .relaxed)
+                } else {
+                    started += 1
+                }
+            }
             var spins = 0
-            while finished.load(ordering: .acquiring) < helpers {
+            while finished.load(ordering: .acquiring) < started {
                 spins += 1
-                if spins > 100_000 { sched_yield() }
+                if spins > WorkerPool.waitSpins { sched_yield() }
             }
             job.deinitialize(count: 1)
         }
@@ -149,7 +174,7 @@ final class WorkerPool: @unchecked Sendable {
             var spins = 0
             while generation.load(ordering: .acquiring) == seen {
                 spins += 1
-                if spins > 200_000 {
+                if spins > WorkerPool.idleSpins {
                     sleepers.add(1, ordering: .sequentiallyConsistent)
                     pthread_mutex_lock(&mutex)
                     while generation.load(ordering: .sequentiallyConsistent) == seen { pthread_cond_wait(&wake, &mutex) }
@@ -159,7 +184,8 @@ final class WorkerPool: @unchecked Sendable {
                 }
             }
             seen = generation.load(ordering: .acquiring)
-            if slots[index].assigned.load(ordering: .acquiring) == seen {
+            // Claim this generation unless the caller has called it off (or it is already over).
+            if slots[index].assigned.compareExchange(expected: seen, desired: -seen, ordering: .acquiringAndReleasing).exchanged {
                 drain()
                 finished.add(1, ordering: .releasing)
             }

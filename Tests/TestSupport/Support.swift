@@ -151,3 +151,68 @@ public func pretrainedMicroModel(in dir: URL) throws -> String {
     }
     return path
 }
+
+// MARK: byte comparisons
+
+/// nil when `a` and `b` hold the same bytes; otherwise one line saying how they differ (lengths, the first
+/// differing offset and a hash of each), never the bytes: the test library prints a failing `==` on two
+/// `Data` values as a diff of every byte, which for a 97 KB file took over half an hour.
+public func byteDifference(_ a: Data, _ b: Data) -> String? {
+    if a == b { return nil }
+    let first = zip(a, b).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(a.count, b.count)
+    return "\(a.count) vs \(b.count) bytes, first difference at offset \(first), FNV-1a \(fnv1a(a)) vs \(fnv1a(b))"
+}
+
+/// `byteDifference` of two files; a missing file is a difference too.
+public func fileDifference(_ a: String, _ b: String) -> String? {
+    guard let x = FileManager.default.contents(atPath: a) else { return "\(a) is missing" }
+    guard let y = FileManager.default.contents(atPath: b) else { return "\(b) is missing" }
+    return byteDifference(x, y)
+}
+
+/// Every file under two run directories compared byte for byte, except those named in `ignoring` (file
+/// names such as metrics.jsonl, whose timings differ, or config.yaml, which names the directory): one
+/// line per file that differs or exists on one side only.
+public func treeDifferences(_ a: String, _ b: String, ignoring: Set<String> = []) -> [String] {
+    func files(_ root: String) -> Set<String> {
+        var out = Set<String>()
+        let e = FileManager.default.enumerator(atPath: root)
+        while let f = e?.nextObject() as? String {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: root + "/" + f, isDirectory: &isDir), !isDir.boolValue,
+               !ignoring.contains((f as NSString).lastPathComponent) { out.insert(f) }
+        }
+        return out
+    }
+    let fa = files(a), fb = files(b)
+    var out = fa.symmetricDifference(fb).sorted().map { "\($0): only in \(fa.contains($0) ? a : b)" }
+    for f in fa.intersection(fb).sorted() {
+        if let d = fileDifference(a + "/" + f, b + "/" + f) { out.append("\(f): \(d)") }
+    }
+    return out
+}
+
+func fnv1a(_ d: Data) -> String {
+    var h: UInt64 = 0xcbf29ce484222325
+    for byte in d { h = (h ^ UInt64(byte)) &* 0x100000001b3 }
+    return String(h, radix: 16)
+}
+
+// MARK: load
+
+/// Runs `body` with `count` busy processes beside it (shell loops that keep a core each busy and end by
+/// themselves when this process is gone), so that a result that depended on thread or rank timing would
+/// show. The processes are stopped when `body` returns or throws.
+public func withCPUHogs<T>(_ count: Int = 2, _ body: () throws -> T) rethrows -> T {
+    var hogs: [Process] = []
+    for _ in 0..<count {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", "while kill -0 \(getpid()) 2>/dev/null; do :; done"]
+        p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
+        if (try? p.run()) != nil { hogs.append(p) }
+    }
+    // SIGKILL: a process started from a test thread inherits its blocked signals, SIGTERM among them.
+    defer { for p in hogs { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
+    return try body()
+}

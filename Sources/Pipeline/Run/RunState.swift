@@ -34,6 +34,12 @@ public struct RunState: Codable, Equatable {
         public var tokens: Double
         /// Learning-rate decays taken so far (reduce-on-plateau).
         public var decays: Int?
+        /// True when `directory` is the phase's saved model: its training is over.
+        public var final: Bool?
+        public init(phase: String, directory: String, step: Int, history: [Double], tokens: Double, decays: Int? = nil, final: Bool? = nil) {
+            self.phase = phase; self.directory = directory; self.step = step; self.history = history; self.tokens = tokens
+            self.decays = decays; self.final = final
+        }
     }
 
     public init(configHash: String, worldSize: Int) { self.configHash = configHash; self.worldSize = worldSize }
@@ -52,19 +58,42 @@ public struct RunState: Codable, Equatable {
     }
 }
 
+extension RunState {
+    /// Removes what a killed run left half-written under `dir`: files and checkpoint directories still
+    /// under their temporary names (`.NAME.tmp-...`), which nothing refers to. Returns their paths.
+    @discardableResult
+    public static func removeLeftovers(in dir: URL) -> [String] {
+        let fm = FileManager.default
+        var removed: [String] = []
+        guard let e = fm.enumerator(at: dir, includingPropertiesForKeys: nil) else { return [] }
+        for case let url as URL in e where url.lastPathComponent.hasPrefix(".") && url.lastPathComponent.contains(".tmp-") {
+            e.skipDescendants()
+            if (try? fm.removeItem(at: url)) != nil { removed.append(url.path) }
+        }
+        return removed
+    }
+}
+
 /// Saving and restoring a training checkpoint: the model (Hugging Face layout), both AdamW moments and
 /// the step, in a directory that appears only when complete (written under a temporary name, renamed).
 public enum TrainingCheckpoint {
     public static func save(_ trainer: Trainer, tokenizer: BPETokenizer?, to dir: URL, killPoint: String? = nil) throws {
+        try save(model: trainer.model, trainer: trainer, tokenizer: tokenizer, to: dir, killPoint: killPoint)
+    }
+
+    /// `model`, with `trainer`'s optimizer state when given, as a directory that appears only when complete.
+    public static func save(model: LlamaModel, trainer: Trainer?, tokenizer: BPETokenizer?, to dir: URL, killPoint: String? = nil) throws {
         let fm = FileManager.default
         let tmp = dir.deletingLastPathComponent().appendingPathComponent(".\(dir.lastPathComponent).tmp-\(getpid())")
         try? fm.removeItem(at: tmp)
-        try Checkpoint.save(trainer.model, tokenizer: tokenizer, to: tmp)
-        let count = trainer.m.count
-        try SafetensorsFile.write([(name: "exp_avg", shape: [count], data: UnsafePointer(trainer.m.pointer)),
-                                   (name: "exp_avg_sq", shape: [count], data: UnsafePointer(trainer.v.pointer))],
-                                  metadata: ["format": "pt", "step": String(trainer.step)],
-                                  to: tmp.appendingPathComponent("optimizer.safetensors"))
+        try Checkpoint.save(model, tokenizer: tokenizer, to: tmp)
+        if let trainer {
+            let count = trainer.m.count
+            try SafetensorsFile.write([(name: "exp_avg", shape: [count], data: UnsafePointer(trainer.m.pointer)),
+                                       (name: "exp_avg_sq", shape: [count], data: UnsafePointer(trainer.v.pointer))],
+                                      metadata: ["format": "pt", "step": String(trainer.step)],
+                                      to: tmp.appendingPathComponent("optimizer.safetensors"))
+        }
         if let killPoint { KillSwitch.point(killPoint) }
         try? fm.removeItem(at: dir)
         try fm.moveItem(at: tmp, to: dir)

@@ -46,6 +46,8 @@ public final class Scheduler {
             }
             state = existing
             state.configHash = config.hash
+            let leftovers = RunState.removeLeftovers(in: dir)
+            if !leftovers.isEmpty { logger.info("resume: removed \(leftovers.count) half-written file(s) of the killed run") }
         } else {
             try fm.createDirectory(at: dir, withIntermediateDirectories: true)
             state = RunState(configHash: config.hash, worldSize: cluster.size)
@@ -153,21 +155,12 @@ public final class Scheduler {
         if cluster.size > 1 { try cluster.broadcast(.loadModel(path: url.path)) }
     }
 
-    /// Saves the current model (Hugging Face layout) at `path`, with the optimizer state of `trainer`
-    /// (`optimizer.safetensors`: both AdamW moments and the step) when given, and makes it the run's model.
-    func saveModel(_ path: String, trainer: Trainer? = nil) throws {
-        if let trainer {
-            try TrainingCheckpoint.save(trainer, tokenizer: tokenizer, to: dir.appendingPathComponent(path))
-        } else {
-            try Checkpoint.save(model, tokenizer: tokenizer, to: dir.appendingPathComponent(path))
-        }
-        state.model = path
-    }
-
+    /// Records phase `key` as done (and its training checkpoint, if any, as no longer needed).
     func complete(_ key: String) throws {
         state.done.append(key)
         state.checkpoint = nil
         try state.save(dir.appendingPathComponent("state.json"))
+        KillSwitch.point("\(key)/done")
     }
 
     func isDone(_ key: String) -> Bool { state.done.contains(key) }

@@ -33,23 +33,19 @@ extension Scheduler {
         logger.info("\(key): \(examples.count) distinct passing outputs of \(gens.count) (\(questionsKept.count) questions) for SFT")
         guard !examples.isEmpty else {
             logger.warning("\(key): no output passed the judge; the model is unchanged this round")
-            try saveModel("\(folder)/model")
+            try finishTraining(key: key, folder: folder, output: "\(folder)/model", trainer: nil, tokens: 0, log: metrics(folder))
             return
         }
         var rng = RandomStream(key: config.seed, UInt64(round), 0x5F7D)
         rng.shuffle(&examples)
         let (perEpoch, total, schedule) = c.epochSchedule(items: examples.count)
-        let (tokens, trainer) = try supervised(key: key, folder: folder, steps: total, batchSize: c.batchSize,
-                                               adamW: AdamWSettings(learningRate: c.learningRate), maxGradNorm: c.maxGradNorm,
-                                               schedule: schedule, checkpointEvery: c.checkpointEvery, plateau: nil, streamTag: 0,
-                                               microBatchTokens: c.microBatchTokens) { step, lr in
+        try supervised(key: key, folder: folder, output: "\(folder)/model", steps: total, batchSize: c.batchSize,
+                       adamW: AdamWSettings(learningRate: c.learningRate), maxGradNorm: c.maxGradNorm,
+                       schedule: schedule, checkpointEvery: c.checkpointEvery, plateau: nil, streamTag: 0,
+                       microBatchTokens: c.microBatchTokens) { step, lr in
             let s = (step - 1) % perEpoch
             let part = examples[(s * c.batchSize)..<min(examples.count, (s + 1) * c.batchSize)]
             return TrainBatch(ids: part.map(\.ids), targets: part.map(\.targets), learningRate: lr)
         }
-        let old = state.checkpoint?.directory
-        try saveModel("\(folder)/model", trainer: trainer)
-        if let old { try? FileManager.default.removeItem(at: dir.appendingPathComponent(old)) }
-        state.trainingTokens[key] = tokens
     }
 }

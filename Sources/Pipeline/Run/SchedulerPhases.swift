@@ -40,18 +40,30 @@ extension Scheduler {
     // MARK: supervised training (the SFT phase and the control arm)
 
     /// Supervised steps, checkpointed; stops at `steps`, or earlier on a validation plateau when `plateau`
-    /// is given. Each step's batch is `batch(step, learning rate)`, by default gold solutions (`sftBatch`
-    /// with `streamTag`). Returns the tokens processed.
-    func supervised(key: String, folder: String, steps total: Int, batchSize: Int, adamW: AdamWSettings, maxGradNorm: Float,
-                    schedule: LearningRateSchedule, checkpointEvery: Int, plateau: SFTConfig?, streamTag: UInt64, microBatchTokens: Int = 8192,
-                    batch makeBatch: ((Int, Float) -> TrainBatch)? = nil) throws -> (tokens: Double, trainer: Trainer) {
+    /// is given; then saves the model with its optimizer state at `output` (the run's model from then on
+    /// unless `makesCurrent` is false). Each step's batch is `batch(step, learning rate)`, by default gold
+    /// solutions (`sftBatch` with `streamTag`). Returns the tokens processed.
+    @discardableResult
+    func supervised(key: String, folder: String, output: String, makesCurrent: Bool = true, steps total: Int, batchSize: Int,
+                    adamW: AdamWSettings, maxGradNorm: Float, schedule: LearningRateSchedule, checkpointEvery: Int, plateau: SFTConfig?,
+                    streamTag: UInt64, microBatchTokens: Int = 8192,
+                    batch makeBatch: ((Int, Float) -> TrainBatch)? = nil) throws -> Double {
+        func batch(_ step: Int, _ lr: Float) -> TrainBatch { makeBatch?(step, lr) ?? sftBatch(step: step, size: batchSize, tag: streamTag, lr: lr) }
+        let resume = try resumePoint(key: key, folder: folder, output: output) { steps in
+            steps.reduce(0.0) { $0 + Double(batch($1, 0).ids.reduce(0) { $0 + $1.count }) }
+        }
+        if case .finished(let tokens) = resume {
+            try loadModel(output)
+            if makesCurrent { state.model = output }
+            state.trainingTokens[key] = tokens
+            return tokens
+        }
         let setup = TrainerSetup(adamW: adamW, maxGradNorm: maxGradNorm > 0 ? maxGradNorm : nil, microBatchTokens: microBatchTokens, checksumEvery: 50,
                                  reductionShards: config.reductionShards)
         if cluster.size > 1 { try cluster.broadcast(.setupTrainer(setup)) }
         let dp = DataParallelTrainer(model: model, setup: setup, comm: cluster.comm)
         var step = 0, tokens = 0.0, history: [Double] = [], decays = 0
-        if let cp = state.checkpoint, cp.phase == key {
-            let path = dir.appendingPathComponent(cp.directory)
+        if case .checkpoint(let cp, let path) = resume {
             try TrainingCheckpoint.restore(dp.trainer, from: path)
             if cluster.size > 1 { try cluster.broadcast(.restoreCheckpoint(path: path.path)) }
             step = cp.step; tokens = cp.tokens; history = cp.history; decays = cp.decays ?? 0
@@ -65,7 +77,7 @@ extension Scheduler {
             step += 1
             let factor = pow(plateau?.lrDecay ?? 1, Float(decays))
             let lr = schedule.rate(at: step) * factor
-            let batch = makeBatch?(step, lr) ?? sftBatch(step: step, size: batchSize, tag: streamTag, lr: lr)
+            let batch = batch(step, lr)
             if cluster.size > 1 { try cluster.broadcast(.trainStep(batch)) }
             let r = try dp.step(batch)
             tokens += Double(batch.ids.reduce(0) { $0 + $1.count })
@@ -96,16 +108,11 @@ extension Scheduler {
             progress.advance(status: String(format: "loss %.3f%@", r.loss, (line["validation_accuracy"] as? Double).map { String(format: "  val acc %.3f", $0) } ?? ""))
             KillSwitch.point("\(key)/step/\(step)")
             if step % checkpointEvery == 0 && step < total && !stop {
-                let name = "\(folder)/checkpoint-\(String(format: "%06d", step))"
-                try TrainingCheckpoint.save(dp.trainer, tokenizer: tokenizer, to: dir.appendingPathComponent(name), killPoint: "\(key)/saving/\(step)")
-                let old = state.checkpoint?.directory
-                state.checkpoint = RunState.Checkpointed(phase: key, directory: name, step: step, history: history, tokens: tokens, decays: decays)
-                try log.flush(state: &state)
-                try state.save(dir.appendingPathComponent("state.json"))
-                if let old, old != name { try? FileManager.default.removeItem(at: dir.appendingPathComponent(old)) }
+                try saveCheckpoint(dp.trainer, key: key, folder: folder, step: step, tokens: tokens, history: history, decays: decays, log: log)
             }
         }
-        return (tokens, dp.trainer)
+        try finishTraining(key: key, folder: folder, output: output, trainer: dp.trainer, tokens: tokens, log: log, makesCurrent: makesCurrent)
+        return tokens
     }
 
     /// Mean negative log-likelihood per token of the validation split's gold solutions (and end of sequence).
@@ -131,13 +138,9 @@ extension Scheduler {
 
     func sftPhase(_ c: SFTConfig, key: String, folder: String) throws {
         let schedule = LearningRateSchedule(kind: c.schedule, peak: c.learningRate, warmupSteps: c.warmup, totalSteps: c.maxSteps, minRatio: 0.1)
-        let (tokens, trainer) = try supervised(key: key, folder: folder, steps: c.maxSteps, batchSize: c.batchSize,
-                                    adamW: AdamWSettings(learningRate: c.learningRate, beta1: 0.9, beta2: 0.95, weightDecay: c.weightDecay),
-                                    maxGradNorm: c.maxGradNorm, schedule: schedule, checkpointEvery: c.checkpointEvery, plateau: c, streamTag: 0x5F7)
-        let old = state.checkpoint?.directory
-        try saveModel("\(folder)/model", trainer: trainer)
-        state.trainingTokens[key] = tokens
-        if let old { try? FileManager.default.removeItem(at: dir.appendingPathComponent(old)) }
+        try supervised(key: key, folder: folder, output: "\(folder)/model", steps: c.maxSteps, batchSize: c.batchSize,
+                       adamW: AdamWSettings(learningRate: c.learningRate, beta1: 0.9, beta2: 0.95, weightDecay: c.weightDecay),
+                       maxGradNorm: c.maxGradNorm, schedule: schedule, checkpointEvery: c.checkpointEvery, plateau: c, streamTag: 0x5F7)
     }
 
     // MARK: generation, judging, pairs
@@ -390,25 +393,36 @@ extension Scheduler {
             TokenizedPair(prompt: $0.promptIds ?? [], chosen: $0.chosenIds ?? [], rejected: $0.rejectedIds ?? [],
                           refChosen: $0.refChosenLogps, refRejected: $0.refRejectedLogps, weight: $0.weight)
         }
+        let output = "\(folder)/model"
         guard !pairs.isEmpty else {
             logger.warning("\(key): no pairs; the model is unchanged this round")
-            try saveModel("\(folder)/model")
+            try finishTraining(key: key, folder: folder, output: output, trainer: nil, tokens: 0, log: metrics(folder))
             return
         }
         var rng = RandomStream(key: config.seed, UInt64(round), 0x7A1)
         rng.shuffle(&pairs)
+        let (perEpoch, total, schedule) = c.epochSchedule(items: pairs.count)
+        func batch(_ step: Int) -> [TokenizedPair] {
+            let s = (step - 1) % perEpoch
+            return Array(pairs[(s * c.batchSize)..<min(pairs.count, (s + 1) * c.batchSize)])
+        }
+        func tokens(of batch: [TokenizedPair]) -> Double { Double(batch.reduce(0) { $0 + 2 * $1.prompt.count + $1.chosen.count + $1.rejected.count }) }
+        let resume = try resumePoint(key: key, folder: folder, output: output) { steps in steps.reduce(0.0) { $0 + tokens(of: batch($1)) } }
+        if case .finished(let t) = resume {
+            try loadModel(output)
+            state.trainingTokens[key] = t
+            return
+        }
         let setup = PreferenceSetup(loss: c.loss, settings: LossSettings(beta: c.beta, alpha: c.alpha, gamma: c.gamma),
                                     adamW: AdamWSettings(learningRate: c.learningRate), maxGradNorm: c.maxGradNorm > 0 ? c.maxGradNorm : nil,
                                     microBatchTokens: c.microBatchTokens, reductionShards: config.reductionShards)
         if cluster.size > 1 { try cluster.broadcast(.setupPreference(setup)) }
         let trainer = try setup.makeTrainer(model: model, comm: cluster.comm)
-        let (perEpoch, total, schedule) = c.epochSchedule(items: pairs.count)
-        var step = 0, tokens = 0.0
-        if let cp = state.checkpoint, cp.phase == key {
-            let path = dir.appendingPathComponent(cp.directory)
+        var step = 0, trained = 0.0
+        if case .checkpoint(let cp, let path) = resume {
             try TrainingCheckpoint.restore(trainer.trainer, from: path)
             if cluster.size > 1 { try cluster.broadcast(.restoreCheckpoint(path: path.path)) }
-            step = cp.step; tokens = cp.tokens
+            step = cp.step; trained = cp.tokens
             logger.info("\(key): resuming at step \(step)")
         }
         let log = metrics(folder)
@@ -416,31 +430,21 @@ extension Scheduler {
         progress.advance(step)
         while step < total {
             step += 1
-            let s = (step - 1) % perEpoch
-            let batch = Array(pairs[(s * c.batchSize)..<min(pairs.count, (s + 1) * c.batchSize)])
+            let batch = batch(step)
             let lr = schedule.rate(at: step)
             if cluster.size > 1 { try cluster.broadcast(.preferenceStep(pairs: batch, learningRate: lr)) }
             let m = try trainer.step(batch, lr: lr)
-            tokens += Double(batch.reduce(0) { $0 + 2 * $1.prompt.count + $1.chosen.count + $1.rejected.count })
+            trained += tokens(of: batch)
             try log.append(["phase": key, "step": step, "loss": m.loss, "reward_margin": m.rewardMargin, "accuracy": m.accuracy,
                             "chosen_length": m.chosenLength, "rejected_length": m.rejectedLength, "grad_norm": m.gradNorm,
                             "lr": m.learningRate, "tokens_per_s": m.tokensPerSecond])
             progress.advance(status: String(format: "loss %.3f  margin %.2f  acc %.2f", m.loss, m.rewardMargin, m.accuracy))
             KillSwitch.point("\(key)/step/\(step)")
             if step % c.checkpointEvery == 0 && step < total {
-                let name = "\(folder)/checkpoint-\(String(format: "%06d", step))"
-                try TrainingCheckpoint.save(trainer.trainer, tokenizer: tokenizer, to: dir.appendingPathComponent(name), killPoint: "\(key)/saving/\(step)")
-                let old = state.checkpoint?.directory
-                state.checkpoint = RunState.Checkpointed(phase: key, directory: name, step: step, history: [], tokens: tokens)
-                try log.flush(state: &state)
-                try state.save(dir.appendingPathComponent("state.json"))
-                if let old, old != name { try? FileManager.default.removeItem(at: dir.appendingPathComponent(old)) }
+                try saveCheckpoint(trainer.trainer, key: key, folder: folder, step: step, tokens: trained, log: log)
             }
         }
-        let old = state.checkpoint?.directory
-        try saveModel("\(folder)/model", trainer: trainer.trainer)
-        state.trainingTokens[key] = tokens
-        if let old { try? FileManager.default.removeItem(at: dir.appendingPathComponent(old)) }
+        try finishTraining(key: key, folder: folder, output: output, trainer: trainer.trainer, tokens: trained, log: log)
     }
 
     // MARK: evaluation and the control arm
@@ -509,14 +513,14 @@ extension Scheduler {
     }
 
     /// The same training tokens as the rounds' preference training, spent on more SFT of the gold solutions
-    /// from the SFT model (with the rounds' learning-rate settings), then evaluated.
+    /// from the SFT model (with the rounds' learning-rate settings), then evaluated. Its model is saved at
+    /// control/model but does not become the run's model.
     func controlArm() throws -> EvaluationResult {
         let key = "control", folder = "control"
         if !isDone(key) {
             guard state.done.contains(where: { $0.hasPrefix("initial-") && $0.hasSuffix("-sft") }) else {
                 throw PipelineError("the control arm needs an SFT phase in schedule.initial")
             }
-            let current = state.model
             try loadModel("initial/model")
             let budget = state.trainingTokens.filter { $0.key.hasPrefix("round-") }.values.reduce(0, +)
             let sft = config.initial.compactMap { if case .sft(let c) = $0 { return c } else { return nil } }.first!
@@ -528,14 +532,13 @@ extension Scheduler {
             try FileManager.default.createDirectory(at: dir.appendingPathComponent(folder), withIntermediateDirectories: true)
             let schedule = LearningRateSchedule(kind: trainConfig?.schedule ?? .cosine, peak: lr, warmupSteps: min(trainConfig?.warmup ?? 0, steps - 1),
                                                 totalSteps: steps, minRatio: 0)
-            let (_, trainer) = try supervised(key: key, folder: folder, steps: steps, batchSize: sft.batchSize, adamW: AdamWSettings(learningRate: lr),
-                               maxGradNorm: trainConfig?.maxGradNorm ?? 1, schedule: schedule, checkpointEvery: sft.checkpointEvery,
-                               plateau: nil, streamTag: 0xC7)
-            let old = state.checkpoint?.directory
-            try TrainingCheckpoint.save(trainer, tokenizer: tokenizer, to: dir.appendingPathComponent("\(folder)/model"))
-            if let old { try? FileManager.default.removeItem(at: dir.appendingPathComponent(old)) }
-            state.model = current
+            try supervised(key: key, folder: folder, output: "\(folder)/model", makesCurrent: false, steps: steps, batchSize: sft.batchSize,
+                           adamW: AdamWSettings(learningRate: lr), maxGradNorm: trainConfig?.maxGradNorm ?? 1, schedule: schedule,
+                           checkpointEvery: sft.checkpointEvery, plateau: nil, streamTag: 0xC7)
             try complete(key)
+        } else if !isDone("control-evaluate") {
+            // Resumed between the two: the model to evaluate is the control's, not the run's current one.
+            try loadModel("\(folder)/model")
         }
         return try evaluatePhase(key: "control-evaluate", folder: folder, label: "control (SFT, same compute)")
     }

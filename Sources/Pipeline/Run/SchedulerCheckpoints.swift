@@ -1,0 +1,85 @@
+import Alignment
+import Foundation
+import Model
+
+/// The life of a training phase's checkpoints. The rule everywhere: write the new files (under a
+/// temporary name, then renamed into place), record them in `state.json`, and only then delete what they
+/// replace. So after a kill at any moment `state.json` names files that exist, and `--resume` continues.
+extension Scheduler {
+    /// Where a training phase continues on `--resume`.
+    enum TrainingResume {
+        /// Nothing recorded for the phase: start it.
+        case start
+        /// Continue from this mid-phase checkpoint (steps done, tokens, plateau history).
+        case checkpoint(RunState.Checkpointed, URL)
+        /// The phase's training is over and its model is saved at `output`; `tokens` were trained on.
+        case finished(tokens: Double)
+    }
+
+    /// What `state.json` says of training phase `key`, whose model goes to `output`. A recorded checkpoint
+    /// that is missing is not fatal when the phase's model exists: a run killed at the end of a phase by a
+    /// version that deleted the checkpoint before recording the end leaves exactly that; the model is the
+    /// later, complete artifact. Without either it is an error naming both.
+    /// `tokens(steps)` gives the tokens of those steps of the phase's plan, for that case.
+    /// On `.finished` the folder's checkpoints, which a kill may have left, are deleted.
+    func resumePoint(key: String, folder: String, output: String, tokens tokensOf: (ClosedRange<Int>) -> Double) throws -> TrainingResume {
+        guard let cp = state.checkpoint, cp.phase == key else { return .start }
+        let fm = FileManager.default
+        let outputURL = dir.appendingPathComponent(output)
+        if cp.final == true {
+            removeCheckpoints(in: folder)
+            return .finished(tokens: state.trainingTokens[key] ?? cp.tokens)
+        }
+        let url = dir.appendingPathComponent(cp.directory)
+        if fm.fileExists(atPath: url.appendingPathComponent("model.safetensors").path) { return .checkpoint(cp, url) }
+        if fm.fileExists(atPath: outputURL.appendingPathComponent("model.safetensors").path) {
+            let optimizer = outputURL.appendingPathComponent("optimizer.safetensors")
+            let last = fm.fileExists(atPath: optimizer.path) ? try SafetensorsFile(url: optimizer).metadata["step"].flatMap(Int.init) ?? cp.step : cp.step
+            logger.warning("\(key): state.json names \(cp.directory), which is gone, but the phase's model \(output) is saved: its training had finished (step \(last)); continuing from that model (the metrics lines of steps \(cp.step + 1)-\(last) were not kept)")
+            removeCheckpoints(in: folder)
+            return .finished(tokens: cp.tokens + (last > cp.step ? tokensOf((cp.step + 1)...last) : 0))
+        }
+        throw PipelineError("\(dir.appendingPathComponent("state.json").path): \(key) is to resume from \(cp.directory), which does not exist, and the phase saved no model at \(output); restore that directory or delete the run directory to start over")
+    }
+
+    /// A mid-phase checkpoint at `step`: written, recorded in `state.json` with the metrics so far, and
+    /// then the folder's other checkpoints deleted.
+    func saveCheckpoint(_ trainer: Trainer, key: String, folder: String, step: Int, tokens: Double,
+                        history: [Double] = [], decays: Int? = nil, log: MetricsLog) throws {
+        let name = "\(folder)/checkpoint-\(String(format: "%06d", step))"
+        try TrainingCheckpoint.save(trainer, tokenizer: tokenizer, to: dir.appendingPathComponent(name), killPoint: "\(key)/saving/\(step)")
+        KillSwitch.point("\(key)/saved/\(step)")
+        state.checkpoint = RunState.Checkpointed(phase: key, directory: name, step: step, history: history, tokens: tokens, decays: decays)
+        try log.flush(state: &state)
+        try state.save(dir.appendingPathComponent("state.json"))
+        KillSwitch.point("\(key)/recorded/\(step)")
+        removeCheckpoints(in: folder, except: name)
+    }
+
+    /// Deletes the folder's checkpoints but `kept`: the one the last was replaced by, and any that a
+    /// kill between recording a checkpoint and deleting its predecessor left behind.
+    func removeCheckpoints(in folder: String, except kept: String? = nil) {
+        let fm = FileManager.default
+        let names = (try? fm.contentsOfDirectory(atPath: dir.appendingPathComponent(folder).path)) ?? []
+        for name in names where name.hasPrefix("checkpoint-") && "\(folder)/\(name)" != kept {
+            try? fm.removeItem(at: dir.appendingPathComponent(folder).appendingPathComponent(name))
+        }
+    }
+
+    /// Ends a training phase: the model (with the optimizer state when `trainer` is given) saved at
+    /// `output`, recorded in `state.json` as the phase's final checkpoint with the tokens trained on and
+    /// the metrics so far, then the phase's checkpoints deleted. `makesCurrent` makes it the run's model
+    /// (the control arm's does not).
+    func finishTraining(key: String, folder: String, output: String, trainer: Trainer?, tokens: Double, log: MetricsLog,
+                        makesCurrent: Bool = true) throws {
+        try TrainingCheckpoint.save(model: model, trainer: trainer, tokenizer: tokenizer, to: dir.appendingPathComponent(output))
+        KillSwitch.point("\(key)/final/saved")
+        if makesCurrent { state.model = output }
+        state.trainingTokens[key] = tokens
+        state.checkpoint = RunState.Checkpointed(phase: key, directory: output, step: trainer?.step ?? 0, history: [], tokens: tokens, final: true)
+        try log.flush(state: &state)
+        try state.save(dir.appendingPathComponent("state.json"))
+        KillSwitch.point("\(key)/final/recorded")
+        removeCheckpoints(in: folder)
+    }
+}
