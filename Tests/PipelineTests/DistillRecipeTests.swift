@@ -59,15 +59,16 @@ import TestSupport
         #expect(metrics.contains("\"examples\":\(kept.count),"), "\(metrics)")
         let studentWeights = try Data(contentsOf: URL(fileURLWithPath: student).appendingPathComponent("model.safetensors"))
         let trained = try Data(contentsOf: round.appendingPathComponent("model/model.safetensors"))
-        #expect(trained != studentWeights)
+        #expect(byteDifference(trained, studentWeights) != nil)
         // The same run on 2 ranks.
         let out2 = RecipeTests.dir.appendingPathComponent("distill-np2")
         try? FileManager.default.removeItem(at: out2)
-        let r2 = try run(["mpirun", "--oversubscribe", "-np", "2", Paths.executable.path] + args + ["run.output_dir=\(out2.path)"],
-                         environment: MPITests.env)
+        let r2 = try withCPUHogs { try RecipeTests.mpirun(args + ["run.output_dir=\(out2.path)"], threads: 3) }
         #expect(r2.status == 0, "\(r2.stderr)")
-        #expect(try Data(contentsOf: out2.appendingPathComponent("round-01/generations.jsonl")) == Data(contentsOf: round.appendingPathComponent("generations.jsonl")))
-        #expect(try Data(contentsOf: out2.appendingPathComponent("round-01/model/model.safetensors")) == trained)
+        for file in ["generations.jsonl", "model/model.safetensors", "model/optimizer.safetensors"] {
+            let d = fileDifference(out2.appendingPathComponent("round-01/\(file)").path, round.appendingPathComponent(file).path)
+            #expect(d == nil, "\(file): \(d ?? "")")
+        }
     }
 
     /// The SFT phase is checkpointed: killed after its third step and resumed, the run trains the student
@@ -87,10 +88,12 @@ import TestSupport
         let killed = try autodidact(args + ["run.output_dir=\(resumed.path)"], environment: ["AUTODIDACT_KILL_AT": "round-1-2-train/step/3"])
         #expect(killed.status != 0)
         #expect(FileManager.default.fileExists(atPath: resumed.appendingPathComponent("round-01/checkpoint-000002").path))
-        let again = try autodidact(args + ["run.output_dir=\(resumed.path)", "--resume"])
+        let again = try withCPUHogs {
+            try autodidact(args + ["run.output_dir=\(resumed.path)", "--resume"], environment: ["AUTODIDACT_THREADS": "3"])
+        }
         #expect(again.status == 0 && again.stderr.contains("resuming at step 2"), "\(again.stderr)")
-        #expect(try Data(contentsOf: resumed.appendingPathComponent("round-01/model/model.safetensors"))
-                == Data(contentsOf: whole.appendingPathComponent("round-01/model/model.safetensors")))
+        let differences = treeDifferences(whole.path, resumed.path, ignoring: ResumeTests.notCompared)
+        #expect(differences.isEmpty, "\(differences.joined(separator: "; "))")
         // The same metrics lines, timings aside: the examples line once, every step once.
         func lines(_ run: URL) throws -> [String] {
             try String(contentsOf: run.appendingPathComponent("round-01/metrics.jsonl"), encoding: .utf8).split(separator: "\n")

@@ -58,7 +58,8 @@ import TestSupport
         let shipped = Paths.repo.appendingPathComponent("data/judge-pairs.jsonl")
         let file = JudgePairTests.dir.appendingPathComponent("again.jsonl")
         #expect(try autodidact(["judge-pairs", "--count", "300", "--output", file.path]).status == 0)
-        #expect(try Data(contentsOf: file) == Data(contentsOf: shipped))
+        let d = fileDifference(file.path, shipped.path)
+        #expect(d == nil, "\(d ?? "")")
     }
 
     /// Answers a pairwise judge prompt from what it can read in it.

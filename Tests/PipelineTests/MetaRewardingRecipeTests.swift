@@ -88,13 +88,14 @@ import TestSupport
         let metrics = try String(contentsOf: round.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
         #expect(metrics.contains("\"judge_pairs\":\(judgePairs)"))
         #expect(FileManager.default.fileExists(atPath: round.appendingPathComponent("model/model.safetensors").path))
-        // Under mpirun -np 2 the judgments and meta-judgments are sharded over both ranks and come back identical.
+        // Under mpirun -np 2 (at 2 threads a rank, beside busy processes) the judgments and meta-judgments are
+        // sharded over both ranks and come back identical.
         let out2 = RecipeTests.freshDirectory("meta-rewarding-np2")
-        let r2 = try run(["mpirun", "--oversubscribe", "-np", "2", Paths.executable.path] + args + ["run.output_dir=\(out2.path)"],
-                         environment: MPITests.env)
+        let r2 = try withCPUHogs { try RecipeTests.mpirun(args + ["run.output_dir=\(out2.path)"], threads: 2) }
         #expect(r2.status == 0, "\(r2.stderr)")
         for file in ["judgments.jsonl", "meta_judgments.jsonl", "pairs.jsonl", "win_rate_judgments.jsonl"] {
-            #expect(try Data(contentsOf: round.appendingPathComponent(file)) == Data(contentsOf: out2.appendingPathComponent("round-01/\(file)")), "\(file)")
+            let d = fileDifference(round.appendingPathComponent(file).path, out2.appendingPathComponent("round-01/\(file)").path)
+            #expect(d == nil, "\(file): \(d ?? "")")
         }
     }
 }

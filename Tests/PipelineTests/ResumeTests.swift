@@ -309,6 +309,22 @@ import TestSupport
     }
 
 
+    /// One process writes the same bytes in every file, optimizer states included, at 1, 2 and 3 threads,
+    /// with busy processes beside it.
+    @Test func oneProcessWritesTheSameBytesAtOneTwoAndThreeThreads() throws {
+        let runs = (1...3).map { ResumeTests.dir.appendingPathComponent("threads-\($0)").path }
+        try withCPUHogs {
+            for (k, out) in runs.enumerated() {
+                let r = try runOnce(out, threads: k + 1)
+                #expect(r.status == 0, "\(r.stderr)")
+            }
+        }
+        for k in 1...2 {
+            let differences = treeDifferences(runs[0], runs[k], ignoring: ResumeTests.notCompared)
+            #expect(differences.isEmpty, "1 and \(k + 1) threads: \(differences.joined(separator: "; "))")
+        }
+    }
+
     /// With `run.reduction_shards: 2` one process sums each batch's gradient as two ranks do, so a 1-process
     /// run (3 threads) and a 2-rank run (2 threads per rank) write the same bytes in every file, optimizer
     /// states included, with busy processes beside them.

@@ -36,7 +36,7 @@ import TestSupport
                                 "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=10",
                                 "evaluation.max_new_tokens=60", "schedule.rounds.count=1",
                                 "schedule.rounds.phases.0.generate.questions=16", "schedule.rounds.phases.0.generate.max_new_tokens=90",
-                                "schedule.rounds.phases.0.generate.stop=\n", "schedule.rounds.phases.0.generate.temperature=0.4",
+                                "schedule.rounds.phases.0.generate.stop=\n", "schedule.rounds.phases.0.generate.temperature=1.0",
                                 "schedule.rounds.phases.1.judge.rubric=\(rubric.path)", "schedule.rounds.phases.1.judge.max_new_tokens=12",
                                 "schedule.rounds.phases.3.train.lr=0.0001"])
         #expect(r.status == 0, "\(r.stderr)")
