@@ -98,8 +98,6 @@ final class WorkerPool: @unchecked Sendable {
 
     /// Parallel regions run so far (each costs one 32-byte closure context: see `tryRun`).
     let regions = Atomic<Int>(0)
-    /// Helpers called off because they had not started when the caller ran out of tasks.
-    let calledOff = Atomic<Int>(0)
 
     /// Runs a region. Handing the caller's non-escaping closure to other threads goes through
     /// `withoutActuallyEscaping`, whose reabstraction thunk Swift 6.3 boxes in one 32-byte heap object:
@@ -129,11 +127,7 @@ final class WorkerPool: @unchecked Sendable {
             // Every task is taken. Call off the helpers that have not started; wait for the others.
             var started = 0
             for i in 0..<helpers {
-                if slots[i].assigned.compareExchange(expected: next, desired: 0, ordering: .acquiringAndReleasing).exchanged {
-                    calledOff.add(1, ordering: .relaxed)
-                } else {
-                    started += 1
-                }
+                if !slots[i].assigned.compareExchange(expected: next, desired: 0, ordering: .acquiringAndReleasing).exchanged { started += 1 }
             }
             var spins = 0
             while finished.load(ordering: .acquiring) < started {
