@@ -12,32 +12,36 @@ extension Scheduler {
         case start
         /// Continue from this mid-phase checkpoint (steps done, tokens, plateau history).
         case checkpoint(RunState.Checkpointed, URL)
-        /// The phase's training is over and its model is saved at `output`; `tokens` were trained on.
-        case finished(tokens: Double)
+        /// The phase's training is over: its model (now the current one) was saved at `folder/model`.
+        case finished
     }
 
-    /// What `state.json` says of training phase `key`, whose model goes to `output`. A recorded checkpoint
+    /// What `state.json` says of training phase `key`, whose model goes to `folder/model`. A recorded checkpoint
     /// that is missing is not fatal when the phase's model exists: a run killed at the end of a phase by a
     /// version that deleted the checkpoint before recording the end leaves exactly that; the model is the
     /// later, complete artifact. Without either it is an error naming both.
     /// `tokens(steps)` gives the tokens of those steps of the phase's plan, for that case.
-    /// On `.finished` the folder's checkpoints, which a kill may have left, are deleted.
-    func resumePoint(key: String, folder: String, output: String, tokens tokensOf: (ClosedRange<Int>) -> Double) throws -> TrainingResume {
+    /// On `.finished` the model is loaded (and made the run's model unless `makesCurrent` is false), its
+    /// tokens recorded, and the folder's checkpoints, which a kill may have left, deleted.
+    func resumePoint(key: String, folder: String, makesCurrent: Bool = true, tokens tokensOf: (ClosedRange<Int>) -> Double) throws -> TrainingResume {
         guard let cp = state.checkpoint, cp.phase == key else { return .start }
         let fm = FileManager.default
-        let outputURL = dir.appendingPathComponent(output)
-        if cp.final == true {
+        let output = "\(folder)/model", outputURL = dir.appendingPathComponent(output)
+        func finished(tokens: Double) throws -> TrainingResume {
+            try loadModel(output)
+            if makesCurrent { state.model = output }
+            state.trainingTokens[key] = tokens
             removeCheckpoints(in: folder)
-            return .finished(tokens: state.trainingTokens[key] ?? cp.tokens)
+            return .finished
         }
+        if cp.final == true { return try finished(tokens: state.trainingTokens[key] ?? cp.tokens) }
         let url = dir.appendingPathComponent(cp.directory)
         if fm.fileExists(atPath: url.appendingPathComponent("model.safetensors").path) { return .checkpoint(cp, url) }
         if fm.fileExists(atPath: outputURL.appendingPathComponent("model.safetensors").path) {
             let optimizer = outputURL.appendingPathComponent("optimizer.safetensors")
             let last = fm.fileExists(atPath: optimizer.path) ? try SafetensorsFile(url: optimizer).metadata["step"].flatMap(Int.init) ?? cp.step : cp.step
             logger.warning("\(key): state.json names \(cp.directory), which is gone, but the phase's model \(output) is saved: its training had finished (step \(last)); continuing from that model (the metrics lines of steps \(cp.step + 1)-\(last) were not kept)")
-            removeCheckpoints(in: folder)
-            return .finished(tokens: cp.tokens + (last > cp.step ? tokensOf((cp.step + 1)...last) : 0))
+            return try finished(tokens: cp.tokens + (last > cp.step ? tokensOf((cp.step + 1)...last) : 0))
         }
         throw PipelineError("\(dir.appendingPathComponent("state.json").path): \(key) is to resume from \(cp.directory), which does not exist, and the phase saved no model at \(output); restore that directory or delete the run directory to start over")
     }
@@ -67,11 +71,12 @@ extension Scheduler {
     }
 
     /// Ends a training phase: the model (with the optimizer state when `trainer` is given) saved at
-    /// `output`, recorded in `state.json` as the phase's final checkpoint with the tokens trained on and
+    /// `folder/model`, recorded in `state.json` as the phase's final checkpoint with the tokens trained on and
     /// the metrics so far, then the phase's checkpoints deleted. `makesCurrent` makes it the run's model
     /// (the control arm's does not).
-    func finishTraining(key: String, folder: String, output: String, trainer: Trainer?, tokens: Double, log: MetricsLog,
+    func finishTraining(key: String, folder: String, trainer: Trainer?, tokens: Double, log: MetricsLog,
                         makesCurrent: Bool = true) throws {
+        let output = "\(folder)/model"
         try TrainingCheckpoint.save(model: model, trainer: trainer, tokenizer: tokenizer, to: dir.appendingPathComponent(output))
         KillSwitch.point("\(key)/final/saved")
         if makesCurrent { state.model = output }

@@ -33,13 +33,13 @@ extension Scheduler {
         logger.info("\(key): \(examples.count) distinct passing outputs of \(gens.count) (\(questionsKept.count) questions) for SFT")
         guard !examples.isEmpty else {
             logger.warning("\(key): no output passed the judge; the model is unchanged this round")
-            try finishTraining(key: key, folder: folder, output: "\(folder)/model", trainer: nil, tokens: 0, log: metrics(folder))
+            try finishTraining(key: key, folder: folder, trainer: nil, tokens: 0, log: metrics(folder))
             return
         }
         var rng = RandomStream(key: config.seed, UInt64(round), 0x5F7D)
         rng.shuffle(&examples)
         let (perEpoch, total, schedule) = c.epochSchedule(items: examples.count)
-        try supervised(key: key, folder: folder, output: "\(folder)/model", steps: total, batchSize: c.batchSize,
+        try supervised(key: key, folder: folder, steps: total, batchSize: c.batchSize,
                        adamW: AdamWSettings(learningRate: c.learningRate), maxGradNorm: c.maxGradNorm,
                        schedule: schedule, checkpointEvery: c.checkpointEvery, plateau: nil, streamTag: 0,
                        microBatchTokens: c.microBatchTokens) { step, lr in

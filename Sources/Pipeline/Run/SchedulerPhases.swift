@@ -364,7 +364,7 @@ extension Scheduler {
             try FileManager.default.createDirectory(at: dir.appendingPathComponent(folder), withIntermediateDirectories: true)
             let schedule = LearningRateSchedule(kind: trainConfig?.schedule ?? .cosine, peak: lr, warmupSteps: min(trainConfig?.warmup ?? 0, steps - 1),
                                                 totalSteps: steps, minRatio: 0)
-            try supervised(key: key, folder: folder, output: "\(folder)/model", makesCurrent: false, steps: steps, batchSize: sft.batchSize,
+            try supervised(key: key, folder: folder, makesCurrent: false, steps: steps, batchSize: sft.batchSize,
                            adamW: AdamWSettings(learningRate: lr), maxGradNorm: trainConfig?.maxGradNorm ?? 1, schedule: schedule,
                            checkpointEvery: sft.checkpointEvery, plateau: nil, streamTag: 0xC7)
             try complete(key)

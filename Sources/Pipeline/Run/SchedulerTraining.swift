@@ -10,24 +10,19 @@ extension Scheduler {
     // MARK: supervised training (the SFT phase and the control arm)
 
     /// Supervised steps, checkpointed; stops at `steps`, or earlier on a validation plateau when `plateau`
-    /// is given; then saves the model with its optimizer state at `output` (the run's model from then on
-    /// unless `makesCurrent` is false). Each step's batch is `batch(step, learning rate)`, by default gold
+    /// is given; then saves the model with its optimizer state at `folder/model` (the run's model from then
+    /// on unless `makesCurrent` is false). Each step's batch is `batch(step, learning rate)`, by default gold
     /// solutions (`sftBatch` with `streamTag`). Returns the tokens processed.
     @discardableResult
-    func supervised(key: String, folder: String, output: String, makesCurrent: Bool = true, steps total: Int, batchSize: Int,
+    func supervised(key: String, folder: String, makesCurrent: Bool = true, steps total: Int, batchSize: Int,
                     adamW: AdamWSettings, maxGradNorm: Float, schedule: LearningRateSchedule, checkpointEvery: Int, plateau: SFTConfig?,
                     streamTag: UInt64, microBatchTokens: Int = 8192,
                     batch makeBatch: ((Int, Float) -> TrainBatch)? = nil) throws -> Double {
         func batch(_ step: Int, _ lr: Float) -> TrainBatch { makeBatch?(step, lr) ?? sftBatch(step: step, size: batchSize, tag: streamTag, lr: lr) }
-        let resume = try resumePoint(key: key, folder: folder, output: output) { steps in
+        let resume = try resumePoint(key: key, folder: folder, makesCurrent: makesCurrent) { steps in
             steps.reduce(0.0) { $0 + Double(batch($1, 0).ids.reduce(0) { $0 + $1.count }) }
         }
-        if case .finished(let tokens) = resume {
-            try loadModel(output)
-            if makesCurrent { state.model = output }
-            state.trainingTokens[key] = tokens
-            return tokens
-        }
+        if case .finished = resume { return state.trainingTokens[key] ?? 0 }
         let setup = TrainerSetup(adamW: adamW, maxGradNorm: maxGradNorm > 0 ? maxGradNorm : nil, microBatchTokens: microBatchTokens, checksumEvery: 50,
                                  reductionShards: config.reductionShards)
         if cluster.size > 1 { try cluster.broadcast(.setupTrainer(setup)) }
@@ -81,7 +76,7 @@ extension Scheduler {
                 try saveCheckpoint(dp.trainer, key: key, folder: folder, step: step, tokens: tokens, history: history, decays: decays, log: log)
             }
         }
-        try finishTraining(key: key, folder: folder, output: output, trainer: dp.trainer, tokens: tokens, log: log, makesCurrent: makesCurrent)
+        try finishTraining(key: key, folder: folder, trainer: dp.trainer, tokens: tokens, log: log, makesCurrent: makesCurrent)
         return tokens
     }
 
@@ -108,7 +103,7 @@ extension Scheduler {
 
     func sftPhase(_ c: SFTConfig, key: String, folder: String) throws {
         let schedule = LearningRateSchedule(kind: c.schedule, peak: c.learningRate, warmupSteps: c.warmup, totalSteps: c.maxSteps, minRatio: 0.1)
-        try supervised(key: key, folder: folder, output: "\(folder)/model", steps: c.maxSteps, batchSize: c.batchSize,
+        try supervised(key: key, folder: folder, steps: c.maxSteps, batchSize: c.batchSize,
                        adamW: AdamWSettings(learningRate: c.learningRate, beta1: 0.9, beta2: 0.95, weightDecay: c.weightDecay),
                        maxGradNorm: c.maxGradNorm, schedule: schedule, checkpointEvery: c.checkpointEvery, plateau: c, streamTag: 0x5F7)
     }
@@ -121,10 +116,9 @@ extension Scheduler {
             TokenizedPair(prompt: $0.promptIds ?? [], chosen: $0.chosenIds ?? [], rejected: $0.rejectedIds ?? [],
                           refChosen: $0.refChosenLogps, refRejected: $0.refRejectedLogps, weight: $0.weight)
         }
-        let output = "\(folder)/model"
         guard !pairs.isEmpty else {
             logger.warning("\(key): no pairs; the model is unchanged this round")
-            try finishTraining(key: key, folder: folder, output: output, trainer: nil, tokens: 0, log: metrics(folder))
+            try finishTraining(key: key, folder: folder, trainer: nil, tokens: 0, log: metrics(folder))
             return
         }
         var rng = RandomStream(key: config.seed, UInt64(round), 0x7A1)
@@ -135,12 +129,8 @@ extension Scheduler {
             return Array(pairs[(s * c.batchSize)..<min(pairs.count, (s + 1) * c.batchSize)])
         }
         func tokens(of batch: [TokenizedPair]) -> Double { Double(batch.reduce(0) { $0 + 2 * $1.prompt.count + $1.chosen.count + $1.rejected.count }) }
-        let resume = try resumePoint(key: key, folder: folder, output: output) { steps in steps.reduce(0.0) { $0 + tokens(of: batch($1)) } }
-        if case .finished(let t) = resume {
-            try loadModel(output)
-            state.trainingTokens[key] = t
-            return
-        }
+        let resume = try resumePoint(key: key, folder: folder) { steps in steps.reduce(0.0) { $0 + tokens(of: batch($1)) } }
+        if case .finished = resume { return }
         let setup = PreferenceSetup(loss: c.loss, settings: LossSettings(beta: c.beta, alpha: c.alpha, gamma: c.gamma),
                                     adamW: AdamWSettings(learningRate: c.learningRate), maxGradNorm: c.maxGradNorm > 0 ? c.maxGradNorm : nil,
                                     microBatchTokens: c.microBatchTokens, reductionShards: config.reductionShards)
@@ -172,6 +162,6 @@ extension Scheduler {
                 try saveCheckpoint(trainer.trainer, key: key, folder: folder, step: step, tokens: trained, log: log)
             }
         }
-        try finishTraining(key: key, folder: folder, output: output, trainer: trainer.trainer, tokens: trained, log: log)
+        try finishTraining(key: key, folder: folder, trainer: trainer.trainer, tokens: trained, log: log)
     }
 }
