@@ -7,6 +7,9 @@ import CBLAS
 public enum Gemm {
     /// Products smaller than this many multiply-adds are one call.
     public static let parallelThreshold = 1 << 18
+    /// The OpenBLAS kernel family chosen for this CPU (or by `OPENBLAS_CORETYPE`), e.g. "Haswell": results
+    /// are the same bits at any thread count, but another kernel family rounds differently.
+    public static var kernel: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
     /// About this many multiply-adds per part of a larger product, and parts at least `minimumPart` wide.
     static let workPerPart = 1 << 20
     static let minimumPart = 128

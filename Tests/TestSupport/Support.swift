@@ -192,7 +192,8 @@ public func treeDifferences(_ a: String, _ b: String, ignoring: Set<String> = []
     return out
 }
 
-func fnv1a(_ d: Data) -> String {
+/// The 64-bit FNV-1a hash of `d` in hexadecimal.
+public func fnv1a(_ d: Data) -> String {
     var h: UInt64 = 0xcbf29ce484222325
     for byte in d { h = (h ^ UInt64(byte)) &* 0x100000001b3 }
     return String(h, radix: 16)
