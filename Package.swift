@@ -29,18 +29,20 @@ let package = Package(
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: fast),
         .target(name: "Tokenizer", dependencies: [], swiftSettings: fast),
-        .target(name: "Model", dependencies: ["Kernels", "Tokenizer", .product(name: "Logging", package: "swift-log")],
-                swiftSettings: fast),
+        .target(name: "Model", dependencies: ["Kernels", "Tokenizer"], swiftSettings: fast),
         .target(name: "Distributed", dependencies: ["CMPI"]),
         .target(name: "Generation", dependencies: ["Kernels", "Model", "Tokenizer"], swiftSettings: fast),
         .target(name: "Alignment", dependencies: ["Kernels", "Model", "Tokenizer", "Generation", "Distributed"],
                 swiftSettings: fast),
-        .target(name: "Pipeline", dependencies: [
+        .target(name: "Cluster", dependencies: [
             "Kernels", "Model", "Tokenizer", "Generation", "Distributed", "Alignment", .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "Pipeline", dependencies: [
+            "Kernels", "Model", "Tokenizer", "Generation", "Distributed", "Alignment", "Cluster", .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "autodidact", dependencies: [
-            "Pipeline", "Kernels", "Generation", "Distributed", "Alignment",
+            "Pipeline", "Cluster", "Kernels", "Generation", "Distributed", "Alignment",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

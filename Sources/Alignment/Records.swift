@@ -1,4 +1,5 @@
 import Foundation
+import Model
 import Tokenizer
 
 /// The four JSON Lines schemas of a round (docs/formats.md). Field names are snake_case; pairs use TRL's
@@ -185,14 +186,8 @@ public enum RecordFile {
     }
 
     public static func atomicWrite(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        do {
-            try data.write(to: tmp)
-            guard rename(tmp.path, url.path) == 0 else { throw AlignmentError("\(path): cannot rename into place") }
-        } catch let e as AlignmentError { try? FileManager.default.removeItem(at: tmp); throw e } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            throw AlignmentError("\(path): cannot write (\(error.localizedDescription))")
+        do { try AtomicFile.write(data, to: URL(fileURLWithPath: path)) } catch {
+            throw AlignmentError("\(path): cannot write (\(error))")
         }
     }
 

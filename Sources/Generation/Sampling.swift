@@ -23,12 +23,26 @@ public struct SamplingParameters: Sendable, Equatable, Codable {
 
     public init() {}
 
+    /// The ranges every sampling setting must keep to, in one place: the run config and the command
+    /// line both check through here. The first setting out of range, by its config key, or nil.
+    public func problem() -> (key: String, message: String)? {
+        if !(temperature >= 0 && temperature <= SamplingParameters.maximumTemperature) {
+            return ("temperature", "must be in 0...\(Int(SamplingParameters.maximumTemperature)) (0: greedy), got \(temperature)")
+        }
+        if !(topP > 0 && topP <= 1) { return ("top_p", "must be in (0, 1], got \(topP)") }
+        if topK < 0 { return ("top_k", "must be at least 0 (0: off), got \(topK)") }
+        if !(1...SamplingParameters.maximumNewTokens).contains(maxNewTokens) {
+            return ("max_new_tokens", "must be in 1...\(SamplingParameters.maximumNewTokens), got \(maxNewTokens)")
+        }
+        if stop.contains("") { return ("stop", "a stop string must not be empty") }
+        return nil
+    }
+
+    public static let maximumTemperature: Float = 10
+    public static let maximumNewTokens = 4096
+
     public func validate() throws {
-        guard temperature >= 0, temperature.isFinite else { throw GenerationError("temperature must be >= 0, got \(temperature)") }
-        guard topK >= 0 else { throw GenerationError("top-k must be >= 0, got \(topK)") }
-        guard topP > 0, topP <= 1 else { throw GenerationError("top-p must be in (0, 1], got \(topP)") }
-        guard maxNewTokens >= 0 else { throw GenerationError("max new tokens must be >= 0, got \(maxNewTokens)") }
-        if stop.contains("") { throw GenerationError("stop strings must not be empty") }
+        if let (key, message) = problem() { throw GenerationError("\(key) \(message)") }
     }
 }
 

@@ -15,6 +15,14 @@ public struct RandomStream: Sendable {
         state = h
     }
 
+    /// The stream of this one's key tuple extended by `key`, for an unused stream:
+    /// `RandomStream(key: a, b).keyed(c, d)` is `RandomStream(key: a, b, c, d)`.
+    public func keyed(_ key: UInt64...) -> RandomStream {
+        var s = self
+        for k in key { s.state = RandomStream.mix(s.state ^ RandomStream.mix(k &+ 0x9E3779B97F4A7C15)) }
+        return s
+    }
+
     @inline(__always)
     static func mix(_ x: UInt64) -> UInt64 {
         var z = x

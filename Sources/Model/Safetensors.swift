@@ -138,29 +138,3 @@ func halfToFloat(_ h: UInt16) -> Float {
     if exp == 31 { return Float(bitPattern: sign | 0x7f80_0000 | (mant << 13)) }
     return Float(bitPattern: sign | UInt32(exp + 112) << 23 | (mant << 13))
 }
-
-/// Writes a file under a temporary name in the same folder and renames it into place, so a reader never
-/// sees half a file.
-public enum AtomicFile {
-    public static func write(to url: URL, _ body: (FileHandle) throws -> Void) throws {
-        let dir = url.deletingLastPathComponent()
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
-            throw ModelError.format(url.path, "cannot create \(tmp.path)")
-        }
-        do {
-            let handle = try FileHandle(forWritingTo: tmp)
-            do { try body(handle); try handle.synchronize(); try handle.close() } catch { try? handle.close(); throw error }
-            if rename(tmp.path, url.path) != 0 {
-                throw ModelError.format(url.path, "cannot rename \(tmp.lastPathComponent) into place: \(String(cString: strerror(errno)))")
-            }
-        } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            throw error
-        }
-    }
-
-    public static func write(_ data: Data, to url: URL) throws {
-        try write(to: url) { try $0.write(contentsOf: data) }
-    }
-}

@@ -121,6 +121,15 @@ public final class BPETokenizer: @unchecked Sendable {
 
     // MARK: encode
 
+    /// Token ids of `text` as a prompt: `encode`, with the beginning-of-sequence token in front when the
+    /// model wants one and the text does not already begin with it (a chat format may write it itself).
+    /// Every prompt the program builds goes through here.
+    public func encodePrompt(_ text: String, parseSpecial: Bool = true) -> [Int32] {
+        var ids = encode(text, parseSpecial: parseSpecial)
+        if addBosToken, let b = bosTokenId, ids.first != b { ids.insert(b, at: 0) }
+        return ids
+    }
+
     /// Token ids of `text`, without BOS/EOS. With `parseSpecial` (the Hugging Face default) special-token
     /// strings in the text become their ids; without it they are encoded as ordinary text.
     public func encode(_ text: String, parseSpecial: Bool = true) -> [Int32] {

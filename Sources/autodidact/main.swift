@@ -1,5 +1,6 @@
 import Alignment
 import ArgumentParser
+import Cluster
 import Distributed
 import Foundation
 import Generation
@@ -37,6 +38,16 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     }
 }
 
+/// Loss settings from the command line, checked by the same rule as the run config's.
+func lossSettings(beta: Double, alpha: Double, gamma: Double) throws -> LossSettings {
+    let s = LossSettings(beta: beta, alpha: alpha, gamma: gamma)
+    if let (key, message) = s.problem() { throw ValidationError("--\(key) \(message)") }
+    return s
+}
+
+extension PreferenceLossKind: ExpressibleByArgument {}
+extension LearningRateSchedule.Kind: ExpressibleByArgument {}
+
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Carry out a run described by a YAML config: initial phases, rounds, control; --resume continues a killed run.")
@@ -73,6 +84,7 @@ struct Validate: ParsableCommand {
         _ = common.setUp()
         try runReportingErrors {
             let cfg = try RunConfig.load(config, overrides: overrides)
+            _ = try cfg.checkData()
             print("\(config): valid (\(cfg.initial.count) initial phase(s), \(cfg.rounds.count) round(s)\(cfg.control == nil ? "" : ", control"))")
         }
     }
@@ -210,7 +222,7 @@ struct PreferenceLoss: ParsableCommand {
     @Option(help: "The policy model.") var policy: String
     @Option(help: "The reference model (else the pairs' ref_chosen_logps/ref_rejected_logps).") var reference: String?
     @Option(help: "JSON Lines of pairs: prompt_ids/chosen_ids/rejected_ids or prompt/chosen/rejected, optional weight.") var pairs: String
-    @Option(help: "dpo, irpo, scpo, ipo or simpo.") var loss = "dpo"
+    @Option(help: "dpo, irpo, scpo, ipo or simpo.") var loss: PreferenceLossKind = .dpo
     @Option(help: "beta") var beta: Double = 0.1
     @Option(help: "alpha (NLL weight of irpo/scpo)") var alpha: Double = 1
     @Option(help: "gamma (simpo margin)") var gamma: Double = 0.5
@@ -219,7 +231,7 @@ struct PreferenceLoss: ParsableCommand {
         let logger = common.setUp()
         try runReportingErrors {
             for line in try PreferenceCommands.loss(policy: policy, reference: reference, pairsFile: pairs, loss: loss,
-                                                    settings: LossSettings(beta: beta, alpha: alpha, gamma: gamma), logger: logger) {
+                                                    settings: try lossSettings(beta: beta, alpha: alpha, gamma: gamma), logger: logger) {
                 print(line)
             }
         }
@@ -233,12 +245,12 @@ struct PreferenceTrain: ParsableCommand {
     @OptionGroup var common: CommonOptions
     @Option(help: "The model to train.") var model: String
     @Option(help: "JSON Lines of pairs.") var pairs: String
-    @Option(help: "dpo, irpo, scpo, ipo or simpo.") var loss = "dpo"
+    @Option(help: "dpo, irpo, scpo, ipo or simpo.") var loss: PreferenceLossKind = .dpo
     @Option(help: "beta") var beta: Double = 0.1
     @Option(help: "alpha") var alpha: Double = 1
     @Option(help: "gamma") var gamma: Double = 0.5
     @Option(help: "Peak learning rate.") var lr: Float = 1e-5
-    @Option(help: "constant, linear or cosine (after warm-up).") var schedule = "cosine"
+    @Option(help: "constant, linear or cosine (after warm-up).") var schedule: LearningRateSchedule.Kind = .cosine
     @Option(help: "Warm-up steps.") var warmup = 0
     @Option(help: "Pairs per optimizer step (global, over all ranks).") var batchSize = 8
     @Option(help: "Passes over the pairs.") var epochs = 1
@@ -251,13 +263,11 @@ struct PreferenceTrain: ParsableCommand {
     func run() throws {
         let logger = common.setUp()
         try runReportingErrors {
-            guard let kind = LearningRateSchedule.Kind(rawValue: schedule) else { throw PipelineError("--schedule: '\(schedule)' is not constant, linear or cosine") }
-            let setup = PreferenceSetup(loss: loss, settings: LossSettings(beta: beta, alpha: alpha, gamma: gamma),
+            let setup = PreferenceSetup(loss: loss, settings: try lossSettings(beta: beta, alpha: alpha, gamma: gamma),
                                         adamW: AdamWSettings(learningRate: lr, weightDecay: weightDecay),
                                         maxGradNorm: maxGradNorm > 0 ? maxGradNorm : nil, microBatchTokens: microBatchTokens)
             var o = PreferenceCommands.TrainOptions(model: model, pairs: pairs, setup: setup)
-            o.output = output; o.metrics = metrics; o.epochs = epochs; o.batchSize = batchSize; o.schedule = kind; o.warmupSteps = warmup
-            _ = try PreferenceLosses.named(loss, setup.settings)
+            o.output = output; o.metrics = metrics; o.epochs = epochs; o.batchSize = batchSize; o.schedule = schedule; o.warmupSteps = warmup
             try Cluster.run(logger: logger) { cluster in _ = try PreferenceCommands.train(o, cluster: cluster, logger: logger) }
         }
     }

@@ -85,13 +85,13 @@ struct TaskAndStatisticsTests {
         #expect(throws: Never.self) { _ = try RunConfig.load(try write(base)) }
         let cases: [(String, String)] = [
             (base.replacingOccurrences(of: "  name: t", with: "  name: t\n  colour: red"), "c.yaml:3: key 'run.colour': unknown key"),
-            (base.replacingOccurrences(of: "samples: 4", with: "samples: many"), "c.yaml:13: key 'schedule.rounds.phases[round 1].generate.samples': expected an integer"),
+            (base.replacingOccurrences(of: "samples: 4", with: "samples: many"), "c.yaml:13: key 'schedule.rounds.phases.0.generate.samples': expected an integer"),
             (base.replacingOccurrences(of: "samples: 4", with: "samples: 0"), "must be at least 1"),
             (base.replacingOccurrences(of: "loss: dpo", with: "loss: kto"), "'kto' is not one of"),
             (base.replacingOccurrences(of: "shape: micro", with: "path: /nonexistent/model"), "c.yaml:4: key 'model.path': '/nonexistent/model' does not exist"),
             (base.replacingOccurrences(of: "- sft:", with: "- pretrain:"), "unknown phase"),
             (base + "\n    overrides:\n      \"0\": {generate.temperature: 0.9}", "not a round number"),
-            (base + "\n    overrides:\n      \"5\": {generate.temperature: hot}", "phases[round 5].generate.temperature': expected a number"),
+            (base + "\n    overrides:\n      \"5\": {generate.temperature: hot}", "c.yaml:19: key 'schedule.rounds.overrides.5.generate.temperature': expected a number"),
             (base + "\n    overrides:\n      \"1\": {judge.kind: verifiable}", "no 'judge' phase"),
             ("run: [1, 2", "not valid YAML"),
         ]
@@ -105,7 +105,7 @@ struct TaskAndStatisticsTests {
         let c = try RunConfig.load(try write(with), overrides: ["schedule.initial.0.sft.max_steps=20", "run.seed=4"])
         #expect(c.seed == 4)
         if case .sft(let s) = c.initial[0] { #expect(s.maxSteps == 20) } else { Issue.record("no sft") }
-        if case .generate(let g) = c.rounds[0][0] { #expect(g.temperature == 0.9 && g.samples == 4) } else { Issue.record("no generate") }
+        if case .generate(let g) = c.rounds[0][0] { #expect(g.sampling.temperature == 0.9 && g.samples == 4) } else { Issue.record("no generate") }
         #expect(throws: ConfigError.self) { try RunConfig.load(try write(base), overrides: ["run.seed=-1"]) }
         let cli = try autodidact(["validate", try write(base), "schedule.rounds.count=x"])
         #expect(cli.status != 0 && cli.stderr.contains("key 'schedule.rounds.count'"))

@@ -37,26 +37,47 @@ public protocol PreferenceLoss: Sendable {
 }
 
 /// The settings every loss reads: beta (DPO temperature), alpha (weight of the NLL term), gamma
-/// (SimPO's margin).
+/// (SimPO's margin). `check()` is the one place their ranges are enforced: the run config and the
+/// `preference-*` commands both go through it.
 public struct LossSettings: Sendable, Equatable, Codable {
     public var beta: Double
     public var alpha: Double
     public var gamma: Double
     public init(beta: Double = 0.1, alpha: Double = 1, gamma: Double = 0.5) { self.beta = beta; self.alpha = alpha; self.gamma = gamma }
+
+    /// The smallest beta accepted (a beta of 0 makes every loss flat).
+    public static let minimumBeta = 1e-6
+
+    /// The first setting out of range, by its config key, with what is expected; nil when all are fine.
+    public func problem() -> (key: String, message: String)? {
+        if !beta.isFinite || beta < LossSettings.minimumBeta { return ("beta", "must be at least \(LossSettings.minimumBeta), got \(beta)") }
+        if !alpha.isFinite || alpha < 0 { return ("alpha", "must be at least 0, got \(alpha)") }
+        if !gamma.isFinite { return ("gamma", "expected a number, got \(gamma)") }
+        return nil
+    }
+}
+
+/// The preference losses, by the name a config or the command line gives.
+public enum PreferenceLossKind: String, Codable, CaseIterable, Sendable {
+    case dpo, irpo, scpo, ipo, simpo
 }
 
 public enum PreferenceLosses {
-    public static let names = ["dpo", "irpo", "scpo", "ipo", "simpo"]
+    public static let names = PreferenceLossKind.allCases.map(\.rawValue)
+
+    public static func make(_ kind: PreferenceLossKind, _ s: LossSettings) -> PreferenceLoss {
+        switch kind {
+        case .dpo: return DPOLoss(beta: s.beta)
+        case .irpo: return IRPOLoss(beta: s.beta, alpha: s.alpha)
+        case .scpo: return ScPOLoss(beta: s.beta, alpha: s.alpha)
+        case .ipo: return IPOLoss(beta: s.beta)
+        case .simpo: return SimPOLoss(beta: s.beta, gamma: s.gamma)
+        }
+    }
 
     public static func named(_ name: String, _ s: LossSettings) throws -> PreferenceLoss {
-        switch name {
-        case "dpo": return DPOLoss(beta: s.beta)
-        case "irpo": return IRPOLoss(beta: s.beta, alpha: s.alpha)
-        case "scpo": return ScPOLoss(beta: s.beta, alpha: s.alpha)
-        case "ipo": return IPOLoss(beta: s.beta)
-        case "simpo": return SimPOLoss(beta: s.beta, gamma: s.gamma)
-        default: throw AlignmentError("loss '\(name)' is not one of \(names.joined(separator: ", "))")
-        }
+        guard let kind = PreferenceLossKind(rawValue: name) else { throw AlignmentError("loss '\(name)' is not one of \(names.joined(separator: ", "))") }
+        return make(kind, s)
     }
 }
 

@@ -44,6 +44,9 @@ public struct RunState: Codable, Equatable {
 
     public init(configHash: String, worldSize: Int) { self.configHash = configHash; self.worldSize = worldSize }
 
+    /// The run directory's files besides the folders of phases.
+    public static let fileName = "state.json", configFileName = "config.yaml", summaryFileName = "summary.md"
+
     public static func load(_ url: URL) throws -> RunState? {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
         do { return try JSONDecoder().decode(RunState.self, from: Data(contentsOf: url)) } catch {
@@ -71,43 +74,5 @@ extension RunState {
             if (try? fm.removeItem(at: url)) != nil { removed.append(url.path) }
         }
         return removed
-    }
-}
-
-/// Saving and restoring a training checkpoint: the model (Hugging Face layout), both AdamW moments and
-/// the step, in a directory that appears only when complete (written under a temporary name, renamed).
-public enum TrainingCheckpoint {
-    public static func save(_ trainer: Trainer, tokenizer: BPETokenizer?, to dir: URL, killPoint: String? = nil) throws {
-        try save(model: trainer.model, trainer: trainer, tokenizer: tokenizer, to: dir, killPoint: killPoint)
-    }
-
-    /// `model`, with `trainer`'s optimizer state when given, as a directory that appears only when complete.
-    public static func save(model: LlamaModel, trainer: Trainer?, tokenizer: BPETokenizer?, to dir: URL, killPoint: String? = nil) throws {
-        let fm = FileManager.default
-        let tmp = dir.deletingLastPathComponent().appendingPathComponent(".\(dir.lastPathComponent).tmp-\(getpid())")
-        try? fm.removeItem(at: tmp)
-        try Checkpoint.save(model, tokenizer: tokenizer, to: tmp)
-        if let trainer {
-            let count = trainer.m.count
-            try SafetensorsFile.write([(name: "exp_avg", shape: [count], data: UnsafePointer(trainer.m.pointer)),
-                                       (name: "exp_avg_sq", shape: [count], data: UnsafePointer(trainer.v.pointer))],
-                                      metadata: ["format": "pt", "step": String(trainer.step)],
-                                      to: tmp.appendingPathComponent("optimizer.safetensors"))
-        }
-        if let killPoint { KillSwitch.point(killPoint) }
-        try? fm.removeItem(at: dir)
-        try fm.moveItem(at: tmp, to: dir)
-    }
-
-    /// Loads weights, moments and step into `trainer` (whose model has the same configuration).
-    public static func restore(_ trainer: Trainer, from dir: URL) throws {
-        let loaded = try Checkpoint.load(path: dir.path)
-        guard loaded.model.config == trainer.model.config else { throw PipelineError("\(dir.path): the checkpoint's model differs from the run's") }
-        trainer.model.params.copy(from: loaded.model.params)
-        let st = try SafetensorsFile(url: dir.appendingPathComponent("optimizer.safetensors"))
-        try st.read("exp_avg", into: trainer.m.pointer)
-        try st.read("exp_avg_sq", into: trainer.v.pointer)
-        guard let step = st.metadata["step"].flatMap(Int.init) else { throw PipelineError("\(dir.path): optimizer state without a step") }
-        trainer.step = step
     }
 }

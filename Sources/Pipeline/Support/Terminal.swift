@@ -40,6 +40,17 @@ public final class Progress {
     }
 }
 
+extension Progress {
+    /// A bar per call for a completion service: given the number of completions, what to call as each
+    /// finishes.
+    public static func bars(_ label: String, logger: Logger) -> (Int) -> (() -> Void) {
+        { total in
+            let p = Progress(label, total: total, logger: logger)
+            return { p.advance() }
+        }
+    }
+}
+
 /// The process-wide logger setup: level from a flag, then $AUTODIDACT_LOG_LEVEL, then info.
 public enum Logs {
     nonisolated(unsafe) private static var bootstrapped = false

@@ -1,4 +1,3 @@
-import Distributed
 import Foundation
 
 /// `autodidact mpi-check`: exercises every communicator operation across the ranks of the current run,

@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 import Generation
 import Logging
@@ -46,17 +47,6 @@ public enum BatchGenerate {
         }
     }
 
-    /// Token ids of each prompt as the model will see it.
-    public static func encode(_ prompts: [String], tokenizer: BPETokenizer, template: ChatTemplate?, thought: Bool) -> [[Int32]] {
-        prompts.map { text in
-            let user = thought ? ThoughtPrompt.wrap(text) : text
-            let rendered = template?.render([ChatMessage(role: "user", content: user)]) ?? user
-            var ids = tokenizer.encode(rendered)
-            if tokenizer.addBosToken, let b = tokenizer.bosTokenId, ids.first != b { ids.insert(b, at: 0) }
-            return ids
-        }
-    }
-
     /// One output line (field order fixed, so files compare byte for byte).
     public static func line(_ r: GenerationResult) -> String {
         "{\"prompt_index\": \(r.promptIndex), \"sample_index\": \(r.sampleIndex), \"text\": \(JSONLines.quote(r.text)), "
@@ -67,18 +57,17 @@ public enum BatchGenerate {
     public static func run(_ o: BatchGenerateOptions, cluster: Cluster, logger: Logger) throws {
         guard o.samples >= 1 else { throw PipelineError("--samples must be at least 1") }
         guard o.batchSize >= 1 else { throw PipelineError("--batch-size must be at least 1") }
-        let loaded = try ModelCommands.load(o.model, logger: logger)
+        let texts = try readPrompts(o.prompts)
+        let loaded = try cluster.load(o.model)
         let tokenizer = try ModelCommands.requireTokenizer(loaded)
         let template = try template(named: o.template, tokenizer: tokenizer)
-        var sampling = o.sampling
-        if let t = template { sampling.stop = Array(Set(sampling.stop + t.stopStrings)).sorted() }
-        let texts = try readPrompts(o.prompts)
-        let ids = encode(texts, tokenizer: tokenizer, template: template, thought: o.thought)
+        let encoder = PromptEncoder(tokenizer: tokenizer, template: template, thought: o.thought)
+        let sampling = encoder.stops(o.sampling)
+        let ids = texts.map(encoder.encode)
         let requests = ids.enumerated().flatMap { i, p in (0..<o.samples).map { GenerationRequest(promptIndex: i, sampleIndex: $0, prompt: p) } }
         logger.info("generate: \(texts.count) prompts x \(o.samples) samples on \(cluster.size) rank(s), batch \(o.batchSize), template \(template?.name ?? "none (text as is)")")
         let progress = Progress("generate", total: requests.count, logger: logger)
         let start = Date()
-        if cluster.size > 1 { try cluster.broadcast(.loadModel(path: o.model)) }
         let local = Generator(model: loaded.model, tokenizer: tokenizer, batchSize: o.batchSize)
         let results = try cluster.generate(requests, params: sampling, batchSize: o.batchSize,
                                            chunkSize: o.chunkSize ?? o.batchSize, local: local) { _ in progress.advance() }

@@ -1,4 +1,5 @@
 import Alignment
+import Cluster
 import Foundation
 import Kernels
 import Generation
@@ -56,15 +57,11 @@ public enum Pretrain {
         }
         config.bosTokenId = Int(tokenizer.bosTokenId!)
         config.eosTokenIds = [Int(tokenizer.eosTokenId!)]
-        let model = LlamaModel.randomlyInitialised(config: config, seed: o.seed)
+        let model = try cluster.initialise(config, seed: o.seed)
         logger.info("pretrain: \(o.shape) shape, \(model.parameterCount) parameters, \(data.count) byte tokens of text, \(o.steps) steps of \(o.batch)x\(o.sequence), \(cluster.size) rank(s) x \(Parallel.threads) threads")
         let setup = TrainerSetup(adamW: AdamWSettings(learningRate: o.learningRate, beta1: 0.9, beta2: 0.95, weightDecay: 0.1),
                                  maxGradNorm: 1)
-        if cluster.size > 1 {
-            try cluster.broadcast(.initModel(configJSON: String(decoding: config.jsonData(), as: UTF8.self), seed: o.seed))
-            try cluster.broadcast(.setupTrainer(setup))
-        }
-        let trainer = DataParallelTrainer(model: model, setup: setup, comm: cluster.comm)
+        let trainer = try cluster.trainer(setup, model: model)
         let schedule = LearningRateSchedule(kind: .cosine, peak: o.learningRate, warmupSteps: o.warmup, totalSteps: o.steps, minRatio: 0.1)
         var rng = RandomStream(key: o.seed, 1)
         let progress = Progress("train", total: o.steps, logger: logger, logEvery: 25)
@@ -78,7 +75,6 @@ public enum Pretrain {
                 targets.append(Array(data[(s + 1)...(s + o.sequence)]))
             }
             let batch = TrainBatch(ids: ids, targets: targets, learningRate: schedule.rate(at: step))
-            if cluster.size > 1 { try cluster.broadcast(.trainStep(batch)) }
             let r = try trainer.step(batch)
             let lr = batch.learningRate
             if step == 1 { first = r.loss }
@@ -98,7 +94,7 @@ public enum Pretrain {
             GenerationRequest(promptIndex: $0.offset, sampleIndex: 0, prompt: tokenizer.encode($0.element, parseSpecial: false))
         }
         let samples = try generator.generate(requests, params: params).enumerated().map { o.samplePrompts[$0.offset] + $0.element.text }
-        if cluster.size > 1 { logger.info("pretrain: gradient all-reduce took \(String(format: "%.2f", trainer.syncSeconds)) s of \(String(format: "%.1f", seconds)) s") }
+        if trainer.syncSeconds > 0 { logger.info("pretrain: gradient all-reduce took \(String(format: "%.2f", trainer.syncSeconds)) s of \(String(format: "%.1f", seconds)) s") }
         if let dir = o.output {
             try Checkpoint.save(model, tokenizer: tokenizer, to: URL(fileURLWithPath: dir))
             logger.info("pretrain: saved the model to \(dir)")

@@ -1,28 +1,33 @@
 import Alignment
+import Cluster
 import Foundation
 import Generation
 import Tokenizer
 
-extension Scheduler {
+/// Meta-Rewarding's meta-judge, run by the judge phase after the pointwise judgments.
+struct MetaJudgePhase {
+    let config: JudgeConfig
+
     /// Meta-Rewarding's meta-judge. For each prompt, the response whose parsed judge scores vary most (at
     /// least two parsed judgments, population variance above 0; the lowest sample index on a tie) has every
     /// two of its parsed judgments compared by the policy in both orders. Position-bias weights come from
     /// all the round's outcomes, Elo ratings from each response's weighted battles (maximum likelihood with
     /// an l2 of 0.01 on the log-strengths, so that an unbeaten judgment stays finite). Written to
     /// `meta_judgments.jsonl`.
-    func metaJudgePhase(_ c: JudgeConfig, gens: [GenerationRecord], judgments: [JudgmentRecord], problems: [String: Problem],
-                        templates: JudgeTemplates, service: ClusterCompletions, round: Int, folder: String) throws {
+    func run(_ ctx: RunContext, _ at: PhaseStep, gens: [GenerationRecord], judgments: [JudgmentRecord], problems: [String: Problem],
+             templates: JudgeTemplates, service: ClusterCompletions) throws {
+        let c = config
         struct Disputed { var gen: GenerationRecord; var instruction: String; var response: String; var texts: [String]; var scores: [Double] }
         var disputed: [Disputed] = []
-        var judgmentOf: [String: JudgmentRecord] = [:]
-        for (g, j) in zip(gens, judgments) { judgmentOf["\(g.promptId)#\(g.sampleIndex)"] = j }
-        for (id, items) in groups(gens) {
+        var judgmentOf: [SampleKey: JudgmentRecord] = [:]
+        for (g, j) in zip(gens, judgments) { judgmentOf[SampleKey(g)] = j }
+        for (id, items) in gens.byPrompt() {
             guard let p = problems[id] else { continue }
             var best: (variance: Double, item: Disputed)?
             for g in items {
-                guard let j = judgmentOf["\(id)#\(g.sampleIndex)"] else { continue }
+                guard let j = judgmentOf[SampleKey(g)] else { continue }
                 let parsed = zip(j.judgeTexts ?? [], j.judgeScores ?? []).compactMap { t, s in s.map { (t, $0) } }
-                guard parsed.count >= 2, let response = answerPart(g.text) else { continue }
+                guard parsed.count >= 2, let response = ctx.task.answerPart(g.text) else { continue }
                 let scores = parsed.map(\.1), mean = scores.reduce(0, +) / Double(scores.count)
                 let variance = scores.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(scores.count)
                 if variance > 0 && variance > (best?.variance ?? 0) {
@@ -43,10 +48,9 @@ extension Scheduler {
             } }
             battleIndex.append(pairs)
         }
-        logger.info("meta-judge: \(disputed.count) disputed responses, \(prompts.count) meta-judgments by the policy")
-        var params = SamplingParameters()
-        params.temperature = c.temperature; params.maxNewTokens = c.maxNewTokens; params.truncatePrompts = true
-        params.seed = config.seed ^ 0x3E7A; params.round = UInt64(round)
+        ctx.logger.info("meta-judge: \(disputed.count) disputed responses, \(prompts.count) meta-judgments by the policy")
+        var params = c.sampling
+        params.seed = StreamTag.metaJudgeSampling.seed(ctx.config.seed); params.round = UInt64(at.round)
         let texts = prompts.isEmpty ? [] : try service.complete(prompts, samples: 1, params: params).map { $0[0] }
         var cursor = 0
         var battles: [[MetaJudge.Battle]] = [], metaTexts: [[String]] = []
@@ -70,25 +74,27 @@ extension Scheduler {
                                               judgments: d.texts, scores: d.scores, battles: battles[k], metaTexts: metaTexts[k], elo: elo,
                                               chosen: differ ? hi : nil, rejected: differ ? lo : nil))
         }
-        try RecordFile.write(records, to: dir.appendingPathComponent("\(folder)/meta_judgments.jsonl").path)
+        try at.folder.write(records, as: .metaJudgments)
         let unparsed = texts.filter { MetaJudge.winner($0) == nil }.count
-        try metrics(folder).append(["phase": "meta_judge", "disputed_responses": disputed.count, "meta_judgments": texts.count,
+        try ctx.metrics(at.folder).append(["phase": "meta_judge", "disputed_responses": disputed.count, "meta_judgments": texts.count,
                                     "unparsed_meta_judgments": unparsed, "position_weight_first": weights.first,
                                     "position_weight_second": weights.second, "judge_pairs": records.filter { $0.chosen != nil }.count])
-        logger.info("meta-judge: \(unparsed) of \(texts.count) meta-judgments unparseable; \(records.filter { $0.chosen != nil }.count) judge pairs")
+        ctx.logger.info("meta-judge: \(unparsed) of \(texts.count) meta-judgments unparseable; \(records.filter { $0.chosen != nil }.count) judge pairs")
     }
+}
 
+extension MetaJudgePhase {
     /// The judge pairs of the meta-judgments: the judge prompt (in the chat format the judge saw), the
     /// highest-Elo judgment chosen and the lowest rejected.
-    func judgePairs(_ meta: [MetaJudgmentRecord]) throws -> (pairs: [TokenizedPair], records: [PairRecord]) {
-        let template = chatTemplate(of: tokenizer)
+    static func judgePairs(_ ctx: RunContext, _ meta: [MetaJudgmentRecord]) -> (pairs: [TokenizedPair], records: [PairRecord]) {
+        let encoder = PromptEncoder(tokenizer: ctx.tokenizer, template: ctx.chatTemplate(of: ctx.tokenizer))
         var pairs: [TokenizedPair] = [], records: [PairRecord] = []
         for m in meta {
             guard let c = m.chosen, let r = m.rejected else { continue }
-            let chosen = completionIds(m.judgments[c]), rejected = completionIds(m.judgments[r])
-            let room = model.config.maxPositions - max(chosen.count, rejected.count)
+            let chosen = ctx.task.completionIds(m.judgments[c]), rejected = ctx.task.completionIds(m.judgments[r])
+            let room = ctx.policy.config.maxPositions - max(chosen.count, rejected.count)
             guard room > 0 else { continue }
-            let prompt = Array(BatchGenerate.encode([m.judgePrompt], tokenizer: tokenizer, template: template, thought: false)[0].suffix(room))
+            let prompt = Array(encoder.encode(m.judgePrompt).suffix(room))
             pairs.append(TokenizedPair(prompt: prompt, chosen: chosen, rejected: rejected))
             records.append(PairRecord(promptId: "\(m.promptId)/judge", prompt: m.judgePrompt, chosen: m.judgments[c], rejected: m.judgments[r],
                                       promptIds: prompt, chosenIds: chosen, rejectedIds: rejected))

@@ -1,4 +1,5 @@
 import Alignment
+import Cluster
 import Foundation
 import Generation
 import Kernels
@@ -16,8 +17,7 @@ public enum PreferenceCommands {
                 return TokenizedPair(prompt: pi, chosen: ci, rejected: ri, refChosen: p.refChosenLogps, refRejected: p.refRejectedLogps, weight: p.weight)
             }
             guard let t = tokenizer else { throw PipelineError("\(file): pair \(k + 1) is text but the model has no tokenizer") }
-            var prompt = t.encode(p.prompt!)
-            if t.addBosToken, let b = t.bosTokenId { prompt.insert(b, at: 0) }
+            let prompt = t.encodePrompt(p.prompt!)
             let eos = t.eosTokenId.map { [$0] } ?? []
             return TokenizedPair(prompt: prompt, chosen: t.encode(p.chosen!) + eos, rejected: t.encode(p.rejected!) + eos,
                                  refChosen: p.refChosenLogps, refRejected: p.refRejectedLogps, weight: p.weight)
@@ -36,9 +36,9 @@ public enum PreferenceCommands {
     }
 
     /// One JSON line per pair: the four summed completion log-probs and the loss.
-    public static func loss(policy: String, reference: String?, pairsFile: String, loss name: String, settings: LossSettings,
+    public static func loss(policy: String, reference: String?, pairsFile: String, loss kind: PreferenceLossKind, settings: LossSettings,
                             logger: Logger) throws -> [String] {
-        let lossFunction = try PreferenceLosses.named(name, settings)
+        let lossFunction = PreferenceLosses.make(kind, settings)
         let pol = try ModelCommands.load(policy, logger: logger)
         let records = try RecordFile.read(PairRecord.self, from: pairsFile)
         let pairs = try tokenize(records, tokenizer: pol.tokenizer, file: pairsFile)
@@ -52,7 +52,7 @@ public enum PreferenceCommands {
         } else if lossFunction.usesReference {
             for (k, p) in pairs.enumerated() {
                 guard let c = p.refChosen, let r = p.refRejected else {
-                    throw PipelineError("\(pairsFile):\(k + 1): the \(name) loss needs --reference or ref_chosen_logps/ref_rejected_logps")
+                    throw PipelineError("\(pairsFile):\(k + 1): the \(kind.rawValue) loss needs --reference or ref_chosen_logps/ref_rejected_logps")
                 }
                 rv[2 * k] = c; rv[2 * k + 1] = r
             }
@@ -82,19 +82,17 @@ public enum PreferenceCommands {
     /// Trains the model on a pair file (reference log-probs computed once, sharded, when the file lacks
     /// them), printing one metrics line per step; saves the model when asked.
     public static func train(_ o: TrainOptions, cluster: Cluster, logger: Logger) throws -> [PreferenceStepMetrics] {
-        let loaded = try ModelCommands.load(o.model, logger: logger)
+        let loaded = try cluster.load(o.model)
         var pairs = try tokenize(try RecordFile.read(PairRecord.self, from: o.pairs), tokenizer: loaded.tokenizer, file: o.pairs)
         try check(pairs, vocab: loaded.model.config.vocabSize, file: o.pairs)
         guard !pairs.isEmpty else { throw PipelineError("\(o.pairs): no pairs") }
         guard o.batchSize >= 1, o.epochs >= 1 else { throw PipelineError("--batch-size and --epochs must be at least 1") }
-        let lossFunction = try PreferenceLosses.named(o.setup.loss, o.setup.settings)
-        if cluster.size > 1 { try cluster.broadcast(.loadModel(path: o.model)) }
+        let lossFunction = PreferenceLosses.make(o.setup.loss, o.setup.settings)
         if lossFunction.usesReference && pairs.contains(where: { $0.refChosen == nil || $0.refRejected == nil }) {
             logger.info("preference-train: computing reference log-probs for \(pairs.count) pairs with the starting model")
             try cluster.fillReference(&pairs, model: loaded.model)
         }
-        if cluster.size > 1 { try cluster.broadcast(.setupPreference(o.setup)) }
-        let trainer = try o.setup.makeTrainer(model: loaded.model, comm: cluster.comm)
+        let trainer = try cluster.preferenceTrainer(o.setup, model: loaded.model)
         let stepsPerEpoch = (pairs.count + o.batchSize - 1) / o.batchSize
         let total = stepsPerEpoch * o.epochs
         let schedule = LearningRateSchedule(kind: o.schedule, peak: o.setup.adamW.learningRate, warmupSteps: o.warmupSteps,
@@ -107,7 +105,6 @@ public enum PreferenceCommands {
             let s = (step - 1) % stepsPerEpoch
             let batch = Array(pairs[(s * o.batchSize)..<min(pairs.count, (s + 1) * o.batchSize)])
             let lr = schedule.rate(at: step)
-            if cluster.size > 1 { try cluster.broadcast(.preferenceStep(pairs: batch, learningRate: lr)) }
             let m = try trainer.step(batch, lr: lr)
             all.append(m)
             let line = String(decoding: try encoder.encode(m), as: UTF8.self)

@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 import Generation
 import Kernels
@@ -9,9 +10,7 @@ import Tokenizer
 /// only parses arguments and prints.
 public enum ModelCommands {
     public static func load(_ path: String, logger: Logger) throws -> LoadedModel {
-        let loaded = try Checkpoint.load(path: path)
-        for w in loaded.warnings { logger.warning("\(w)") }
-        return loaded
+        try Cluster.read(path, logger: logger)
     }
 
     public static func requireTokenizer(_ loaded: LoadedModel) throws -> BPETokenizer {
@@ -34,10 +33,7 @@ public enum ModelCommands {
                     return Int32(i)
                 })
             } else if let text = value["text"]?.string {
-                let t = try requireTokenizer(loaded)
-                var ids = t.encode(text)
-                if t.addBosToken, let b = t.bosTokenId { ids.insert(b, at: 0) }
-                sequences.append(ids)
+                sequences.append(try requireTokenizer(loaded).encodePrompt(text))
             } else {
                 throw PipelineError("\(whereText): expected {\"ids\": [...]} or {\"text\": \"...\"}")
             }
@@ -78,8 +74,7 @@ public enum ModelCommands {
             prompt = template.render([ChatMessage(role: "user", content: o.prompt)])
             stops = template.stopStrings
         }
-        var promptIds = tokenizer.encode(prompt)
-        if tokenizer.addBosToken, let b = tokenizer.bosTokenId, promptIds.first != b { promptIds.insert(b, at: 0) }
+        let promptIds = tokenizer.encodePrompt(prompt)
         guard !promptIds.isEmpty else { throw PipelineError("--prompt: the prompt is empty") }
         let c = loaded.model.config
         guard promptIds.count < c.maxPositions || o.sampling.truncatePrompts else {

@@ -4,7 +4,7 @@ import Foundation
 import Generation
 import Tokenizer
 
-extension Scheduler {
+extension RunContext {
     /// The win-rate prompts: the last `win_rate_count` of the file (none when win rates are off).
     func winRatePrompts() throws -> [PromptRecord] {
         guard let file = config.evaluation.winRatePrompts else { return [] }
@@ -13,17 +13,17 @@ extension Scheduler {
 
     /// The folder of the evaluation before `folder`'s: the start's for round 1, the previous round's after,
     /// the last round's for the control.
-    func previousEvaluationFolder(_ folder: String) -> String? {
-        if folder == "control" { return String(format: "round-%02d", config.rounds.count) }
-        guard folder.hasPrefix("round-"), let r = Int(folder.dropFirst(6)) else { return nil }
-        return r == 1 ? "initial" : String(format: "round-%02d", r - 1)
+    func previousEvaluationFolder(_ folder: RoundFolder) -> RoundFolder? {
+        if folder == self.folder("control") { return round(config.rounds.count) }
+        guard let r = folder.round else { return nil }
+        return r == 1 ? self.folder("initial") : round(r - 1)
     }
 
     /// Answers the win-rate prompts with the current model into `win_rate_responses.jsonl`, then judges them
     /// against the previous evaluation's answers in both orders (this model's answer first, then second)
     /// with the judge model, loaded on every rank for the purpose. Nil when win rates are off or there is
     /// no previous evaluation.
-    func winRate(folder: String) throws -> WinRate? {
+    func winRate(folder: RoundFolder) throws -> WinRate? {
         let prompts = try winRatePrompts()
         guard !prompts.isEmpty else { return nil }
         let limit = config.evaluation.lengthLimit
@@ -34,13 +34,13 @@ extension Scheduler {
         let records = zip(problems, answers).map { p, a in
             GenerationRecord(promptId: p.id, sampleIndex: 0, text: a.text, tokenIds: a.tokens, logprob: a.logprob, finishReason: a.finishReason)
         }
-        try RecordFile.write(records, to: dir.appendingPathComponent("\(folder)/win_rate_responses.jsonl").path)
+        try folder.write(records, as: .winRateResponses)
         guard let previous = previousEvaluationFolder(folder) else { return nil }
-        let before = try RecordFile.read(GenerationRecord.self, from: dir.appendingPathComponent("\(previous)/win_rate_responses.jsonl").path)
+        let before = try previous.read(.winRateResponses)
         guard before.map(\.promptId) == records.map(\.promptId) else {
-            throw PipelineError("\(previous)/win_rate_responses.jsonl answers other prompts than evaluation.win_rate_prompts gives now")
+            throw PipelineError("\(previous.relative(.winRateResponses)) answers other prompts than evaluation.win_rate_prompts gives now")
         }
-        let againstLabel = (try? JSONDecoder().decode(EvaluationResult.self, from: Data(contentsOf: dir.appendingPathComponent("\(previous)/evaluation.json"))))?.label ?? previous
+        let againstLabel = (try? JSONDecoder().decode(EvaluationResult.self, from: Data(contentsOf: previous.url(.evaluation))))?.label ?? previous.name
         // Over a length limit a response loses without judging.
         var outcomes = [Double?](repeating: nil, count: records.count)
         var judged: [Int] = []
@@ -56,13 +56,12 @@ extension Scheduler {
             if let j = config.evaluation.winRateJudge { path = j } else if case .path(let p) = config.model { path = p } else {
                 throw PipelineError("evaluation.win_rate_judge is needed for a model trained from scratch")
             }
-            let judge = try loadOnAllRanks(path, role: "win-rate judge")
-            let service = completions(model: judge.model, tokenizer: judge.tokenizer, batchSize: config.evaluation.batchSize, progress: "win rate")
-            var params = SamplingParameters()
-            params.temperature = 0; params.maxNewTokens = config.evaluation.winRateMaxNewTokens; params.truncatePrompts = true
+            var params = SamplingParameters.phase(temperature: 0, maxNewTokens: config.evaluation.winRateMaxNewTokens)
             params.seed = config.seed
-            let results = try PairwiseJudge(params: params).judge(judged.map { (problems[$0].question, records[$0].text, before[$0].text) }, with: service)
-            try restoreWorkers()
+            let results = try borrowing(path, role: "win-rate judge") { model, tokenizer in
+                let service = completions(model: model, tokenizer: tokenizer, batchSize: config.evaluation.batchSize, progress: "win rate")
+                return try PairwiseJudge(params: params).judge(judged.map { (problems[$0].question, records[$0].text, before[$0].text) }, with: service)
+            }
             for (k, r) in zip(judged, results) {
                 switch r.verdict {
                 case .first: outcomes[k] = 1
@@ -75,23 +74,21 @@ extension Scheduler {
                 ["prompt_id": records[k].promptId, "verdict": r.verdict.rawValue, "forward": r.forward ?? "", "backward": r.backward ?? "",
                  "raw": r.raw] as [String: Any]
             }
-            let data = try lines.map { String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self) }
-            try AtomicFile.write(Data((data.joined(separator: "\n") + "\n").utf8), to: dir.appendingPathComponent("\(folder)/win_rate_judgments.jsonl"))
+            try folder.writeLines(lines, to: .winRateJudgments)
         }
         return WinRate(against: againstLabel, outcomes: outcomes, seed: config.seed)
     }
 
     /// The current model judges the last `judge_accuracy_count` labelled pairs in both orders (greedy);
     /// nil when judge accuracy is off. Verdicts go to `judge_accuracy.jsonl`.
-    func judgeAccuracy(folder: String) throws -> JudgeAccuracyResult? {
+    func judgeAccuracy(folder: RoundFolder) throws -> JudgeAccuracyResult? {
         guard let file = config.evaluation.judgeAccuracyPairs else { return nil }
         let pairs = Array(try ArithmeticJudgePairs.read(file).suffix(config.evaluation.judgeAccuracyCount))
         let service = completions(batchSize: config.evaluation.batchSize, progress: "judge accuracy")
-        var params = SamplingParameters()
-        params.temperature = 0; params.maxNewTokens = config.evaluation.judgeAccuracyMaxNewTokens; params.truncatePrompts = true
+        var params = SamplingParameters.phase(temperature: 0, maxNewTokens: config.evaluation.judgeAccuracyMaxNewTokens)
         params.seed = config.seed
         let report = try JudgeAccuracy.measure(pairs, judge: PairwiseJudge(params: params), service: service)
-        try JudgeAccuracy.write(pairs, report, to: dir.appendingPathComponent("\(folder)/judge_accuracy.jsonl"))
+        try JudgeAccuracy.write(pairs, report, to: folder.url(.judgeAccuracy))
         return JudgeAccuracyResult(pairs: report.pairs, correct: report.correct, singleCorrect: report.singleCorrect, ties: report.ties, unparsed: report.unparsed)
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import Foundation
 import Generation
 import Pipeline
@@ -39,12 +40,12 @@ struct JudgeAccuracyCommand: ParsableCommand {
     func run() throws {
         let logger = common.setUp()
         try runReportingErrors {
-            var o = JudgeAccuracy.Options(model: model, pairs: pairs)
+            var o = Pipeline.JudgeAccuracyCommand.Options(model: model, pairs: pairs)
             o.limit = limit; o.batchSize = batchSize; o.template = template; o.judgeTemplate = judgeTemplate; o.output = output
             o.sampling.maxNewTokens = maxNewTokens; o.sampling.temperature = temperature; o.sampling.seed = seed
             try o.sampling.validate()
             try Cluster.run(logger: logger) { cluster in
-                let report = try JudgeAccuracy.run(o, cluster: cluster, logger: logger)
+                let report = try Pipeline.JudgeAccuracyCommand.run(o, cluster: cluster, logger: logger)
                 print(report.json())
             }
         }

@@ -17,7 +17,7 @@ public struct RunConfig {
     /// TrainerSetup.reductionShards): 2 makes a 1-process run and a 2-rank run train identically.
     public var reductionShards: Int
     public var model: ModelSource
-    public var tokenizer: String
+    public var tokenizer: TokenizerKind
     public var data: DataConfig
     public var evaluation: EvaluationConfig
     public var initial: [PhaseConfig]
@@ -58,16 +58,14 @@ public struct RunConfig {
         let path = try m.string("path")
         switch (shape, path) {
         case (let s?, nil): model = .shape(s)
-        case (nil, let p?):
-            guard FileManager.default.fileExists(atPath: p) else { throw m.error("path", "'\(p)' does not exist") }
-            model = .path(p)
+        case (nil, _?): model = .path(try m.existingPath("path")!)
         case (nil, nil): throw ConfigError(file: file, line: m.line, key: "model", message: "give model.shape (to train from scratch) or model.path")
         default: throw m.error("path", "give either model.shape or model.path, not both")
         }
         try m.finish()
         let tok = try root.child("tokenizer")
-        tokenizer = try tok.string("kind", default: "auto", oneOf: ["auto", "bytes", "model"])!
-        if case .shape = model, tokenizer == "model" { throw tok.error("kind", "a model trained from scratch has no tokenizer of its own (use bytes)") }
+        tokenizer = try tok.choice("kind", default: .auto)
+        if case .shape = model, tokenizer == .model { throw tok.error("kind", "a model trained from scratch has no tokenizer of its own (use bytes)") }
         try tok.finish()
         data = try DataConfig(try root.child("data"))
         evaluation = try EvaluationConfig(try root.child("evaluation"))
@@ -85,6 +83,7 @@ public struct RunConfig {
         let built = count > 0 ? max(count, lastOverridden) : 0
         for r in 1...max(built, 1) where built > 0 {
             var phasesNode = basePhases ?? .list([], line: 0)
+            var overridden: [String: (key: String, line: Int)] = [:]  // "generate.temperature" -> the override that set it
             if overrides.has(String(r)) {
                 seenOverride.insert(String(r))
                 let o = try overrides.child(String(r))
@@ -98,10 +97,18 @@ public struct RunConfig {
                     }
                     items[i] = items[i].setting([parts[0], parts[1]], to: value)
                     phasesNode = .list(items, line: l)
+                    overridden[key] = ("schedule.rounds.overrides.\(r).\(key)", line)
                 }
                 try o.finish()
             }
-            perRound.append(try RunConfig.phases(phasesNode, reader: rs, key: "phases", file: file, round: r))
+            do {
+                perRound.append(try RunConfig.phases(phasesNode, reader: rs, key: "phases", file: file))
+            } catch let e as ConfigError {
+                // An error in a value a round's override set names that override (the key to fix).
+                guard let k = e.key, let dot = k.range(of: #"phases\.[0-9]+\."#, options: .regularExpression),
+                      let o = overridden[String(k[dot.upperBound...])] else { throw e }
+                throw ConfigError(file: file, line: o.line, key: o.key, message: e.message)
+            }
         }
         for e in overrides.entries where !seenOverride.contains(e.key) {
             throw ConfigError(file: file, line: e.line, key: "schedule.rounds.overrides.\(e.key)", message: "not a round number (1 to 100)")
@@ -113,10 +120,11 @@ public struct RunConfig {
         let c = try schedule.child("control")
         control = c.has("enabled") || !c.entries.isEmpty ? try ControlConfig(c) : nil
         let synthesizes = rounds.flatMap { $0 }.compactMap { if case .synthesize(let c) = $0 { return c } else { return nil } }
-        if !data.isJudgePairs, synthesizes.contains(where: { $0.modifiedInstructions > 0 }) {
+        func modifies(_ c: SynthesizeConfig) -> Bool { if case .modifiedInstructions = c.source { return true } else { return false } }
+        if !data.isJudgePairs, synthesizes.contains(where: modifies) {
             throw ConfigError(file: file, line: schedule.line, key: "schedule.rounds.phases", message: "synthesize.modified_instructions rewrites labelled judge pairs: it needs data.task judge_pairs")
         }
-        if data.isJudgePairs, synthesizes.contains(where: { $0.modifiedInstructions == 0 }) {
+        if data.isJudgePairs, synthesizes.contains(where: { !modifies($0) }) {
             throw ConfigError(file: file, line: schedule.line, key: "schedule.rounds.phases", message: "with data.task judge_pairs, synthesize takes modified_instructions only")
         }
         if case .judgePairs = data.task {
@@ -134,15 +142,16 @@ public struct RunConfig {
         try root.finish()
     }
 
-    static func phases(_ node: ConfigNode?, reader: ConfigReader, key: String, file: String, round: Int? = nil) throws -> [PhaseConfig] {
+    /// The phases of a list; errors name keys as an override spells them (`schedule.rounds.phases.0.generate.samples`).
+    static func phases(_ node: ConfigNode?, reader: ConfigReader, key: String, file: String) throws -> [PhaseConfig] {
         guard let node else { return [] }
         guard case .list(let items, _) = node else { throw reader.error(key, "expected a list of phases") }
-        return try items.map { item in
+        return try items.enumerated().map { index, item in
             guard case .map(let entries, let line) = item, entries.count == 1 else {
-                throw ConfigError(file: file, line: item.line, key: reader.full(key), message: "each phase is one of sft, synthesize, generate, judge, pairs, train, evaluate with its settings")
+                throw ConfigError(file: file, line: item.line, key: "\(reader.full(key)).\(index)", message: "each phase is one of sft, synthesize, generate, judge, pairs, train, evaluate with its settings")
             }
             let name = entries[0].key
-            let where_ = round.map { "\(reader.full(key))[round \($0)].\(name)" } ?? "\(reader.full(key)).\(name)"
+            let where_ = "\(reader.full(key)).\(index).\(name)"
             let params = try ConfigReader(entries[0].value == .scalar("", line: 0) ? nil : nullToEmpty(entries[0].value), file: file, path: where_)
             let phase: PhaseConfig
             switch name {
@@ -175,7 +184,7 @@ public struct RunConfig {
 
 enum LlamaConfigShapes { static var names: [String] { LlamaConfig.shapeNames } }
 
-public enum PhaseConfig: Equatable {
+public enum PhaseConfig {
     case sft(SFTConfig)
     case generate(GenerateConfig)
     case judge(JudgeConfig)
@@ -194,60 +203,5 @@ public enum PhaseConfig: Equatable {
         case .train: return "train"
         case .evaluate: return "evaluate"
         }
-    }
-}
-
-public struct DataConfig: Equatable {
-    /// judgePairs: labelled judge pairs (data/judge-pairs.jsonl layout); each pair is two questions, the
-    /// pairwise judge prompt in both orders, whose answers are the letters of the better response.
-    public enum Task: Equatable { case arithmetic(ArithmeticTask), file(train: String, eval: String), judgePairs(String) }
-    public var task: Task
-    public var trainSize: Int
-    /// How many of the training problems (the first ones) lend their worked solutions to supervised
-    /// training (SFT and the control); the rounds draw their questions from the rest when there is a rest,
-    /// judging them by their final answers only.
-    public var sftSize: Int
-    public var evalSize: Int
-    public var isJudgePairs: Bool { if case .judgePairs = task { return true } else { return false } }
-    public var validationSize: Int
-    /// How questions are shown: "qa" ("Q: ...\nA: "), "chat" (the model's chat format).
-    public var template: String
-    /// Thought Preference Optimization: questions are wrapped in the thought prompt (`ThoughtPrompt`); answers
-    /// and judges read only the response part, and an output without one is unparseable.
-    public var thought: Bool
-
-    init(_ r: ConfigReader) throws {
-        let kind = try r.string("task", default: "arithmetic", oneOf: ["arithmetic", "file", "judge_pairs"])!
-        if kind == "judge_pairs" {
-            let f = try r.string("pairs_file", default: "data/judge-pairs.jsonl")!
-            guard FileManager.default.fileExists(atPath: f) else { throw r.error("pairs_file", "'\(f)' does not exist") }
-            task = .judgePairs(f)
-        } else if kind == "arithmetic" {
-            var t = ArithmeticTask()
-            t.minOperands = try r.int("min_operands", default: 2, min: 2, max: 8)
-            t.maxOperands = try r.int("max_operands", default: 4, min: t.minOperands, max: 8)
-            t.maxValue = try r.int("max_value", default: 99, min: 1, max: 1_000_000)
-            t.operations = try r.strings("operations", default: ["+", "-"])
-            if t.operations.isEmpty || t.operations.contains(where: { !["+", "-", "*"].contains($0) }) {
-                throw r.error("operations", "expected a list drawn from +, - and *")
-            }
-            t.seed = UInt64(try r.int("task_seed", default: 0, min: 0))
-            task = .arithmetic(t)
-        } else {
-            guard let train = try r.string("train_file") else { throw r.error("train_file", "is required when task is file") }
-            guard let eval = try r.string("eval_file") else { throw r.error("eval_file", "is required when task is file") }
-            for (k, f) in [("train_file", train), ("eval_file", eval)] where !FileManager.default.fileExists(atPath: f) {
-                throw r.error(k, "'\(f)' does not exist")
-            }
-            task = .file(train: train, eval: eval)
-        }
-        trainSize = try r.int("train_size", default: 20000, min: 1)
-        sftSize = try r.int("sft_size", default: trainSize, min: 1, max: trainSize)
-        evalSize = try r.int("eval_size", default: 500, min: 1)
-        validationSize = try r.int("validation_size", default: 200, min: 1)
-        template = try r.string("template", default: "qa", oneOf: ["qa", "chat"])!
-        thought = try r.bool("thought", default: false)
-        if thought && isJudgePairs { throw r.error("thought", "the thought template is for answering questions, not for judge_pairs") }
-        try r.finish()
     }
 }

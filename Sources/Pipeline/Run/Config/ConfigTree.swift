@@ -1,4 +1,5 @@
 import Foundation
+import Generation
 import Yams
 
 /// A YAML document as a tree that remembers the line of every key, so that every configuration error can
@@ -30,13 +31,37 @@ public indirect enum ConfigNode: Equatable, Sendable {
         let pad = String(repeating: "  ", count: indent), inner = String(repeating: "  ", count: indent + 1)
         let quote = JSONLines.quote
         switch self {
-        case .scalar(let s, _): return quote(s)
+        case .scalar(let s, _): return ConfigNode.isJSONLiteral(s) ? s : quote(s)
         case .list(let items, _):
             if items.isEmpty { return "[]" }
             return "[\n" + items.map { inner + $0.json(indent: indent + 1) }.joined(separator: ",\n") + "\n" + pad + "]"
         case .map(let entries, _):
             if entries.isEmpty { return "{}" }
             return "{\n" + entries.map { inner + quote($0.key) + ": " + $0.value.json(indent: indent + 1) }.joined(separator: ",\n") + "\n" + pad + "}"
+        }
+    }
+
+    /// Whether a scalar reads the same as a bare JSON number, true, false or null (so that `config.yaml`
+    /// shows `"seed": 0`, not `"seed": "0"`).
+    static func isJSONLiteral(_ s: String) -> Bool {
+        if ["true", "false", "null"].contains(s) { return true }
+        return s.range(of: #"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"#, options: .regularExpression) != nil
+    }
+
+    /// The dotted paths (in override form) whose values differ between two trees, e.g. `run.seed`.
+    public static func differences(_ a: ConfigNode?, _ b: ConfigNode?, path: String = "") -> [String] {
+        switch (a, b) {
+        case (.map(let x, _)?, .map(let y, _)?):
+            let keys = x.map(\.key) + y.map(\.key).filter { k in !x.contains { $0.key == k } }
+            return keys.flatMap { k in
+                differences(x.first { $0.key == k }?.value, y.first { $0.key == k }?.value, path: path.isEmpty ? k : "\(path).\(k)")
+            }
+        case (.list(let x, _)?, .list(let y, _)?):
+            return (0..<max(x.count, y.count)).flatMap { i in
+                differences(i < x.count ? x[i] : nil, i < y.count ? y[i] : nil, path: path.isEmpty ? "\(i)" : "\(path).\(i)")
+            }
+        default:
+            return a?.canonical == b?.canonical ? [] : [path]
         }
     }
 
@@ -187,10 +212,84 @@ public final class ConfigReader {
 
     public func child(_ key: String) throws -> ConfigReader { try ConfigReader(node(key), file: file, path: full(key)) }
 
-    /// Refuses keys that were never read.
+    /// One of a fixed set of names, as its value; the error lists the names.
+    public func choice<E: CaseIterable & RawRepresentable>(_ key: String, default d: E) throws -> E where E.RawValue == String {
+        try choice(key) ?? d
+    }
+
+    public func choice<E: CaseIterable & RawRepresentable>(_ key: String) throws -> E? where E.RawValue == String {
+        guard let s = try string(key, oneOf: E.allCases.map(\.rawValue)) else { return nil }
+        return E(rawValue: s)!
+    }
+
+    /// A path to a file or folder that must exist. Relative paths are read from the current directory
+    /// (where `autodidact` runs), not the config file's folder; the error says so.
+    public func existingPath(_ key: String, default d: String? = nil, folder: Bool = false) throws -> String? {
+        guard let p = try string(key, default: d) else { return nil }
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else {
+            throw error(key, "'\(p)' does not exist" + (p.hasPrefix("/") ? "" : " (relative paths are read from the current directory, \(FileManager.default.currentDirectoryPath))"))
+        }
+        if folder && !isDir.boolValue { throw error(key, "'\(p)' is not a folder") }
+        return p
+    }
+
+    /// Refuses keys that were never read, suggesting the closest key that is read here.
     public func finish() throws {
         for e in entries where !used.contains(e.key) {
-            throw ConfigError(file: file, line: e.line, key: full(e.key), message: "unknown key")
+            var best: (key: String, distance: Int)?
+            for k in used.sorted() {
+                let d = ConfigReader.editDistance(k, e.key)
+                if d <= max(2, e.key.count / 3) && d < (best?.distance ?? Int.max) { best = (k, d) }
+            }
+            let hint = best.map { " (did you mean '\($0.key)'?)" } ?? ""
+            throw ConfigError(file: file, line: e.line, key: full(e.key), message: "unknown key" + hint)
         }
+    }
+
+    /// Levenshtein distance of two keys.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var row = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var prev = row[0]
+            row[0] = i
+            for j in 1...max(b.count, 1) where !b.isEmpty {
+                let cur = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] == b[j - 1] ? 0 : 1))
+                prev = cur
+            }
+        }
+        return row[b.count]
+    }
+}
+
+extension ConfigReader {
+    /// The sampling settings of a phase, read from the keys it has (`keys`, a subset of temperature,
+    /// top_p, top_k, max_new_tokens and stop) over `defaults`, and checked by `SamplingParameters.problem`,
+    /// the ranges the command line checks too.
+    func sampling(_ keys: [String], defaults: SamplingParameters) throws -> SamplingParameters {
+        var p = defaults
+        for key in keys {
+            switch key {
+            case "temperature": p.temperature = Float(try double(key, default: Double(p.temperature)))
+            case "top_p": p.topP = Float(try double(key, default: Double(p.topP)))
+            case "top_k": p.topK = try int(key, default: p.topK)
+            case "max_new_tokens": p.maxNewTokens = try int(key, default: p.maxNewTokens)
+            case "stop": p.stop = try strings(key, default: p.stop)
+            default: preconditionFailure("not a sampling key: \(key)")
+            }
+        }
+        if let (key, message) = p.problem(), keys.contains(key) { throw error(key, message) }
+        return p
+    }
+}
+
+extension SamplingParameters {
+    /// Defaults for a phase's sampling: prompts longer than the context keep their last tokens.
+    static func phase(temperature: Float, maxNewTokens: Int, topP: Float = 1) -> SamplingParameters {
+        var p = SamplingParameters()
+        p.temperature = temperature; p.maxNewTokens = maxNewTokens; p.topP = topP; p.truncatePrompts = true
+        return p
     }
 }

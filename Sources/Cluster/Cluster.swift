@@ -1,0 +1,143 @@
+import Alignment
+import Distributed
+import Foundation
+import Generation
+import Kernels
+import Logging
+import Model
+import Tokenizer
+
+/// The ranks of a run as the coordinator sees them. Every operation mirrors itself: one call tells the
+/// worker daemons (when there are any) and does rank 0's share, so the code that calls it never asks how
+/// many ranks there are. With one process it is just the local work.
+public final class Cluster {
+    public let comm: Communicator
+    let logger: Logger
+    var pendingSends: [PendingSend] = []
+
+    public init(comm: Communicator, logger: Logger) {
+        self.comm = comm
+        self.logger = logger
+    }
+
+    /// The number of ranks, for messages and `state.json` (never for deciding what to send).
+    public var size: Int { comm.size }
+    var workers: Range<Int> { 1..<comm.size }
+
+    /// Sends `command` to every worker (without waiting for them to take it); nothing on one process.
+    func broadcast(_ command: WorkerCommand) throws {
+        for w in workers { pendingSends.append(try comm.sendAsync(command, to: w, tag: Tags.command)) }
+        try pendingSends.removeAll { try $0.test() }
+    }
+
+    /// Runs `body` on the coordinator and the worker daemon on every other rank; afterwards the workers
+    /// are shut down. A failure anywhere ends every rank with a non-zero status naming the rank.
+    public static func run(logger: Logger, _ body: (Cluster) throws -> Void) throws {
+        let comm = try Communicators.make()
+        if comm.size == 1 {
+            try body(Cluster(comm: comm, logger: logger))
+            return
+        }
+        do {
+            if comm.rank == 0 {
+                let cluster = Cluster(comm: comm, logger: logger)
+                try body(cluster)
+                try cluster.broadcast(.shutdown)
+                for p in cluster.pendingSends { try p.wait() }
+                try comm.barrier()
+            } else {
+                try WorkerDaemon(comm: comm, logger: logger).run()
+                try comm.barrier()
+            }
+        } catch let DistributedError.rankFailed(rank, message) {
+            comm.abort(reporting: "rank \(rank) failed: \(message)")
+        } catch {
+            comm.abort(reporting: "\(error)")
+        }
+    }
+
+    // MARK: models
+
+    /// How a model comes to be: read from a path, or initialised at random from a configuration (a model
+    /// trained from scratch, with the byte tokenizer).
+    public enum ModelSource: Equatable, Sendable {
+        case file(String)
+        case initialised(LlamaConfig, seed: UInt64)
+    }
+
+    /// Reads the model at `path` here and on every worker; warnings go to the log.
+    public func load(_ path: String) throws -> LoadedModel {
+        let loaded = try Cluster.read(path, logger: logger)
+        try mirror(.file(path))
+        return loaded
+    }
+
+    /// A randomly initialised model, the same here and on every worker.
+    public func initialise(_ config: LlamaConfig, seed: UInt64) throws -> LlamaModel {
+        try mirror(.initialised(config, seed: seed))
+        return LlamaModel.randomlyInitialised(config: config, seed: seed)
+    }
+
+    /// The workers take up the model rank 0 already holds, built from `source` (after they served another
+    /// model, such as a teacher or a judge).
+    public func mirror(_ source: ModelSource) throws {
+        switch source {
+        case .file(let p): try broadcast(.loadModel(path: p))
+        case .initialised(let c, let seed): try broadcast(.initModel(configJSON: String(decoding: c.jsonData(), as: UTF8.self), seed: seed))
+        }
+    }
+
+    /// Reads a model on this rank only (for commands without workers), its warnings logged.
+    public static func read(_ path: String, logger: Logger) throws -> LoadedModel {
+        let loaded = try Checkpoint.load(path: path)
+        for w in loaded.warnings { logger.warning("\(w)") }
+        return loaded
+    }
+
+    // MARK: training
+
+    /// A data-parallel supervised trainer of `model` on every rank.
+    public func trainer(_ setup: TrainerSetup, model: LlamaModel) throws -> MirroredTrainer {
+        try broadcast(.setupTrainer(setup))
+        return MirroredTrainer(cluster: self, local: DataParallelTrainer(model: model, setup: setup, comm: comm))
+    }
+
+    /// A data-parallel preference trainer of `model` on every rank.
+    public func preferenceTrainer(_ setup: PreferenceSetup, model: LlamaModel) throws -> MirroredPreferenceTrainer {
+        try broadcast(.setupPreference(setup))
+        return MirroredPreferenceTrainer(cluster: self, local: setup.makeTrainer(model: model, comm: comm))
+    }
+
+    func restore(_ trainer: Trainer, from url: URL) throws {
+        try TrainingCheckpoint.restore(trainer, from: url)
+        try broadcast(.restoreCheckpoint(path: url.path))
+    }
+}
+
+/// A supervised trainer on every rank: each step is sent to the workers and taken here.
+public final class MirroredTrainer {
+    let cluster: Cluster
+    public let local: DataParallelTrainer
+    init(cluster: Cluster, local: DataParallelTrainer) { self.cluster = cluster; self.local = local }
+    public var trainer: Trainer { local.trainer }
+    public var syncSeconds: Double { local.syncSeconds }
+    public func step(_ batch: TrainBatch) throws -> Trainer.StepResult {
+        try cluster.broadcast(.trainStep(batch))
+        return try local.step(batch)
+    }
+    /// Weights, optimizer moments and step from a checkpoint directory, on every rank.
+    public func restore(from url: URL) throws { try cluster.restore(trainer, from: url) }
+}
+
+/// A preference trainer on every rank: each step is sent to the workers and taken here.
+public final class MirroredPreferenceTrainer {
+    let cluster: Cluster
+    public let local: PreferenceTrainer
+    init(cluster: Cluster, local: PreferenceTrainer) { self.cluster = cluster; self.local = local }
+    public var trainer: Trainer { local.trainer }
+    public func step(_ pairs: [TokenizedPair], lr: Float) throws -> PreferenceStepMetrics {
+        try cluster.broadcast(.preferenceStep(pairs: pairs, learningRate: lr))
+        return try local.step(pairs, lr: lr)
+    }
+    public func restore(from url: URL) throws { try cluster.restore(trainer, from: url) }
+}

@@ -1,0 +1,53 @@
+import Alignment
+import Distributed
+import Foundation
+import Generation
+import Kernels
+import Model
+
+/// What the coordinator asks of a worker daemon. Workers hold no schedule state: each command carries
+/// everything needed to carry it out. Only `Cluster` sends them (each of its operations tells the workers
+/// and does rank 0's share), so phase code never addresses a worker.
+public enum WorkerCommand: Codable {
+    case loadModel(path: String)
+    case initModel(configJSON: String, seed: UInt64)
+    case generate(chunk: Int, requests: [GenerationRequest], params: SamplingParameters, batchSize: Int)
+    case setupTrainer(TrainerSetup)
+    /// Load weights, AdamW moments and step from a training checkpoint into the trainer set up last.
+    case restoreCheckpoint(path: String)
+    case trainStep(TrainBatch)
+    case score(chunk: Int, prompts: [[Int32]], completions: [[Int32]])
+    case setupPreference(PreferenceSetup)
+    case preferenceStep(pairs: [TokenizedPair], learningRate: Float)
+    case shutdown
+}
+
+public enum WorkerReply: Codable {
+    case generated(chunk: Int, results: [GenerationResult])
+    case scored(chunk: Int, logps: [Double])
+}
+
+/// The preference trainer's settings, the same on every rank.
+public struct PreferenceSetup: Codable, Sendable {
+    public var loss: PreferenceLossKind
+    public var settings: LossSettings
+    public var adamW: AdamWSettings
+    public var maxGradNorm: Float?
+    public var microBatchTokens: Int
+    public var reductionShards: Int
+    public init(loss: PreferenceLossKind, settings: LossSettings, adamW: AdamWSettings, maxGradNorm: Float?, microBatchTokens: Int = 4096,
+                reductionShards: Int = 1) {
+        self.loss = loss; self.settings = settings; self.adamW = adamW; self.maxGradNorm = maxGradNorm; self.microBatchTokens = microBatchTokens
+        self.reductionShards = reductionShards
+    }
+    public func makeTrainer(model: LlamaModel, comm: Communicator) -> PreferenceTrainer {
+        PreferenceTrainer(model: model, loss: PreferenceLosses.make(loss, settings), adamW: adamW, maxGradNorm: maxGradNorm,
+                          microBatchTokens: microBatchTokens, comm: comm, reductionShards: reductionShards)
+    }
+}
+
+/// A failure of the cluster runtime (a test's injected failure, a model without a tokenizer).
+public struct ClusterError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,92 @@
+import Alignment
+import Distributed
+import Foundation
+import Generation
+import Logging
+import Model
+import Tokenizer
+
+/// A worker rank's loop: receive a command, carry it out, answer; until shut down.
+final class WorkerDaemon {
+    let comm: Communicator
+    let logger: Logger
+    var model: LlamaModel?
+    var tokenizer: BPETokenizer?
+    var generator: Generator?
+    var trainer: DataParallelTrainer?
+    var preference: PreferenceTrainer?
+    var pendingSends: [PendingSend] = []
+
+    init(comm: Communicator, logger: Logger) {
+        self.comm = comm
+        self.logger = logger
+    }
+
+    func requireModel() throws -> LlamaModel {
+        guard let model else { throw DistributedError.protocolError("rank \(comm.rank): no model loaded") }
+        return model
+    }
+
+    func run() throws {
+        while true {
+            let (command, _) = try comm.receive(WorkerCommand.self, from: 0, tag: Tags.command)
+            try FailureInjection.check(rank: comm.rank, point: "\(command)".prefix(while: { $0 != "(" }).description)
+            switch command {
+            case .shutdown:
+                for p in pendingSends { try p.wait() }
+                return
+            case .loadModel(let path):
+                let loaded = try Checkpoint.load(path: path)
+                model = loaded.model; tokenizer = loaded.tokenizer; generator = nil; trainer = nil
+            case .initModel(let json, let seed):
+                let config = try LlamaConfig.parse(Data(json.utf8), file: "config from rank 0").config
+                // Models trained from a named shape use the built-in byte tokenizer (as rank 0 does).
+                model = LlamaModel.randomlyInitialised(config: config, seed: seed); tokenizer = BPETokenizer.bytes()
+                generator = nil; trainer = nil
+            case .generate(let chunk, let requests, let params, let batchSize):
+                let m = try requireModel()
+                if generator == nil || generator!.batchSize != batchSize {
+                    generator = Generator(model: m, tokenizer: tokenizer, batchSize: batchSize)
+                }
+                let results = try generator!.generate(requests, params: params)
+                pendingSends.append(try comm.sendAsync(WorkerReply.generated(chunk: chunk, results: results), to: 0, tag: Tags.reply))
+            case .setupTrainer(let setup):
+                trainer = DataParallelTrainer(model: try requireModel(), setup: setup, comm: comm)
+                preference = nil
+                generator = nil  // weights will change
+            case .trainStep(let batch):
+                guard let trainer else { throw DistributedError.protocolError("rank \(comm.rank): trainStep before setupTrainer") }
+                _ = try trainer.step(batch)
+                generator = nil  // the weights changed
+            case .restoreCheckpoint(let path):
+                if let t = trainer?.trainer ?? preference?.trainer { try TrainingCheckpoint.restore(t, from: URL(fileURLWithPath: path)) }
+                else { throw DistributedError.protocolError("rank \(comm.rank): restoreCheckpoint before a trainer was set up") }
+                generator = nil
+            case .score(let chunk, let prompts, let completions):
+                let values = try CompletionScoring.logps(try requireModel(), prompts: prompts, completions: completions)
+                pendingSends.append(try comm.sendAsync(WorkerReply.scored(chunk: chunk, logps: values), to: 0, tag: Tags.reply))
+            case .setupPreference(let setup):
+                preference = setup.makeTrainer(model: try requireModel(), comm: comm)
+                trainer = nil
+                generator = nil
+            case .preferenceStep(let pairs, let lr):
+                guard let preference else { throw DistributedError.protocolError("rank \(comm.rank): preferenceStep before setupPreference") }
+                _ = try preference.step(pairs, lr: lr)
+                generator = nil
+            }
+            try pendingSends.removeAll { try $0.test() }
+        }
+    }
+}
+
+/// Test hook: `AUTODIDACT_FAIL_RANK=r` makes rank r fail when it reaches command `AUTODIDACT_FAIL_AT`
+/// (default: the first command), by throwing or, with `AUTODIDACT_FAIL_MODE=kill`, by SIGKILL.
+enum FailureInjection {
+    static func check(rank: Int, point: String) throws {
+        let env = ProcessInfo.processInfo.environment
+        guard let r = env["AUTODIDACT_FAIL_RANK"].flatMap(Int.init), r == rank else { return }
+        if let at = env["AUTODIDACT_FAIL_AT"], at != point { return }
+        if env["AUTODIDACT_FAIL_MODE"] == "kill" { kill(getpid(), SIGKILL) }
+        throw ClusterError("injected failure at \(point) (AUTODIDACT_FAIL_RANK=\(r))")
+    }
+}

@@ -1,0 +1,204 @@
+import Alignment
+import Foundation
+import Generation
+import Kernels
+import Model
+
+// The settings of each kind of phase, as `RunConfig` reads them from a schedule. Every choice is a typed
+// value from here on; sampling settings are `SamplingParameters`, checked where the command line checks them.
+
+public struct SFTConfig {
+    public var batchSize: Int, learningRate: Float, warmup: Int, minSteps: Int, maxSteps: Int
+    public var schedule: LearningRateSchedule.Kind
+    public var evalEvery: Int, patience: Int, minDelta: Double, checkpointEvery: Int
+    public var weightDecay: Float, maxGradNorm: Float
+    /// Reduce-on-plateau: at a plateau the learning rate is multiplied by `lrDecay` and training goes on,
+    /// up to `maxDecays` times; the next plateau after the last decay ends the phase.
+    public var lrDecay: Float, maxDecays: Int
+    /// What the plateau rule watches (a gain is a relative drop of at least min_delta for the loss, an
+    /// absolute rise of min_delta for accuracy).
+    public var plateauOn: PlateauMetric
+    init(_ r: ConfigReader) throws {
+        batchSize = try r.int("batch_size", default: 32, min: 1)
+        learningRate = Float(try r.double("lr", default: 3e-3, min: 0, max: 10))
+        warmup = try r.int("warmup", default: 50, min: 0)
+        schedule = try r.choice("schedule", default: .constant)
+        maxSteps = try r.int("max_steps", default: 3000, min: 1)
+        minSteps = try r.int("min_steps", default: 0, min: 0, max: maxSteps)
+        evalEvery = try r.int("eval_every", default: 150, min: 1)
+        patience = try r.int("patience", default: 2, min: 1)
+        minDelta = try r.double("min_delta", default: 0.01, min: 0, max: 1)
+        checkpointEvery = try r.int("checkpoint_every", default: 100, min: 1)
+        weightDecay = Float(try r.double("weight_decay", default: 0.0, min: 0))
+        maxGradNorm = Float(try r.double("max_grad_norm", default: 1.0, min: 0))
+        lrDecay = Float(try r.double("lr_decay", default: 0.1, min: 0, max: 1))
+        maxDecays = try r.int("max_decays", default: 0, min: 0, max: 10)
+        plateauOn = try r.choice("plateau_on", default: .loss)
+        try r.finish()
+    }
+}
+
+public struct GenerateConfig {
+    public var questions: Int, samples: Int, batchSize: Int
+    /// temperature, top_p, top_k, max_new_tokens and stop (an output ends at the first stop string, which
+    /// is cut off, as at the end-of-sequence token).
+    public var sampling: SamplingParameters
+    public var source: QuestionSource
+    /// Distillation: another model (any model path) writes the outputs instead of the policy, its prompts
+    /// in the `teacherTemplate` format (the run's data.template when not given).
+    public var teacher: String?
+    public var teacherTemplate: PromptTemplate?
+    init(_ r: ConfigReader) throws {
+        questions = try r.int("questions", default: 1000, min: 1)
+        samples = try r.int("samples", default: 8, min: 1, max: 1024)
+        sampling = try r.sampling(["temperature", "top_p", "top_k", "max_new_tokens", "stop"], defaults: .phase(temperature: 0.7, maxNewTokens: 64))
+        batchSize = try r.int("batch_size", default: 64, min: 1, max: 4096)
+        source = try r.choice("source", default: .task)
+        teacher = try r.existingPath("teacher")
+        teacherTemplate = try r.choice("teacher_template")
+        if teacherTemplate != nil && teacher == nil { throw r.error("teacher_template", "is the format of a teacher's prompts; give teacher too") }
+        try r.finish()
+    }
+}
+
+public struct JudgeConfig {
+    public var kind: JudgeKind
+    /// llm_pointwise: judgments per response (averaged over the parseable ones), their sampling
+    /// (temperature, max_new_tokens), and an optional file replacing the rubric prompt ({instruction},
+    /// {response}). The judge is the policy.
+    public var judgments: Int, batchSize: Int
+    public var sampling: SamplingParameters
+    public var rubric: String?
+    /// Meta-Rewarding: the policy also meta-judges the judgments of each prompt's most disputed response
+    /// (see `MetaJudge`); the pairs phase then adds the judge pairs to the actor pairs.
+    public var metaJudge: Bool
+    init(_ r: ConfigReader) throws {
+        kind = try r.choice("kind", default: .verifiable)
+        judgments = try r.int("judgments", default: 3, min: 1, max: 64)
+        sampling = try r.sampling(["temperature", "max_new_tokens"], defaults: .phase(temperature: 0.7, maxNewTokens: 256))
+        batchSize = try r.int("batch_size", default: 16, min: 1, max: 4096)
+        rubric = try r.string("rubric")
+        if let path = rubric {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw r.error("rubric", "cannot read '\(path)'") }
+            var templates = JudgeTemplates()
+            templates.pointwise = text
+            do { try templates.validate() } catch { throw r.error("rubric", "'\(path)': \(error)") }
+        }
+        metaJudge = try r.bool("meta_judge", default: false)
+        if metaJudge && kind != .llmPointwise { throw r.error("meta_judge", "meta-judging compares LLM judgments: use it with kind llm_pointwise") }
+        if metaJudge && judgments < 2 { throw r.error("meta_judge", "needs at least 2 judgments per response to compare") }
+        try r.finish()
+    }
+}
+
+public struct PairsConfig {
+    /// The pair kind with its settings (`PairSelections` lists them).
+    public var selection: PairSelection
+    /// An optional filter of the built pairs (`PairFilters` lists them; RIP).
+    public var filter: PairFilter?
+    /// LIFT: besides each pair, two length-instructed pairs when the responses' word counts differ by at
+    /// least `minDifference` (see `LengthInstructions`).
+    public var lift: LengthInstructions?
+    /// The reference model whose log-probs are stored with the pairs.
+    public var reference: ReferenceModel
+    init(_ r: ConfigReader) throws {
+        selection = try PairSelections.read(r)
+        filter = try PairFilters.read(r, selection: selection)
+        let liftOn = try r.bool("lift", default: false)
+        let minDifference = try r.int("lift_min_difference", default: 10, min: 0)
+        let slack = try r.int("lift_slack", default: 5, min: 0)
+        lift = liftOn ? LengthInstructions(minDifference: minDifference, slack: slack) : nil
+        if liftOn && filter != nil { throw r.error("lift", "lift and a pair filter together are not supported") }
+        reference = try r.choice("reference", default: .roundStart)
+        try r.finish()
+    }
+}
+
+public struct TrainConfig {
+    public var objective: TrainObjective
+    public var settings: LossSettings
+    public var learningRate: Float, warmup: Int
+    public var schedule: LearningRateSchedule.Kind, batchSize: Int, epochs: Int, checkpointEvery: Int
+    public var maxGradNorm: Float, microBatchTokens: Int
+    init(_ r: ConfigReader) throws {
+        objective = TrainObjective(name: try r.string("loss", default: "irpo", oneOf: TrainObjective.names)!)!
+        settings = LossSettings(beta: try r.double("beta", default: 0.1), alpha: try r.double("alpha", default: 1),
+                                gamma: try r.double("gamma", default: 0.5))
+        if let (key, message) = settings.problem() { throw r.error(key, message) }
+        learningRate = Float(try r.double("lr", default: 1e-4, min: 0, max: 10))
+        warmup = try r.int("warmup", default: 10, min: 0)
+        schedule = try r.choice("schedule", default: .cosine)
+        batchSize = try r.int("batch_size", default: 16, min: 1)
+        epochs = try r.int("epochs", default: 1, min: 1)
+        checkpointEvery = try r.int("checkpoint_every", default: 50, min: 1)
+        maxGradNorm = Float(try r.double("max_grad_norm", default: 1, min: 0))
+        microBatchTokens = try r.int("micro_batch_tokens", default: 4096, min: 16)
+        try r.finish()
+    }
+
+    /// Steps per epoch over `items` in batches, total steps over the epochs, and the learning rate over
+    /// them (warmup capped below the total, decaying to zero).
+    func epochSchedule(items: Int) -> (perEpoch: Int, total: Int, schedule: LearningRateSchedule) {
+        let perEpoch = (items + batchSize - 1) / batchSize, total = perEpoch * epochs
+        return (perEpoch, total, LearningRateSchedule(kind: schedule, peak: learningRate, warmupSteps: min(warmup, max(total - 1, 0)),
+                                                      totalSteps: total, minRatio: 0))
+    }
+}
+
+/// The control arm: the same extra training compute as the rounds' training, spent on more SFT of the
+/// gold solutions, starting from the SFT model.
+public struct ControlConfig {
+    public var enabled: Bool
+    init(_ r: ConfigReader) throws {
+        enabled = try r.bool("enabled", default: true)
+        try r.finish()
+    }
+}
+
+/// Synthesis of new training questions by the policy, from documents or from example prompts.
+/// Documents (NaturalReasoning style): `samples` questions with numeric reference answers from each document
+/// (`.txt` and `.md` files of `documents`, in name order, each cut to its first `maxDocumentWords` words); see
+/// `QuestionSynthesis`. Seeds (Self-Rewarding, Self-RIP): `requests` prompts, each showing `shots` examples
+/// drawn from `seeds` (a prompt file, or `previous_pairs`: the prompts of the previous round's pairs, which
+/// after a RIP filter are the kept ones), `samples` new instructions each; see `PromptSynthesis`.
+/// Modified instructions (Self-Taught Evaluator, with data.task judge_pairs): for `modified_instructions`
+/// labelled pairs of the round, the policy writes a modified question and answers it; the answer replaces
+/// the pair's worse response (see `ModifiedInstruction`).
+public struct SynthesizeConfig {
+    public var source: SynthesisSource
+    public var shots: Int, requests: Int
+    public var samples: Int, batchSize: Int, maxDocumentWords: Int
+    /// temperature, top_p and max_new_tokens.
+    public var sampling: SamplingParameters
+    public var duplicateRougeL: Double, contaminationNGram: Int
+    init(_ r: ConfigReader) throws {
+        let documents = try r.string("documents"), seeds = try r.string("seeds")
+        let modified = try r.int("modified_instructions", default: 0, min: 0)
+        switch (documents, seeds, modified > 0) {
+        case (_?, nil, false):
+            let d = try r.existingPath("documents", folder: true)!
+            guard !SynthesizeConfig.files(in: d).isEmpty else { throw r.error("documents", "'\(d)' has no .txt or .md files") }
+            source = .documents(d)
+        case (nil, "previous_pairs"?, false): source = .previousPairs
+        case (nil, _?, false): source = .seedFile(try r.existingPath("seeds")!)
+        case (nil, nil, true): source = .modifiedInstructions(modified)
+        case (nil, nil, false):
+            throw r.error("documents", "give documents (a folder of .txt or .md files), seeds (a prompt file, or previous_pairs) or modified_instructions")
+        default: throw r.error("seeds", "give one of documents, seeds or modified_instructions")
+        }
+        shots = try r.int("shots", default: 8, min: 1, max: 64)
+        requests = try r.int("requests", default: 64, min: 1)
+        samples = try r.int("samples", default: documents != nil ? 4 : 1, min: 1, max: 1024)
+        sampling = try r.sampling(["temperature", "top_p", "max_new_tokens"], defaults: .phase(temperature: 0.8, maxNewTokens: 128))
+        batchSize = try r.int("batch_size", default: 16, min: 1, max: 4096)
+        maxDocumentWords = try r.int("max_document_words", default: 300, min: 1)
+        duplicateRougeL = try r.double("duplicate_rouge_l", default: 0.7, min: 0, max: 1)
+        contaminationNGram = try r.int("contamination_ngram", default: 8, min: 1, max: 100)
+        try r.finish()
+    }
+
+    /// The documents of a folder, sorted by name.
+    public static func files(in folder: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".txt") || $0.hasSuffix(".md") }.sorted()
+    }
+}

@@ -1,0 +1,88 @@
+import Alignment
+import Cluster
+import Foundation
+import Generation
+import Model
+import Tokenizer
+
+/// The models of a run, loaded and freed here only: the policy (the run's current model, on every rank),
+/// the model the rounds start from, the reference of a round's pairs, and the other models a phase borrows
+/// for a while (a teacher, a win-rate judge), after which the workers take up the policy again.
+extension RunContext {
+    /// How the run's starting model comes to be.
+    var startSource: Cluster.ModelSource {
+        switch config.model {
+        case .shape: return .initialised(policy.config, seed: config.seed)
+        case .path(let p): return .file(p)
+        }
+    }
+
+    /// Where the workers' copy of the policy comes from: its last saved version, or the start.
+    var currentSource: Cluster.ModelSource { state.model.map { .file(dir.appendingPathComponent($0).path) } ?? startSource }
+
+    /// Makes `path` (relative to the run directory) the policy on every rank.
+    func loadModel(_ path: String) throws {
+        policy = try cluster.load(dir.appendingPathComponent(path).path).model
+    }
+
+    /// Makes the model the rounds started from (after the initial phases) the policy on every rank.
+    func loadStartModel() throws {
+        if config.initial.contains(where: { if case .sft = $0 { return true } else { return false } }) {
+            try loadModel(RoundFolder("initial", in: dir).relative(.model))
+        } else {
+            switch startSource {
+            case .file(let p): policy = try cluster.load(p).model
+            case .initialised(let c, let seed): policy = try cluster.initialise(c, seed: seed)
+            }
+        }
+    }
+
+    /// `body` with the rounds' starting model as the policy (the reference of `reference: initial`), the
+    /// current one put back afterwards.
+    func withStartModel<T>(_ body: () throws -> T) throws -> T {
+        guard let current = state.model else { return try body() }
+        try loadStartModel()
+        let result = try body()
+        try loadModel(current)
+        return result
+    }
+
+    /// `body` with another model (any model path) on every rank: rank 0 keeps it beside the policy, the
+    /// workers hold it instead of the policy until `body` returns. `role` names it in errors.
+    func borrowing<T>(_ path: String, role: String, _ body: (LlamaModel, BPETokenizer) throws -> T) throws -> T {
+        let loaded = try cluster.load(path)
+        guard let t = loaded.tokenizer else { throw PipelineError("\(path): the \(role) has no tokenizer") }
+        let result = try body(loaded.model, t)
+        try cluster.mirror(currentSource)
+        return result
+    }
+
+    /// The chat format completions are wrapped in: the tokenizer's own when the run's template is chat.
+    func chatTemplate(of t: BPETokenizer) -> ChatTemplate? {
+        config.data.template == .chat ? ChatTemplate.detect(from: t.chatTemplate) : nil
+    }
+
+    /// A completion service over the cluster for `model` (the policy unless given), its prompts in the
+    /// model's chat format when the run's template is chat, sampled in batches of `batchSize`.
+    func completions(model m: LlamaModel? = nil, tokenizer t: BPETokenizer? = nil, batchSize: Int, progress: String) -> ClusterCompletions {
+        let tok = t ?? tokenizer
+        return ClusterCompletions(cluster: cluster, model: m ?? policy, tokenizer: tok, template: chatTemplate(of: tok), batchSize: batchSize,
+                                  progress: Progress.bars(progress, logger: logger))
+    }
+
+    /// Greedy answers of the policy to `problems`.
+    func greedyAnswers(_ problems: [Problem], maxNewTokens: Int? = nil) throws -> [GenerationResult] {
+        var params = SamplingParameters.phase(temperature: 0, maxNewTokens: maxNewTokens ?? config.evaluation.maxNewTokens)
+        params.seed = config.seed
+        let requests = problems.enumerated().map { GenerationRequest(promptIndex: $0.offset, sampleIndex: 0, prompt: task.promptIds($0.element)) }
+        return try cluster.generate(requests, params: params, batchSize: config.evaluation.batchSize, chunkSize: config.evaluation.batchSize,
+                                    local: Generator(model: policy, tokenizer: tokenizer, batchSize: config.evaluation.batchSize))
+    }
+
+    /// Greedy accuracy of the policy on `problems`.
+    func accuracy(on problems: [Problem], label: String) throws -> EvaluationResult {
+        let results = try greedyAnswers(problems)
+        return EvaluationResult(label: label, correct: zip(results, problems).map { task.isCorrect($0.text, $1) },
+                                lengths: results.map { $0.tokens.count })
+    }
+}

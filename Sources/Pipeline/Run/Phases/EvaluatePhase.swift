@@ -1,0 +1,96 @@
+import Alignment
+import Foundation
+import Kernels
+import Model
+
+/// Greedy accuracy of the policy on the evaluation questions, with LIFT's length-limited pass, the policy's
+/// accuracy as a judge and the judged win rate against the previous evaluation when the config asks for
+/// them (`JudgedEvaluation.swift`); written to `evaluation.json` and recorded as done at once.
+struct EvaluatePhase: Phase {
+    func run(_ ctx: RunContext, _ at: PhaseStep) throws {
+        _ = try evaluate(ctx, key: at.key, folder: at.folder, label: at.folder.name)
+    }
+
+    func evaluate(_ ctx: RunContext, key: String, folder: RoundFolder, label: String) throws -> EvaluationResult {
+        if ctx.isDone(key), let data = FileManager.default.contents(atPath: folder.url(.evaluation).path) {
+            return try JSONDecoder().decode(EvaluationResult.self, from: data)
+        }
+        try folder.create()
+        let t0 = Date()
+        let evaluation = ctx.task.evaluation
+        var result = try ctx.accuracy(on: evaluation, label: label)
+        var extra: [String: Any] = [:]
+        let limit = ctx.config.evaluation.lengthLimit
+        if limit > 0 {
+            // LIFT: the same questions with a word limit; an answer over the limit counts as wrong.
+            let wrapped = evaluation.map { p -> Problem in var q = p; q.question = LengthInstructions().wrap(p.question, limit: limit); return q }
+            let answers = try ctx.greedyAnswers(wrapped)
+            result.lengthLimit = limit
+            let within = answers.map { LengthInstructions.complies($0.text, limit: limit) }
+            result.withinLimit = within
+            result.correctWithinLimit = answers.indices.map { within[$0] && ctx.task.isCorrect(answers[$0].text, wrapped[$0]) }
+            extra = ["length_limit": limit, "length_compliance": result.compliance!, "accuracy_within_limit": result.accuracyWithinLimit!]
+            ctx.logger.info("\(String(format: "%@: with a %d-word limit, %.1f%% of answers keep to it; accuracy counting the others wrong %.1f%%", label, limit, 100 * result.compliance!, 100 * result.accuracyWithinLimit!))")
+        }
+        if let j = try ctx.judgeAccuracy(folder: folder) {
+            result.judgeAccuracy = j
+            extra["judge_accuracy"] = j.accuracy
+            extra["judge_accuracy_ci95"] = [j.interval.low, j.interval.high]
+            extra["judge_single_order_accuracy"] = j.singleAccuracy
+            ctx.logger.info("\(label): judge accuracy \(j.text) on \(j.pairs) labelled pairs (both orders), single-order \(String(format: "%.1f%%", 100 * j.singleAccuracy)), \(j.unparsed) unparsed")
+        }
+        if let w = try ctx.winRate(folder: folder) {
+            result.winRate = w
+            extra["win_rate"] = w.rate ?? NSNull()
+            extra["win_rate_ci95"] = [w.low, w.high]
+            extra["win_rate_counts"] = ["wins": w.wins, "losses": w.losses, "ties": w.ties, "unparsed": w.unparsed]
+            ctx.logger.info("\(label): judged win rate against \(w.against) \(w.text): \(w.wins) wins, \(w.losses) losses, \(w.ties) ties, \(w.unparsed) unparsed")
+        }
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        try AtomicFile.write(try e.encode(result), to: folder.url(.evaluation))
+        let log = ctx.metrics(folder)
+        try log.append(["phase": "evaluate", "label": label, "accuracy": result.accuracy, "ci95_low": result.interval.low,
+                        "ci95_high": result.interval.high, "mean_length": result.meanLength, "seconds": Date().timeIntervalSince(t0)]
+                       .merging(extra) { a, _ in a })
+        try log.flush(state: &ctx.state)
+        try ctx.complete(key)
+        ctx.logger.info("\(String(format: "%@: accuracy %.1f%% (95%% CI %.1f-%.1f) on %d problems", label, 100 * result.accuracy, 100 * result.interval.low, 100 * result.interval.high, result.correct.count))")
+        return result
+    }
+}
+
+/// The same training tokens as the rounds' preference training, spent on more SFT of the gold solutions
+/// from the SFT model (with the rounds' learning-rate settings), then evaluated. Its model is saved at
+/// control/model but does not become the run's model.
+struct ControlPhase {
+    func run(_ ctx: RunContext) throws -> EvaluationResult {
+        let key = "control", folder = ctx.folder("control")
+        if !ctx.isDone(key) {
+            guard ctx.state.done.contains(where: { $0.hasPrefix("initial-") && $0.hasSuffix("-sft") }) else {
+                throw PipelineError("the control arm needs an SFT phase in schedule.initial")
+            }
+            try ctx.loadModel(ctx.folder("initial").relative(.model))
+            let budget = ctx.state.trainingTokens.filter { $0.key.hasPrefix("round-") }.values.reduce(0, +)
+            let sft = ctx.config.initial.compactMap { if case .sft(let c) = $0 { return c } else { return nil } }.first!
+            let trainConfig = ctx.config.rounds.last!.compactMap { if case .train(let c) = $0 { return c } else { return nil } }.first
+            let perStep = Double(ctx.sftBatch(step: 1, size: sft.batchSize, tag: .controlBatches, lr: 0).ids.reduce(0) { $0 + $1.count })
+            let steps = max(1, Int((budget / perStep).rounded(.up)))
+            let lr = trainConfig?.learningRate ?? sft.learningRate
+            ctx.logger.info("control: \(steps) SFT steps (\(Int(budget)) training tokens, as in the rounds) from the SFT model at lr \(lr)")
+            try folder.create()
+            let schedule = LearningRateSchedule(kind: trainConfig?.schedule ?? .cosine, peak: lr, warmupSteps: min(trainConfig?.warmup ?? 0, steps - 1),
+                                                totalSteps: steps, minRatio: 0)
+            let plan = ctx.goldSolutionPlan(key: key, folder: folder, makesCurrent: false, steps: steps, size: sft.batchSize, tag: .controlBatches,
+                                            checkpointEvery: sft.checkpointEvery)
+            try ctx.supervised(plan, adamW: AdamWSettings(learningRate: lr), maxGradNorm: trainConfig?.maxGradNorm ?? 1, schedule: schedule) { step, lr in
+                ctx.sftBatch(step: step, size: sft.batchSize, tag: .controlBatches, lr: lr)
+            }
+            try ctx.complete(key)
+        } else if !ctx.isDone("control-evaluate") {
+            // Resumed between the two: the model to evaluate is the control's, not the run's current one.
+            try ctx.loadModel(folder.relative(.model))
+        }
+        return try EvaluatePhase().evaluate(ctx, key: "control-evaluate", folder: folder, label: "control (SFT, same compute)")
+    }
+}

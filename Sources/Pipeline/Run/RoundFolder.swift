@@ -1,0 +1,104 @@
+import Alignment
+import Generation
+import Foundation
+import Model
+
+/// The files of a run folder's subfolders (`initial`, `round-NN`, `control`); no file name is spelled
+/// anywhere else. docs/formats.md describes each.
+enum RunFile: String {
+    case generations = "generations.jsonl", judgments = "judgments.jsonl", metaJudgments = "meta_judgments.jsonl"
+    case pairs = "pairs.jsonl", synthesis = "synthesis.jsonl", questions = "questions.jsonl", modifiedPairs = "modified_pairs.jsonl"
+    case winRateResponses = "win_rate_responses.jsonl", winRateJudgments = "win_rate_judgments.jsonl"
+    case judgeAccuracy = "judge_accuracy.jsonl", evaluation = "evaluation.json", metrics = "metrics.jsonl"
+    /// Generation chunks written as they finish, so that a killed generate phase resumes (a folder).
+    case partialGenerations = "generations.partial"
+    /// The model a training phase ends with (a folder).
+    case model = "model"
+}
+
+/// A JSON Lines record file and the type of its records.
+struct RecordKind<Record: Codable> {
+    let file: RunFile
+}
+
+extension RecordKind where Record == GenerationRecord {
+    static var generations: Self { .init(file: .generations) }
+    static var winRateResponses: Self { .init(file: .winRateResponses) }
+}
+extension RecordKind where Record == JudgmentRecord { static var judgments: Self { .init(file: .judgments) } }
+extension RecordKind where Record == MetaJudgmentRecord { static var metaJudgments: Self { .init(file: .metaJudgments) } }
+extension RecordKind where Record == PairRecord { static var pairs: Self { .init(file: .pairs) } }
+extension RecordKind where Record == PromptRecord { static var questions: Self { .init(file: .questions) } }
+extension RecordKind where Record == SynthesisRecord { static var synthesis: Self { .init(file: .synthesis) } }
+
+/// One subfolder of the run directory, reading and writing its files by kind.
+struct RoundFolder: Equatable {
+    /// "initial", "round-01", ..., "control".
+    let name: String
+    let url: URL
+
+    init(_ name: String, in run: URL) { self.name = name; url = run.appendingPathComponent(name) }
+    static func round(_ r: Int, in run: URL) -> RoundFolder { RoundFolder(String(format: "round-%02d", r), in: run) }
+
+    /// The round number of a `round-NN` folder.
+    var round: Int? { name.hasPrefix("round-") ? Int(name.dropFirst(6)) : nil }
+
+    func url(_ file: RunFile) -> URL { url.appendingPathComponent(file.rawValue) }
+    func exists(_ file: RunFile) -> Bool { FileManager.default.fileExists(atPath: url(file).path) }
+    /// A file's path relative to the run directory (as `state.json` records it).
+    func relative(_ file: RunFile) -> String { "\(name)/\(file.rawValue)" }
+    func relativeCheckpoint(_ step: Int) -> String { "\(name)/checkpoint-\(String(format: "%06d", step))" }
+
+    func create() throws { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) }
+
+    func read<R>(_ kind: RecordKind<R>) throws -> [R] { try RecordFile.read(R.self, from: url(kind.file).path) }
+    func write<R>(_ records: [R], as kind: RecordKind<R>) throws { try RecordFile.write(records, to: url(kind.file).path) }
+
+    /// JSON objects as lines with sorted keys (files whose lines are not one record type).
+    func writeLines(_ objects: [[String: Any]], to file: RunFile) throws {
+        let lines = try objects.map { String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self) }
+        try AtomicFile.write(Data((lines.joined(separator: "\n") + "\n").utf8), to: url(file))
+    }
+}
+
+/// A sample of a round: which prompt, which of its samples. Records are joined on it.
+struct SampleKey: Hashable {
+    let promptId: String
+    let sampleIndex: Int
+    init(_ promptId: String, _ sampleIndex: Int) { self.promptId = promptId; self.sampleIndex = sampleIndex }
+    init(_ g: GenerationRecord) { self.init(g.promptId, g.sampleIndex) }
+    init(_ j: JudgmentRecord) { self.init(j.promptId, j.sampleIndex) }
+}
+
+extension Array where Element == GenerationRecord {
+    /// The records grouped by prompt, prompts in order of first appearance.
+    func byPrompt() -> [(id: String, items: [GenerationRecord])] {
+        var order: [String] = [], byId: [String: [GenerationRecord]] = [:]
+        for r in self {
+            if byId[r.promptId] == nil { order.append(r.promptId) }
+            byId[r.promptId, default: []].append(r)
+        }
+        return order.map { ($0, byId[$0]!) }
+    }
+}
+
+extension RoundFolder {
+    /// The chunks of a generate phase written before a kill, by chunk number.
+    func completedChunks() throws -> [Int: [GenerationResult]] {
+        let partial = url(.partialGenerations)
+        try FileManager.default.createDirectory(at: partial, withIntermediateDirectories: true)
+        var completed: [Int: [GenerationResult]] = [:]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: partial.path)) ?? [] where name.hasPrefix("chunk-") && name.hasSuffix(".json") {
+            if let c = Int(name.dropFirst(6).dropLast(5)), let data = FileManager.default.contents(atPath: partial.appendingPathComponent(name).path) {
+                completed[c] = try JSONDecoder().decode([GenerationResult].self, from: data)
+            }
+        }
+        return completed
+    }
+
+    func writeChunk(_ chunk: Int, _ results: [GenerationResult]) throws {
+        try AtomicFile.write(try JSONEncoder().encode(results), to: url(.partialGenerations).appendingPathComponent(String(format: "chunk-%06d.json", chunk)))
+    }
+
+    func removePartialGenerations() { try? FileManager.default.removeItem(at: url(.partialGenerations)) }
+}
