@@ -45,8 +45,12 @@ public struct JudgmentRecord: Codable, Sendable, Equatable {
     public var sampleIndex: Int
     /// A numeric score (pointwise judges, 1 or 0 for verifiable ones), if the judgment parsed.
     public var score: Double?
-    /// A verdict ("correct", "incorrect", "A", "B", "tie"...).
+    /// A verdict ("correct", "incorrect", "A", "B", "tie"...), or `noResponse` for an output the judge was
+    /// not shown (TPO: no response part).
     public var verdict: String?
+    public static let noResponse = "no_response"
+    /// Whether the judge was shown the output.
+    public var judged: Bool { verdict != JudgmentRecord.noResponse }
     /// Self-consistency votes: how many of the k samples share this one's answer.
     public var votes: Int?
     /// The extracted answer or the judge's raw text.

@@ -24,6 +24,13 @@ public final class Cluster {
     public var size: Int { comm.size }
     var workers: Range<Int> { 1..<comm.size }
 
+    /// Says so when a run recorded on `ranks` ranks continues on another number of them.
+    public func noteResumed(fromRanks ranks: Int) {
+        if ranks != size {
+            logger.warning("resume: the run started on \(ranks) rank(s) and continues on \(size); training sums in another order from here")
+        }
+    }
+
     /// Sends `command` to every worker (without waiting for them to take it); nothing on one process.
     func broadcast(_ command: WorkerCommand) throws {
         for w in workers { pendingSends.append(try comm.sendAsync(command, to: w, tag: Tags.command)) }

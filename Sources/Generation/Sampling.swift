@@ -41,8 +41,9 @@ public struct SamplingParameters: Sendable, Equatable, Codable {
     public static let maximumTemperature: Float = 10
     public static let maximumNewTokens = 4096
 
+    /// `problem()` as an error naming the command-line flag (`--top-p`).
     public func validate() throws {
-        if let (key, message) = problem() { throw GenerationError("\(key) \(message)") }
+        if let (key, message) = problem() { throw GenerationError("--\(key.replacingOccurrences(of: "_", with: "-")) \(message)") }
     }
 }
 

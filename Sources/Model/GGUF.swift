@@ -60,9 +60,7 @@ public struct GGUFFile {
 
     public init(url: URL) throws {
         path = url.path
-        do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
-            throw ModelError.format(path, "cannot read (\(error.localizedDescription))")
-        }
+        data = try ModelError.mapped(url)
         var r = Reader(data: data, path: path)
         let magic = try r.u32()
         guard magic == 0x4655_4747 else { throw ModelError.format(path, "not a GGUF file (bad magic)") }

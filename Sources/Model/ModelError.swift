@@ -1,3 +1,5 @@
+import Foundation
+
 /// Errors from reading, checking and writing models. Each message names the file and what was expected.
 public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
     public let description: String
@@ -7,4 +9,11 @@ public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
         ModelError("\(file): key '\(key)': \(message)")
     }
     static func format(_ file: String, _ message: String) -> ModelError { ModelError("\(file): \(message)") }
+
+    /// The file at `url`, memory-mapped; an error names it.
+    static func mapped(_ url: URL) throws -> Data {
+        do { return try Data(contentsOf: url, options: .alwaysMapped) } catch {
+            throw ModelError.format(url.path, "cannot read (\(error.localizedDescription))")
+        }
+    }
 }

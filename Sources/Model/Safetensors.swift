@@ -24,9 +24,7 @@ public struct SafetensorsFile {
 
     public init(url: URL) throws {
         path = url.path
-        do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
-            throw ModelError.format(path, "cannot read (\(error.localizedDescription))")
-        }
+        data = try ModelError.mapped(url)
         guard data.count >= 8 else { throw ModelError.format(path, "truncated: \(data.count) bytes, no header") }
         let headerLength = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard headerLength >= 2, headerLength <= UInt64(data.count - 8), headerLength < 100_000_000 else {

@@ -35,3 +35,13 @@ struct VectorMathTests {
         }
     }
 }
+
+@Suite struct RandomStreamTests {
+    /// Extending a stream's key gives the stream of the longer key, draw for draw.
+    @Test func aKeyedStreamIsTheStreamOfTheLongerKey() {
+        var a = RandomStream(key: 7, 3).keyed(11, 0xC0), b = RandomStream(key: 7, 3, 11, 0xC0)
+        #expect((0..<16).map { _ in a.next() } == (0..<16).map { _ in b.next() })
+        var c = RandomStream(key: 7, 3).keyed(12, 0xC0), d = RandomStream(key: 7, 3, 11, 0xC0)
+        #expect(c.next() != d.next())
+    }
+}

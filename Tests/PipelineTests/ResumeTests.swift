@@ -145,14 +145,19 @@ import TestSupport
         #expect(mb.filter { $0.contains("\"step\"") }.count == 150)
         #expect(try FileManager.default.contentsOfDirectory(atPath: "\(b)/initial").filter { $0.hasPrefix("checkpoint") }.isEmpty)
 
-        // Resuming a finished run does nothing; a changed config is refused unless forced; a second fresh run into
-        // an existing directory is refused.
+        // Resuming a finished run does nothing; a changed config is refused, naming the changed keys, even when
+        // forced (a finished run is never extended), and the folder's config.yaml stays the run's; a second
+        // fresh run into an existing directory is refused.
+        let configBefore = try Data(contentsOf: URL(fileURLWithPath: "\(b)/config.yaml"))
         let again = try runOnce(b, ["--resume"])
         #expect(again.status == 0 && again.stdout.contains("already finished"))
         let changed = try runOnce(b, ["--resume", "run.seed=9"])
-        #expect(changed.status != 0 && changed.stderr.contains("different configuration"))
-        let forced = try runOnce(b, ["--resume", "--force", "run.seed=9"])
-        #expect(forced.status == 0)
+        #expect(changed.status != 0 && changed.stderr.contains("different configuration (changed: run.seed)"), "\(changed.stderr)")
+        let forced = try runOnce(b, ["--resume", "--force", "run.seed=9", "schedule.rounds.count=2"])
+        #expect(forced.status != 0 && forced.stderr.contains("run.seed, schedule.rounds.count"), "\(forced.stderr)")
+        #expect(byteDifference(configBefore, try Data(contentsOf: URL(fileURLWithPath: "\(b)/config.yaml"))) == nil)
+        let finalState = try loadJSON(URL(fileURLWithPath: "\(b)/state.json")) as! [String: Any]
+        #expect(finalState["finished"] as? Bool == true && finalState["phase"] == nil && finalState["round"] == nil)
         let fresh = try runOnce(b)
         #expect(fresh.status != 0 && fresh.stderr.contains("--resume"))
     }
@@ -299,7 +304,10 @@ import TestSupport
         let path = ResumeTests.dir.appendingPathComponent("gsm.yaml").path
         try config.write(toFile: path, atomically: true, encoding: .utf8)
         let out = ResumeTests.dir.appendingPathComponent("gsm").path
-        let r = try autodidact(["run", path, "run.output_dir=\(out)", "schedule.initial.0.sft.max_steps=20", "schedule.initial.0.sft.min_steps=20"])
+        // An eval_size larger than the file is refused (validate reads the files); the file's 10 problems are asked for.
+        let short = try autodidact(["validate", path])
+        #expect(short.status != 0 && short.stderr.contains("gsm-eval.jsonl: 10 problems, fewer than data.eval_size 24"), "\(short.stderr)")
+        let r = try autodidact(["run", path, "run.output_dir=\(out)", "data.eval_size=10", "schedule.initial.0.sft.max_steps=20", "schedule.initial.0.sft.min_steps=20"])
         #expect(r.status == 0, "\(r.stderr)")
         let e = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/round-01/evaluation.json"))) as! [String: Any]
         #expect((e["correct"] as! [Bool]).count == 10)

@@ -91,7 +91,7 @@ struct TaskAndStatisticsTests {
             (base.replacingOccurrences(of: "shape: micro", with: "path: /nonexistent/model"), "c.yaml:4: key 'model.path': '/nonexistent/model' does not exist"),
             (base.replacingOccurrences(of: "- sft:", with: "- pretrain:"), "unknown phase"),
             (base + "\n    overrides:\n      \"0\": {generate.temperature: 0.9}", "not a round number"),
-            (base + "\n    overrides:\n      \"5\": {generate.temperature: hot}", "c.yaml:19: key 'schedule.rounds.overrides.5.generate.temperature': expected a number"),
+            (base + "\n    overrides:\n      \"5\": {generate.temperature: hot}", "c.yaml:17: key 'schedule.rounds.overrides.5.generate.temperature': expected a number"),
             (base + "\n    overrides:\n      \"1\": {judge.kind: verifiable}", "no 'judge' phase"),
             ("run: [1, 2", "not valid YAML"),
         ]

@@ -57,10 +57,10 @@ public enum BatchGenerate {
     public static func run(_ o: BatchGenerateOptions, cluster: Cluster, logger: Logger) throws {
         guard o.samples >= 1 else { throw PipelineError("--samples must be at least 1") }
         guard o.batchSize >= 1 else { throw PipelineError("--batch-size must be at least 1") }
-        let texts = try readPrompts(o.prompts)
         let loaded = try cluster.load(o.model)
         let tokenizer = try ModelCommands.requireTokenizer(loaded)
         let template = try template(named: o.template, tokenizer: tokenizer)
+        let texts = try readPrompts(o.prompts)
         let encoder = PromptEncoder(tokenizer: tokenizer, template: template, thought: o.thought)
         let sampling = encoder.stops(o.sampling)
         let ids = texts.map(encoder.encode)

@@ -28,7 +28,7 @@ extension RunContext {
     /// Makes the model the rounds started from (after the initial phases) the policy on every rank.
     func loadStartModel() throws {
         if config.initial.contains(where: { if case .sft = $0 { return true } else { return false } }) {
-            try loadModel(RoundFolder("initial", in: dir).relative(.model))
+            try loadModel(initialFolder.relative(.model))
         } else {
             switch startSource {
             case .file(let p): policy = try cluster.load(p).model

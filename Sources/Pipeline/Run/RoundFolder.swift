@@ -39,6 +39,9 @@ struct RoundFolder: Equatable {
 
     init(_ name: String, in run: URL) { self.name = name; url = run.appendingPathComponent(name) }
     static func round(_ r: Int, in run: URL) -> RoundFolder { RoundFolder(String(format: "round-%02d", r), in: run) }
+    /// The initial phases' folder (the SFT model, the start's evaluation) and the control arm's.
+    static func initial(in run: URL) -> RoundFolder { RoundFolder("initial", in: run) }
+    static func control(in run: URL) -> RoundFolder { RoundFolder("control", in: run) }
 
     /// The round number of a `round-NN` folder.
     var round: Int? { name.hasPrefix("round-") ? Int(name.dropFirst(6)) : nil }

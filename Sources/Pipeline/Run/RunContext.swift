@@ -27,8 +27,9 @@ final class RunContext {
         self.task = task
     }
 
-    func folder(_ name: String) -> RoundFolder { RoundFolder(name, in: dir) }
     func round(_ r: Int) -> RoundFolder { RoundFolder.round(r, in: dir) }
+    var initialFolder: RoundFolder { RoundFolder.initial(in: dir) }
+    var controlFolder: RoundFolder { RoundFolder.control(in: dir) }
 
     func saveState() throws { try state.save(dir.appendingPathComponent(RunState.fileName)) }
 
@@ -106,6 +107,8 @@ enum StreamTag: UInt64 {
     case judgeSampling = 0x1D6E, metaJudgeSampling = 0x3E7A, synthesisSampling = 0x5E7
     /// The example prompts shown with each synthesis request.
     case synthesisShots = 0x5EED
+    /// The slips of generated judge pairs, and the resamples of a bootstrap interval.
+    case judgePairSlips = 0x1A8E1, bootstrap = 0xB007
 
     /// The run's seed combined with this tag, as a sampling seed.
     func seed(_ runSeed: UInt64) -> UInt64 { runSeed ^ rawValue }

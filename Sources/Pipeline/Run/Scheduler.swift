@@ -27,13 +27,11 @@ public final class Scheduler {
                 let changed = ConfigNode.differences(before, config.tree)
                 let keys = changed.isEmpty ? "" : " (changed: \(changed.prefix(8).joined(separator: ", "))\(changed.count > 8 ? ", ..." : ""))"
                 if existing.finished {
-                    throw PipelineError("\(config.outputDir) holds a finished run of another configuration\(keys); a finished run is not extended: start a new run.output_dir")
+                    throw PipelineError("\(config.outputDir) was started with a different configuration\(keys) and has finished; a finished run is neither extended nor changed (not even with --force): give another run.output_dir")
                 }
                 if !force { throw PipelineError("\(config.outputDir) was started with a different configuration\(keys); --force resumes anyway") }
             }
-            if existing.worldSize != cluster.size {
-                logger.warning("resume: the run started on \(existing.worldSize) rank(s) and continues on \(cluster.size); training sums in another order from here")
-            }
+            cluster.noteResumed(fromRanks: existing.worldSize)
             state = existing
             let leftovers = RunState.removeLeftovers(in: dir)
             if !leftovers.isEmpty { logger.info("resume: removed \(leftovers.count) half-written file(s) of the killed run") }
@@ -74,7 +72,7 @@ public final class Scheduler {
         if ctx.state.finished {
             return .alreadyFinished(try? String(contentsOf: ctx.dir.appendingPathComponent(RunState.summaryFileName), encoding: .utf8))
         }
-        let initial = ctx.folder("initial")
+        let initial = ctx.initialFolder
         for (i, phase) in ctx.config.initial.enumerated() {
             try runPhase(phase, PhaseStep(key: "initial-\(i)-\(phase.name)", round: 0, folder: initial))
         }

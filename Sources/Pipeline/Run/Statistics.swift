@@ -42,7 +42,7 @@ public enum Statistics {
     /// from a stream keyed by `seed`); (0, 1) when there are no values.
     public static func bootstrapMean(_ values: [Double], reps: Int = 2000, seed: UInt64) -> (low: Double, high: Double) {
         guard !values.isEmpty else { return (0, 1) }
-        var rng = RandomStream(key: seed, 0xB007)
+        var rng = RandomStream(key: seed, StreamTag.bootstrap.rawValue)
         var means = (0..<reps).map { _ in (0..<values.count).reduce(0.0) { s, _ in s + values[rng.int(below: values.count)] } / Double(values.count) }
         means.sort()
         return (means[Int(0.025 * Double(reps - 1))], means[Int((0.975 * Double(reps - 1)).rounded(.up))])

@@ -75,7 +75,7 @@ public enum ArithmeticJudgePairs {
         var out: [LabelledPair] = []
         var index = 0
         while out.count < count {
-            var rng = RandomStream(key: seed, 0x1A8E1, UInt64(index))
+            var rng = RandomStream(key: seed, StreamTag.judgePairSlips.rawValue, UInt64(index))
             if let p = pair(for: task.problem(index, split: .evaluation), rng: &rng) { out.append(p) }
             index += 1
         }

@@ -65,12 +65,12 @@ struct EvaluatePhase: Phase {
 /// control/model but does not become the run's model.
 struct ControlPhase {
     func run(_ ctx: RunContext) throws -> EvaluationResult {
-        let key = "control", folder = ctx.folder("control")
+        let key = "control", folder = ctx.controlFolder
         if !ctx.isDone(key) {
             guard ctx.state.done.contains(where: { $0.hasPrefix("initial-") && $0.hasSuffix("-sft") }) else {
                 throw PipelineError("the control arm needs an SFT phase in schedule.initial")
             }
-            try ctx.loadModel(ctx.folder("initial").relative(.model))
+            try ctx.loadModel(ctx.initialFolder.relative(.model))
             let budget = ctx.state.trainingTokens.filter { $0.key.hasPrefix("round-") }.values.reduce(0, +)
             let sft = ctx.config.initial.compactMap { if case .sft(let c) = $0 { return c } else { return nil } }.first!
             let trainConfig = ctx.config.rounds.last!.compactMap { if case .train(let c) = $0 { return c } else { return nil } }.first

@@ -59,14 +59,14 @@ struct JudgePhase: Phase {
         var results = try PointwiseJudge(templates: templates, judgments: c.judgments, params: params).judge(items, with: service)[...]
         let out = zip(gens, shown).map { g, response -> JudgmentRecord in
             guard let response else {
-                return JudgmentRecord(promptId: g.promptId, sampleIndex: g.sampleIndex, verdict: "no_response", raw: "", parsed: false)
+                return JudgmentRecord(promptId: g.promptId, sampleIndex: g.sampleIndex, verdict: JudgmentRecord.noResponse, raw: "", parsed: false)
             }
             let r = results.removeFirst()
             return JudgmentRecord(promptId: g.promptId, sampleIndex: g.sampleIndex, score: r.score, raw: r.raw.joined(separator: "\n---\n"),
                                   parsed: r.score != nil, judgeTexts: r.raw, judgeScores: r.scores,
                                   judgedResponse: ctx.config.data.thought ? response : nil)
         }
-        let judged = out.filter { $0.verdict != "no_response" }
+        let judged = out.filter(\.judged)
         try at.folder.write(out, as: .judgments)
         let scores = out.compactMap(\.score)
         let unparsedJudgments = judged.reduce(0) { $0 + ($1.judgeScores ?? []).filter { $0 == nil }.count }

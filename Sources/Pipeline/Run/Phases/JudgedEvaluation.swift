@@ -14,9 +14,9 @@ extension RunContext {
     /// The folder of the evaluation before `folder`'s: the start's for round 1, the previous round's after,
     /// the last round's for the control.
     func previousEvaluationFolder(_ folder: RoundFolder) -> RoundFolder? {
-        if folder == self.folder("control") { return round(config.rounds.count) }
+        if folder == controlFolder { return round(config.rounds.count) }
         guard let r = folder.round else { return nil }
-        return r == 1 ? self.folder("initial") : round(r - 1)
+        return r == 1 ? initialFolder : round(r - 1)
     }
 
     /// Answers the win-rate prompts with the current model into `win_rate_responses.jsonl`, then judges them

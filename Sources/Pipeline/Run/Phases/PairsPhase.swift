@@ -20,7 +20,7 @@ struct PairsPhase: Phase {
             items.map { r -> Candidate in
                 let j = judged[SampleKey(r)]
                 return Candidate(sampleIndex: r.sampleIndex, text: r.text, score: j?.score, correct: j?.score.map { $0 > 0 }, votes: j?.votes,
-                                 length: r.tokenIds.count, parseable: j?.verdict != "no_response")
+                                 length: r.tokenIds.count, parseable: j?.judged ?? true)
             }
         }
         let selected = c.selection.select(candidates, stream: RandomStream(key: ctx.config.seed, UInt64(at.round)))

@@ -12,22 +12,14 @@ struct PreferenceTrainPhase: Phase {
     func run(_ ctx: RunContext, _ at: PhaseStep) throws {
         let c = config
         guard case .preference(let loss) = c.objective else { preconditionFailure("a preference phase with objective \(c.objective)") }
-        var pairs = try at.folder.read(.pairs).map {
+        let pairs = try at.folder.read(.pairs).map {
             TokenizedPair(prompt: $0.promptIds ?? [], chosen: $0.chosenIds ?? [], rejected: $0.rejectedIds ?? [],
                           refChosen: $0.refChosenLogps, refRejected: $0.refRejectedLogps, weight: $0.weight)
         }
-        guard !pairs.isEmpty else {
-            ctx.logger.warning("\(at.key): no pairs; the model is unchanged this round")
-            return try ctx.finishTraining(key: at.key, folder: at.folder, trainer: nil, tokens: 0, log: ctx.metrics(at.folder))
-        }
-        var rng = RandomStream(key: ctx.config.seed, UInt64(at.round), StreamTag.pairShuffle.rawValue)
-        rng.shuffle(&pairs)
-        let (perEpoch, total, schedule) = c.epochSchedule(items: pairs.count)
-        let shuffled = pairs
-        func batch(_ step: Int) -> [TokenizedPair] {
-            let s = (step - 1) % perEpoch
-            return Array(shuffled[(s * c.batchSize)..<min(shuffled.count, (s + 1) * c.batchSize)])
-        }
+        guard !pairs.isEmpty else { return try ctx.keepModel(at, because: "no pairs") }
+        let batches = EpochBatches(pairs, config: c, stream: RandomStream(key: ctx.config.seed, UInt64(at.round), StreamTag.pairShuffle.rawValue))
+        let (total, schedule) = (batches.total, batches.schedule)
+        func batch(_ step: Int) -> [TokenizedPair] { batches[step] }
         let plan = TrainingPlan(key: at.key, folder: at.folder, total: total, checkpointEvery: c.checkpointEvery) { steps in
             steps.reduce(0.0) { $0 + PreferenceSession.tokens(of: batch($1)) }
         }
@@ -70,17 +62,11 @@ struct RejectionSamplingSFTPhase: Phase {
                                                "questions_with_examples": questionsKept.count])
         }
         ctx.logger.info("\(at.key): \(examples.count) distinct passing outputs of \(gens.count) (\(questionsKept.count) questions) for SFT")
-        guard !examples.isEmpty else {
-            ctx.logger.warning("\(at.key): no output passed the judge; the model is unchanged this round")
-            return try ctx.finishTraining(key: at.key, folder: at.folder, trainer: nil, tokens: 0, log: ctx.metrics(at.folder))
-        }
-        var rng = RandomStream(key: ctx.config.seed, UInt64(at.round), StreamTag.exampleShuffle.rawValue)
-        rng.shuffle(&examples)
-        let (perEpoch, total, schedule) = c.epochSchedule(items: examples.count)
-        let shuffled = examples
+        guard !examples.isEmpty else { return try ctx.keepModel(at, because: "no output passed the judge") }
+        let batches = EpochBatches(examples, config: c, stream: RandomStream(key: ctx.config.seed, UInt64(at.round), StreamTag.exampleShuffle.rawValue))
+        let (total, schedule) = (batches.total, batches.schedule)
         func batch(_ step: Int, _ lr: Float) -> TrainBatch {
-            let s = (step - 1) % perEpoch
-            let part = shuffled[(s * c.batchSize)..<min(shuffled.count, (s + 1) * c.batchSize)]
+            let part = batches[step]
             return TrainBatch(ids: part.map(\.ids), targets: part.map(\.targets), learningRate: lr)
         }
         let plan = TrainingPlan(key: at.key, folder: at.folder, total: total, checkpointEvery: c.checkpointEvery) { steps in
@@ -88,5 +74,32 @@ struct RejectionSamplingSFTPhase: Phase {
         }
         try ctx.supervised(plan, adamW: AdamWSettings(learningRate: c.learningRate), maxGradNorm: c.maxGradNorm, schedule: schedule,
                            microBatchTokens: c.microBatchTokens, batch: batch)
+    }
+}
+
+/// A train phase's items shuffled by the round's stream, then cut into batches of `batch_size`, epoch after
+/// epoch: `batches[step]` is step `step`'s (from 1), with the phase's step count and learning rate.
+struct EpochBatches<Item> {
+    let items: [Item]
+    let size: Int, perEpoch: Int, total: Int
+    let schedule: LearningRateSchedule
+    init(_ items: [Item], config c: TrainConfig, stream: RandomStream) {
+        var rng = stream, shuffled = items
+        rng.shuffle(&shuffled)
+        self.items = shuffled
+        size = c.batchSize
+        (perEpoch, total, schedule) = c.epochSchedule(items: items.count)
+    }
+    subscript(step: Int) -> [Item] {
+        let s = (step - 1) % perEpoch
+        return Array(items[(s * size)..<min(items.count, (s + 1) * size)])
+    }
+}
+
+extension RunContext {
+    /// Ends a train phase that has nothing to train on: the model is saved unchanged as the phase's.
+    func keepModel(_ at: PhaseStep, because reason: String) throws {
+        logger.warning("\(at.key): \(reason); the model is unchanged this round")
+        try finishTraining(key: at.key, folder: at.folder, trainer: nil, tokens: 0, log: metrics(at.folder))
     }
 }
