@@ -8,11 +8,7 @@ import TestSupport
 @Suite(.serialized) struct ConfigLayerTests {
     static let dir = Paths.temporaryDirectory("config-layer")
 
-    func write(_ text: String, _ name: String = "c.yaml") throws -> String {
-        let path = ConfigLayerTests.dir.appendingPathComponent(name).path
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
+    func write(_ text: String, _ name: String = "c.yaml") throws -> String { try writeFile(text, in: ConfigLayerTests.dir, name) }
 
     static let base = """
     run:

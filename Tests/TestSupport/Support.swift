@@ -140,6 +140,13 @@ public func autodidact(_ arguments: [String], stdin: String? = nil, environment:
     try run([Paths.executable.path] + arguments, stdin: stdin, environment: environment)
 }
 
+/// Writes `text` to `dir/name` and returns its path.
+public func writeFile(_ text: String, in dir: URL, _ name: String) throws -> String {
+    let path = dir.appendingPathComponent(name).path
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}
+
 public func loadJSON(_ url: URL) throws -> Any { try JSONSerialization.jsonObject(with: Data(contentsOf: url)) }
 
 /// A `micro` model trained briefly by `autodidact pretrain` into `dir/model` (once per directory).
