@@ -25,8 +25,8 @@ public struct GGUFFile {
         public var array: [Value]? { if case .array(let a) = self { return a } else { return nil } }
     }
 
-    public enum TensorType: UInt32, Sendable {
-        case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q8_0 = 8
+    public enum TensorType: UInt32, Sendable, CaseIterable {
+        case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q4_K = 12, q5_K = 13, q6_K = 14
         /// (elements per block, bytes per block)
         var block: (Int, Int) {
             switch self {
@@ -34,9 +34,16 @@ public struct GGUFFile {
             case .f16: return (1, 2)
             case .q4_0: return (32, 18)
             case .q4_1: return (32, 20)
+            case .q5_0: return (32, 22)
+            case .q5_1: return (32, 24)
             case .q8_0: return (32, 34)
+            case .q4_K: return (256, 144)
+            case .q5_K: return (256, 176)
+            case .q6_K: return (256, 210)
             }
         }
+        /// The names of the supported types, for errors.
+        public static var names: String { allCases.map { "\($0)".uppercased() }.joined(separator: ", ") }
     }
 
     public struct Tensor: Sendable {
@@ -92,7 +99,7 @@ public struct GGUFFile {
             }
             let rawType = try r.u32()
             guard let type = TensorType(rawValue: rawType) else {
-                throw ModelError.format(path, "tensor '\(name)': ggml type \(rawType) is not supported (F32, F16, Q4_0, Q4_1, Q8_0)")
+                throw ModelError.format(path, "tensor '\(name)': ggml type \(rawType) is not supported (\(TensorType.names))")
             }
             let (perBlock, blockBytes) = type.block
             guard dims[0] % perBlock == 0 else {
@@ -131,34 +138,16 @@ public struct GGUFFile {
         }
     }
 
-    static func dequantize(type: TensorType, from p: UnsafePointer<UInt8>, count: Int, into out: UnsafeMutablePointer<Float>) {
-        func half(_ q: UnsafePointer<UInt8>) -> Float { halfToFloat(UInt16(q[0]) | UInt16(q[1]) << 8) }
+    /// Dequantises `count` values (whole blocks) of `type` from `p`.
+    public static func dequantize(type: TensorType, from p: UnsafePointer<UInt8>, count: Int, into out: UnsafeMutablePointer<Float>) {
         switch type {
         case .f32:
             memcpy(out, p, count * 4)
         case .f16:
             for i in 0..<count { out[i] = half(p + 2 * i) }
-        case .q8_0:
-            for b in 0..<count / 32 {
-                let q = p + b * 34, d = half(q), y = out + b * 32
-                for j in 0..<32 { y[j] = Float(Int8(bitPattern: q[2 + j])) * d }
-            }
-        case .q4_0:
-            for b in 0..<count / 32 {
-                let q = p + b * 18, d = half(q), y = out + b * 32
-                for j in 0..<16 {
-                    y[j] = Float(Int(q[2 + j] & 0x0f) - 8) * d
-                    y[j + 16] = Float(Int(q[2 + j] >> 4) - 8) * d
-                }
-            }
-        case .q4_1:
-            for b in 0..<count / 32 {
-                let q = p + b * 20, d = half(q), m = half(q + 2), y = out + b * 32
-                for j in 0..<16 {
-                    y[j] = Float(q[4 + j] & 0x0f) * d + m
-                    y[j + 16] = Float(q[4 + j] >> 4) * d + m
-                }
-            }
+        default:
+            let (elements, bytes) = type.block
+            for b in 0..<count / elements { Quants.block(type, p + b * bytes, out + b * elements) }
         }
     }
 
