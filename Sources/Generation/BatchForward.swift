@@ -92,8 +92,7 @@ public final class BatchForward: @unchecked Sendable {
                 let kc = cache.keys.pointer + l * cache.layerStride, vc = cache.values.pointer + l * cache.layerStride
                 RMSNorm.forward(out: xn.pointer, rstd: nil, x: x.pointer, w: w.attnNorm, rows: R, dim: C, eps: c.rmsNormEps)
                 PackedGemm.multiply(out: qkv.pointer, x: xn.pointer, w: pw.qkv, rows: R)
-                RoPE.apply(qkv.pointer, rows: R, rowStride: c.qkvDim, heads: c.numHeads, positions: pos, table: model.rope, layout: model.ropeLayout)
-                RoPE.apply(qkv.pointer + c.qDim, rows: R, rowStride: c.qkvDim, heads: c.numKVHeads, positions: pos, table: model.rope, layout: model.ropeLayout)
+                model.finishQKV(qkv.pointer, layer: w, rows: R, positions: pos)
                 Parallel.range(R, grain: 16) { r0, r1 in
                     for r in r0..<r1 {
                         let k = qkv.pointer + r * c.qkvDim + c.qDim

@@ -34,3 +34,27 @@ public enum Residual {
         }
     }
 }
+
+/// A bias on the output of a linear layer (Qwen2's q/k/v projections).
+public enum Bias {
+    /// x[r, c] += b[c] for the first `dim` columns of each row (rows `stride` apart).
+    public static func forward(_ x: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, rows: Int, dim: Int, stride: Int) {
+        Parallel.range(rows, grain: 64) { lo, hi in
+            for r in lo..<hi {
+                let xr = x + r * stride
+                for c in 0..<dim { xr[c] += b[c] }
+            }
+        }
+    }
+
+    /// db[c] += sum over rows of dout[r, c], rows in order (split by columns, so the sum is the same at any
+    /// thread count).
+    public static func backward(_ db: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, rows: Int, dim: Int, stride: Int) {
+        Parallel.range(dim, grain: 64) { c0, c1 in
+            for r in 0..<rows {
+                let g = dout + r * stride
+                for c in c0..<c1 { db[c] += g[c] }
+            }
+        }
+    }
+}

@@ -57,3 +57,48 @@ public enum RMSNorm {
         }
     }
 }
+
+extension RMSNorm {
+    /// RMSNorm over each of `heads` vectors of `dim` per row (Qwen3's q and k norms): vector (r, h) starts at
+    /// `x + r * stride + h * dim` and is normalised in place with the shared gain `w`; rstd[r * heads + h] is
+    /// kept for the backward (which needs the input, so the caller keeps a copy).
+    public static func forwardHeads(_ x: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>?, w: UnsafePointer<Float>,
+                                    rows: Int, heads: Int, dim: Int, stride: Int, eps: Float) {
+        Parallel.range(rows, grain: max(1, 4096 / max(heads * dim, 1))) { lo, hi in
+            for r in lo..<hi {
+                for h in 0..<heads {
+                    let v = x + r * stride + h * dim
+                    let s = 1 / (VectorMath.sumSquares(v, dim) / Float(dim) + eps).squareRoot()
+                    rstd?[r * heads + h] = s
+                    for i in 0..<dim { v[i] = v[i] * s * w[i] }
+                }
+            }
+        }
+    }
+
+    /// The backward of `forwardHeads`, in place: `d` holds the gradient of the output and becomes the
+    /// gradient of the input `x` (the saved copy, laid out the same way); dw += sum over vectors of d * xhat.
+    public static func backwardHeads(_ d: UnsafeMutablePointer<Float>, dw: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
+                                     w: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows: Int, heads: Int, dim: Int, stride: Int) {
+        Parallel.range(dim, grain: 16) { c0, c1 in
+            for r in 0..<rows {
+                for h in 0..<heads {
+                    let off = r * stride + h * dim, s = rstd[r * heads + h]
+                    for c in c0..<c1 { dw[c] += d[off + c] * x[off + c] * s }
+                }
+            }
+        }
+        Parallel.range(rows, grain: max(1, 4096 / max(heads * dim, 1))) { lo, hi in
+            for r in lo..<hi {
+                for h in 0..<heads {
+                    let off = r * stride + h * dim, s = rstd[r * heads + h]
+                    let g = d + off, xv = x + off
+                    var dot: Float = 0
+                    for i in 0..<dim { dot += g[i] * w[i] * xv[i] }
+                    let c = dot * s * s / Float(dim)
+                    for i in 0..<dim { g[i] = s * (g[i] * w[i] - xv[i] * c) }
+                }
+            }
+        }
+    }
+}

@@ -6,6 +6,27 @@ import Foundation
 /// Both use frequency theta^(-2i/headDim) for pair i.
 public enum RoPELayout: String, Sendable, Codable { case halfSplit, interleaved }
 
+/// Llama 3.x's frequency scaling (`rope_type: llama3`): low frequencies divided by `factor`, high ones
+/// kept, the band between blended, as transformers' `_compute_llama3_parameters` does (in float32).
+public struct RoPEScaling: Sendable, Equatable {
+    public var factor: Float, lowFreqFactor: Float, highFreqFactor: Float
+    public var originalMaxPositions: Int
+    public init(factor: Float, lowFreqFactor: Float, highFreqFactor: Float, originalMaxPositions: Int) {
+        self.factor = factor; self.lowFreqFactor = lowFreqFactor; self.highFreqFactor = highFreqFactor
+        self.originalMaxPositions = originalMaxPositions
+    }
+
+    public func scaled(_ invFreq: Float) -> Float {
+        let old = Float(originalMaxPositions)
+        let lowWavelen = old / lowFreqFactor, highWavelen = old / highFreqFactor
+        let wavelen = Float(2 * Double.pi) / invFreq
+        let base = wavelen > lowWavelen ? invFreq / factor : invFreq
+        guard !(wavelen < highWavelen) && !(wavelen > lowWavelen) else { return base }
+        let smooth = (old / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor)
+        return (1 - smooth) * base / factor + smooth * base
+    }
+}
+
 public final class RoPETable: @unchecked Sendable {
     public let headDim: Int
     public let maxPositions: Int
@@ -16,7 +37,7 @@ public final class RoPETable: @unchecked Sendable {
 
     /// Angles are formed in float32 exactly as transformers does (inv_freq = 1 / theta^(2i/d) in float32,
     /// angle = float(pos) * inv_freq in float32), then cos/sin are rounded from double.
-    public init(headDim: Int, maxPositions: Int, theta: Float) {
+    public init(headDim: Int, maxPositions: Int, theta: Float, scaling: RoPEScaling? = nil) {
         self.headDim = headDim
         self.maxPositions = maxPositions
         self.theta = theta
@@ -24,7 +45,8 @@ public final class RoPETable: @unchecked Sendable {
         cos = FloatBuffer(count: maxPositions * half)
         sin = FloatBuffer(count: maxPositions * half)
         for i in 0..<half {
-            let invFreq: Float = 1 / Foundation.pow(theta, Float(2 * i) / Float(headDim))
+            let plain: Float = 1 / Foundation.pow(theta, Float(2 * i) / Float(headDim))
+            let invFreq = scaling?.scaled(plain) ?? plain
             for p in 0..<maxPositions {
                 let angle = Float(p) * invFreq
                 cos[p * half + i] = Float(Foundation.cos(Double(angle)))

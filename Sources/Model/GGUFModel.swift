@@ -3,8 +3,9 @@ import Kernels
 import Tokenizer
 
 extension Checkpoint {
-    /// Loads a llama.cpp GGUF model: configuration from `llama.*` metadata, tensors dequantised to float32
-    /// and mapped to Hugging Face names and layout (Q/K rows un-permuted), tokenizer from `tokenizer.ggml.*`.
+    /// Loads a llama.cpp GGUF model (architecture llama, qwen2 or qwen3): configuration from `<arch>.*`
+    /// metadata, tensors dequantised to float32 and mapped to Hugging Face names and layout (llama's Q/K rows
+    /// un-permuted), tokenizer from `tokenizer.ggml.*`.
     public static func loadGGUF(url: URL) throws -> LoadedModel {
         let file = try GGUFFile(url: url)
         let path = file.path
@@ -19,9 +20,10 @@ extension Checkpoint {
             }
             let dst = model.params.pointer + spec.offset
             try file.read(ggufName, into: dst)
-            if ggufName.hasSuffix("attn_q.weight") {
+            // llama.cpp permutes Q/K rows for the llama architecture only.
+            if config.family == .llama && ggufName.hasSuffix("attn_q.weight") {
                 unpermuteRows(dst, rows: spec.shape[0], cols: spec.shape[1], heads: config.numHeads)
-            } else if ggufName.hasSuffix("attn_k.weight") {
+            } else if config.family == .llama && ggufName.hasSuffix("attn_k.weight") {
                 unpermuteRows(dst, rows: spec.shape[0], cols: spec.shape[1], heads: config.numKVHeads)
             }
             try checkFinite(dst, count: spec.count, name: ggufName, file: path)
@@ -51,7 +53,9 @@ extension Checkpoint {
                    "self_attn.k_proj.weight": "attn_k.weight", "self_attn.v_proj.weight": "attn_v.weight",
                    "self_attn.o_proj.weight": "attn_output.weight", "post_attention_layernorm.weight": "ffn_norm.weight",
                    "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight",
-                   "mlp.down_proj.weight": "ffn_down.weight"]
+                   "mlp.down_proj.weight": "ffn_down.weight", "self_attn.q_proj.bias": "attn_q.bias",
+                   "self_attn.k_proj.bias": "attn_k.bias", "self_attn.v_proj.bias": "attn_v.bias",
+                   "self_attn.q_norm.weight": "attn_q_norm.weight", "self_attn.k_norm.weight": "attn_k_norm.weight"]
         return "blk.\(l).\(map[rest] ?? rest)"
     }
 
@@ -76,33 +80,35 @@ extension Checkpoint {
         let md = file.metadata, path = file.path
         func fail(_ key: String, _ message: String) -> ModelError { ModelError.format(path, "metadata '\(key)': \(message)") }
         guard let arch = md["general.architecture"]?.string else { throw fail("general.architecture", "missing") }
-        guard arch == "llama" else { throw fail("general.architecture", "'\(arch)' is not supported (llama expected)") }
+        guard let family = LlamaConfig.Family(rawValue: arch) else {
+            throw fail("general.architecture", "'\(arch)' is not supported (\(LlamaConfig.Family.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
         func int(_ key: String) throws -> Int? {
-            guard let v = md["llama." + key] else { return nil }
-            guard let i = v.int else { throw fail("llama." + key, "expected an integer") }
+            guard let v = md[arch + "." + key] else { return nil }
+            guard let i = v.int else { throw fail(arch + "." + key, "expected an integer") }
             return i
         }
         func required(_ key: String) throws -> Int {
-            guard let v = try int(key) else { throw fail("llama." + key, "missing") }
+            guard let v = try int(key) else { throw fail(arch + "." + key, "missing") }
             return v
         }
         func number(_ key: String) throws -> Double? {
-            guard let v = md["llama." + key] else { return nil }
-            guard let d = v.double else { throw fail("llama." + key, "expected a number") }
+            guard let v = md[arch + "." + key] else { return nil }
+            guard let d = v.double else { throw fail(arch + "." + key, "expected a number") }
             return d
         }
-        if let s = md["llama.rope.scaling.type"]?.string, s != "none" { throw fail("llama.rope.scaling.type", "'\(s)' is not supported") }
-        if let e = try int("expert_count"), e > 0 { throw fail("llama.expert_count", "mixture-of-experts is not supported") }
+        if let s = md[arch + ".rope.scaling.type"]?.string, s != "none" { throw fail(arch + ".rope.scaling.type", "'\(s)' is not supported") }
+        if let e = try int("expert_count"), e > 0 { throw fail(arch + ".expert_count", "mixture-of-experts is not supported") }
         let hidden = try required("embedding_length"), heads = try required("attention.head_count")
         let headDim = try int("attention.key_length") ?? (heads > 0 ? hidden / heads : 0)
         if let rd = try int("rope.dimension_count"), rd != headDim {
-            throw fail("llama.rope.dimension_count", "\(rd) differs from the head dimension \(headDim) (partial RoPE is not supported)")
+            throw fail(arch + ".rope.dimension_count", "\(rd) differs from the head dimension \(headDim) (partial RoPE is not supported)")
         }
         let vocab = try int("vocab_size") ?? md["tokenizer.ggml.tokens"]?.array?.count ?? file.tensors["token_embd.weight"]?.dims.last ?? 0
         var eos: [Int] = []
         if let e = md["tokenizer.ggml.eos_token_id"]?.int { eos.append(e) }
         if let e = md["tokenizer.ggml.eot_token_id"]?.int, !eos.contains(e) { eos.append(e) }
-        let config = LlamaConfig(
+        var config = LlamaConfig(
             vocabSize: vocab, hiddenSize: hidden, intermediateSize: try required("feed_forward_length"),
             numLayers: try required("block_count"), numHeads: heads, numKVHeads: try int("attention.head_count_kv") ?? heads,
             headDim: headDim, maxPositions: try int("context_length") ?? 2048,
@@ -111,6 +117,7 @@ extension Checkpoint {
             tieWordEmbeddings: file.tensors["output.weight"] == nil,
             bosTokenId: md["tokenizer.ggml.bos_token_id"]?.int, eosTokenIds: eos,
             padTokenId: md["tokenizer.ggml.padding_token_id"]?.int, dtype: "float32")
+        config.family = family
         try config.validate(file: path)
         return config
     }

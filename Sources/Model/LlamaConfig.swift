@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import Tokenizer
 
 /// The shape and hyper-parameters of a Llama-family decoder, read from and written to Hugging Face
@@ -20,6 +21,19 @@ public struct LlamaConfig: Sendable, Equatable {
     public var padTokenId: Int?
     /// The dtype the checkpoint was saved in; computation is always float32.
     public var dtype: String
+    /// The architecture: the Llama block, with q/k/v biases (Qwen2) or a per-head q/k RMSNorm (Qwen3).
+    public var family: Family = .llama
+    /// Llama 3.x RoPE frequency scaling (`rope_type: llama3`), or none.
+    public var ropeScaling: RoPEScaling?
+
+    public enum Family: String, Sendable, CaseIterable {
+        case llama, qwen2, qwen3
+        var architecture: String { ["llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM"][rawValue]! }
+    }
+    /// Biases on the q, k and v projections (Qwen2; not on o).
+    public var qkvBias: Bool { family == .qwen2 }
+    /// An RMSNorm over each head's q and k before RoPE, with weights of size head_dim (Qwen3).
+    public var qkNorm: Bool { family == .qwen3 }
 
     public init(vocabSize: Int, hiddenSize: Int, intermediateSize: Int, numLayers: Int, numHeads: Int,
                 numKVHeads: Int? = nil, headDim: Int? = nil, maxPositions: Int = 2048, ropeTheta: Float = 10000,
@@ -87,6 +101,9 @@ public struct LlamaConfig: Sendable, Equatable {
 // MARK: - config.json
 
 extension LlamaConfig {
+    /// What `config.json` may ask for, for errors.
+    static let supported = "model_type llama, qwen2 or qwen3; silu; RoPE default or llama3; full attention (no sliding window); no biases but Qwen2's q/k/v"
+
     /// Keys that carry no meaning for a float32 Llama forward/backward and are accepted as they are.
     static let inertKeys: Set<String> = [
         "architectures", "initializer_range", "use_cache", "transformers_version", "_name_or_path",
@@ -97,7 +114,8 @@ extension LlamaConfig {
         "rope_theta", "dtype", "torch_dtype", "vocab_size", "hidden_size", "intermediate_size",
         "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim", "max_position_embeddings",
         "rms_norm_eps", "tie_word_embeddings", "bos_token_id", "eos_token_id", "pad_token_id",
-        "tie_encoder_decoder", "sep_token_id", "decoder_start_token_id",
+        "tie_encoder_decoder", "sep_token_id", "decoder_start_token_id", "use_sliding_window", "sliding_window",
+        "max_window_layers", "layer_types",
     ]
 
     /// Parses `config.json`. Unknown keys are returned in `unknownKeys` for the caller to report.
@@ -134,30 +152,50 @@ extension LlamaConfig {
             return s
         }
         func refuse(_ key: String, _ message: String) -> ModelError {
-            ModelError.config(file, key: key, "\(message); only the plain Llama architecture is supported")
+            ModelError.config(file, key: key, "\(message); supported: \(supported)")
         }
 
         // Features that change the computation and are not implemented: refused, never ignored.
-        if let t = try string("model_type"), t != "llama" { throw refuse("model_type", "'\(t)' is not supported") }
+        let modelType = try string("model_type") ?? "llama"
+        guard let family = Family(rawValue: modelType) else { throw refuse("model_type", "'\(modelType)' is not supported") }
         if let act = try string("hidden_act"), act != "silu" { throw refuse("hidden_act", "'\(act)' is not supported (silu expected)") }
-        if try bool("attention_bias") == true { throw refuse("attention_bias", "attention biases are not supported") }
+        if try bool("attention_bias") == true { throw refuse("attention_bias", "attention biases (on every projection) are not supported") }
         if try bool("mlp_bias") == true { throw refuse("mlp_bias", "MLP biases are not supported") }
         if let d = try number("attention_dropout"), d != 0 { throw refuse("attention_dropout", "dropout \(d) is not supported") }
         if let tp = try int("pretraining_tp"), tp != 1 { throw refuse("pretraining_tp", "\(tp) is not supported (1 expected)") }
-        if value("rope_scaling") != nil { throw refuse("rope_scaling", "RoPE scaling is not supported") }
-        for key in ["sliding_window", "use_sliding_window", "logits_soft_cap", "attn_logit_softcapping",
-                    "final_logit_softcapping", "layer_types", "no_rope_layers"] {
-            if let v = value(key), v != .bool(false) { throw refuse(key, "is not supported") }
+        for key in ["logits_soft_cap", "attn_logit_softcapping", "final_logit_softcapping", "no_rope_layers", "num_experts", "num_local_experts"] {
+            if let v = value(key), v != .bool(false), v != .int(0) { throw refuse(key, "is not supported") }
         }
-        var theta = try number("rope_theta") ?? 10000
-        if let rp = value("rope_parameters") {
-            guard let params = rp.object else {
-                throw ModelError.config(file, key: "rope_parameters", "expected an object, got \(rp.summary)")
+        if try bool("use_sliding_window") == true { throw refuse("use_sliding_window", "sliding-window attention is not supported") }
+        if family == .llama, value("sliding_window") != nil { throw refuse("sliding_window", "sliding-window attention is not supported") }
+        if let types = value("layer_types") {
+            guard let list = types.array, list.allSatisfy({ $0.string == "full_attention" }) else {
+                throw refuse("layer_types", "only full_attention layers are supported")
             }
-            let type = try string("rope_type", in: params) ?? "default"
-            if type != "default" { throw refuse("rope_parameters.rope_type", "'\(type)' is not supported (default expected)") }
-            for key in params.keys.sorted() where !["rope_type", "rope_theta"].contains(key) {
-                if let v = params[key], !v.isNull { throw refuse("rope_parameters.\(key)", "is not supported") }
+        }
+        // RoPE: the 4.x spelling (rope_theta, rope_scaling) and the 5.x one (rope_parameters).
+        var theta = try number("rope_theta") ?? 10000
+        var scaling: RoPEScaling?
+        for key in ["rope_scaling", "rope_parameters"] {
+            guard let rp = value(key) else { continue }
+            guard let params = rp.object else { throw ModelError.config(file, key: key, "expected an object, got \(rp.summary)") }
+            let type = try string("rope_type", in: params) ?? string("type", in: params) ?? "default"
+            var known = ["rope_type", "type", "rope_theta"]
+            switch type {
+            case "default": break
+            case "llama3":
+                func need(_ k: String) throws -> Double {
+                    guard let v = try number(k, in: params) else { throw ModelError.config(file, key: "\(key).\(k)", "is required for rope_type llama3") }
+                    return v
+                }
+                scaling = RoPEScaling(factor: Float(try need("factor")), lowFreqFactor: Float(try need("low_freq_factor")),
+                                      highFreqFactor: Float(try need("high_freq_factor")),
+                                      originalMaxPositions: Int(try need("original_max_position_embeddings")))
+                known += ["factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"]
+            default: throw refuse("\(key).rope_type", "'\(type)' is not supported (default or llama3)")
+            }
+            for k in params.keys.sorted() where !known.contains(k) {
+                if let v = params[k], !v.isNull { throw refuse("\(key).\(k)", "is not supported") }
             }
             if let t = try number("rope_theta", in: params) { theta = t }
         }
@@ -173,7 +211,7 @@ extension LlamaConfig {
         }
         let heads = try required("num_attention_heads")
         let hidden = try required("hidden_size")
-        let config = LlamaConfig(
+        var config = LlamaConfig(
             vocabSize: try required("vocab_size"), hiddenSize: hidden,
             intermediateSize: try required("intermediate_size"), numLayers: try required("num_hidden_layers"),
             numHeads: heads, numKVHeads: try int("num_key_value_heads") ?? heads,
@@ -182,6 +220,8 @@ extension LlamaConfig {
             rmsNormEps: Float(try number("rms_norm_eps") ?? 1e-6),
             tieWordEmbeddings: try bool("tie_word_embeddings") ?? false, bosTokenId: try int("bos_token_id"),
             eosTokenIds: eos, padTokenId: try int("pad_token_id"), dtype: dtype)
+        config.family = family
+        config.ropeScaling = scaling
         try config.validate(file: file)
         let unknown = json.keys.filter { !inertKeys.contains($0) }.sorted()
         return (config, unknown)
@@ -190,16 +230,25 @@ extension LlamaConfig {
     /// `config.json` in the transformers 5.x layout, with the 4.x `rope_theta` / `torch_dtype` beside it so
     /// that either version reads it.
     public func jsonData() -> Data {
+        var rope: [String: Any] = ["rope_type": "default", "rope_theta": Double(ropeTheta)]
+        if let r = ropeScaling {
+            rope = ["rope_type": "llama3", "rope_theta": Double(ropeTheta), "factor": Double(r.factor), "low_freq_factor": Double(r.lowFreqFactor),
+                    "high_freq_factor": Double(r.highFreqFactor), "original_max_position_embeddings": r.originalMaxPositions]
+        }
         var json: [String: Any] = [
-            "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu",
+            "architectures": [family.architecture], "model_type": family.rawValue, "hidden_act": "silu",
             "vocab_size": vocabSize, "hidden_size": hiddenSize, "intermediate_size": intermediateSize,
             "num_hidden_layers": numLayers, "num_attention_heads": numHeads, "num_key_value_heads": numKVHeads,
             "head_dim": headDim, "max_position_embeddings": maxPositions, "rms_norm_eps": Double(rmsNormEps),
-            "rope_parameters": ["rope_type": "default", "rope_theta": Double(ropeTheta)],
-            "rope_theta": Double(ropeTheta), "tie_word_embeddings": tieWordEmbeddings,
-            "attention_bias": false, "mlp_bias": false, "attention_dropout": 0.0, "pretraining_tp": 1,
-            "dtype": "float32", "torch_dtype": "float32", "use_cache": true, "initializer_range": 0.02,
+            "rope_parameters": rope, "rope_theta": Double(ropeTheta), "tie_word_embeddings": tieWordEmbeddings,
+            "attention_dropout": 0.0, "dtype": "float32", "torch_dtype": "float32", "use_cache": true, "initializer_range": 0.02,
         ]
+        if ropeScaling != nil { json["rope_scaling"] = rope }
+        switch family {
+        case .llama: json["attention_bias"] = false; json["mlp_bias"] = false; json["pretraining_tp"] = 1
+        case .qwen2: json["use_sliding_window"] = false
+        case .qwen3: json["attention_bias"] = false; json["use_sliding_window"] = false
+        }
         if let b = bosTokenId { json["bos_token_id"] = b }
         if eosTokenIds.count == 1 { json["eos_token_id"] = eosTokenIds[0] } else if !eosTokenIds.isEmpty { json["eos_token_id"] = eosTokenIds }
         if let p = padTokenId { json["pad_token_id"] = p }

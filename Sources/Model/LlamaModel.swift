@@ -16,18 +16,18 @@ public final class LlamaModel: @unchecked Sendable {
         layout = ParameterLayout(config: config)
         if let params { precondition(params.count == layout.count, "parameter buffer does not match the layout") }
         self.params = params ?? FloatBuffer(count: layout.count)
-        rope = RoPETable(headDim: config.headDim, maxPositions: config.maxPositions, theta: config.ropeTheta)
+        rope = RoPETable(headDim: config.headDim, maxPositions: config.maxPositions, theta: config.ropeTheta, scaling: config.ropeScaling)
         self.ropeLayout = ropeLayout
     }
 
-    /// transformers' default initialisation: N(0, std) for every matrix, ones for norm gains.
+    /// transformers' default initialisation: N(0, std) for every matrix, ones for norm gains, zeros for biases.
     public static func randomlyInitialised(config: LlamaConfig, seed: UInt64, std: Float = 0.02) -> LlamaModel {
         let model = LlamaModel(config: config)
         var rng = RandomStream(seed: seed)
         for spec in model.layout.tensors {
             let p = model.params.pointer + spec.offset
             if spec.shape.count == 1 {
-                p.update(repeating: 1, count: spec.count)
+                p.update(repeating: spec.name.hasSuffix(".bias") ? 0 : 1, count: spec.count)
             } else {
                 for i in 0..<spec.count { p[i] = Float(rng.normal()) * std }
             }

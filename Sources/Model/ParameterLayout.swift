@@ -6,7 +6,7 @@ public struct TensorSpec: Sendable, Equatable {
     public let shape: [Int]
     public let offset: Int
     public var count: Int { shape.reduce(1, *) }
-    /// Weight decay applies to matrices, not to norm gains.
+    /// Weight decay applies to matrices, not to norm gains or biases.
     public var decays: Bool { shape.count == 2 }
 }
 
@@ -17,6 +17,8 @@ public struct TensorSpec: Sendable, Equatable {
 public struct ParameterLayout: Sendable {
     public struct Layer: Sendable {
         public let attnNorm, qkv, o, mlpNorm, gateUp, down: Int
+        /// Qwen2: the q|k|v biases, adjacent ([qDim + 2 kvDim]). Qwen3: the q and k norm gains, adjacent (2 x head_dim).
+        public let qkvBias: Int?, qkNorm: Int?
     }
     public let config: LlamaConfig
     public let tensors: [TensorSpec]
@@ -45,12 +47,22 @@ public struct ParameterLayout: Sendable {
             let q = add(p + "self_attn.q_proj.weight", [c.qDim, c.hiddenSize])
             add(p + "self_attn.k_proj.weight", [c.kvDim, c.hiddenSize])
             add(p + "self_attn.v_proj.weight", [c.kvDim, c.hiddenSize])
+            var qkvBias: Int?, qkNorm: Int?
+            if c.qkvBias {
+                qkvBias = add(p + "self_attn.q_proj.bias", [c.qDim])
+                add(p + "self_attn.k_proj.bias", [c.kvDim])
+                add(p + "self_attn.v_proj.bias", [c.kvDim])
+            }
+            if c.qkNorm {
+                qkNorm = add(p + "self_attn.q_norm.weight", [c.headDim])
+                add(p + "self_attn.k_norm.weight", [c.headDim])
+            }
             let o = add(p + "self_attn.o_proj.weight", [c.hiddenSize, c.qDim])
             let mlpNorm = add(p + "post_attention_layernorm.weight", [c.hiddenSize])
             let gate = add(p + "mlp.gate_proj.weight", [c.intermediateSize, c.hiddenSize])
             add(p + "mlp.up_proj.weight", [c.intermediateSize, c.hiddenSize])
             let down = add(p + "mlp.down_proj.weight", [c.hiddenSize, c.intermediateSize])
-            layers.append(Layer(attnNorm: attnNorm, qkv: q, o: o, mlpNorm: mlpNorm, gateUp: gate, down: down))
+            layers.append(Layer(attnNorm: attnNorm, qkv: q, o: o, mlpNorm: mlpNorm, gateUp: gate, down: down, qkvBias: qkvBias, qkNorm: qkNorm))
         }
         finalNorm = add("model.norm.weight", [c.hiddenSize])
         lmHead = c.tieWordEmbeddings ? embed : add("lm_head.weight", [c.vocabSize, c.hiddenSize])
@@ -72,9 +84,11 @@ public struct ParameterLayout: Sendable {
 /// Pointers to one layer's tensors inside a flat buffer laid out by a `ParameterLayout`.
 public struct LayerView {
     public let attnNorm, qkv, o, mlpNorm, gateUp, down: UnsafeMutablePointer<Float>
+    public let qkvBias, qkNorm: UnsafeMutablePointer<Float>?
     init(_ l: ParameterLayout.Layer, _ base: UnsafeMutablePointer<Float>) {
         attnNorm = base + l.attnNorm; qkv = base + l.qkv; o = base + l.o
         mlpNorm = base + l.mlpNorm; gateUp = base + l.gateUp; down = base + l.down
+        qkvBias = l.qkvBias.map { base + $0 }; qkNorm = l.qkNorm.map { base + $0 }
     }
 }
 

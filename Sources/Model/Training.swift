@@ -29,8 +29,8 @@ extension LlamaModel {
                 let gu = ws.gu.pointer + l * N * 2 * F, h = ws.h.pointer + l * N * F
                 RMSNorm.forward(out: xn1, rstd: ws.rstd1.pointer + l * N, x: x, w: w.attnNorm, rows: N, dim: C, eps: c.rmsNormEps)
                 Gemm.linear(qkv, xn1, w.qkv, rows: N, inDim: C, outDim: c.qkvDim)
-                RoPE.apply(qkv, rows: N, rowStride: c.qkvDim, heads: c.numHeads, positions: pos, table: rope, layout: ropeLayout)
-                RoPE.apply(qkv + c.qDim, rows: N, rowStride: c.qkvDim, heads: c.numKVHeads, positions: pos, table: rope, layout: ropeLayout)
+                finishQKV(qkv, layer: w, rows: N, positions: pos, raw: c.qkNorm ? ws.qkRaw.pointer + l * N * c.qkvDim : nil,
+                          rstd: c.qkNorm ? ws.qkRstd.pointer + l * N * (c.numHeads + c.numKVHeads) : nil)
                 Attention.forward(out: att, probs: ws.probs.pointer + l * c.numHeads * packing.squares,
                                   q: qkv, k: qkv + c.qDim, v: qkv + c.qDim + c.kvDim, shape: shape, packing: packing)
                 mid.update(from: x, count: N * C)
@@ -92,8 +92,9 @@ extension LlamaModel {
                 Attention.backward(dq: dqkv, dk: dqkv + c.qDim, dv: dqkv + c.qDim + c.kvDim, dout: ws.datt.pointer,
                                    probs: ws.probs.pointer + l * c.numHeads * packing.squares, scratch: ws.attnScratch.pointer,
                                    q: qkv, k: qkv + c.qDim, v: qkv + c.qDim + c.kvDim, shape: shape, packing: packing)
-                RoPE.apply(dqkv, rows: N, rowStride: c.qkvDim, heads: c.numHeads, positions: pos, table: rope, layout: ropeLayout, inverse: true)
-                RoPE.apply(dqkv + c.qDim, rows: N, rowStride: c.qkvDim, heads: c.numKVHeads, positions: pos, table: rope, layout: ropeLayout, inverse: true)
+                finishQKVBackward(dqkv, layer: w, grads: g, rows: N, positions: pos,
+                                  raw: c.qkNorm ? ws.qkRaw.pointer + l * N * c.qkvDim : nil,
+                                  rstd: c.qkNorm ? ws.qkRstd.pointer + l * N * (c.numHeads + c.numKVHeads) : nil)
                 Gemm.linearBackward(dx: dXn, dw: g.qkv, dout: dqkv, x: xn1, w: w.qkv, rows: N, inDim: C, outDim: c.qkvDim, accumulateDx: false)
                 RMSNorm.backward(dx: dX, dw: g.attnNorm, dout: dXn, x: x, w: w.attnNorm, rstd: ws.rstd1.pointer + l * N, rows: N, dim: C)
             }

@@ -15,6 +15,8 @@ public final class Workspace: @unchecked Sendable {
     let resid = Scratch(), rstd1 = Scratch(), rstd2 = Scratch(), xn1 = Scratch(), xn2 = Scratch()
     let qkv = Scratch(), probs = Scratch(), att = Scratch(), mid = Scratch(), gu = Scratch(), h = Scratch()
     let xnF = Scratch(), rstdF = Scratch(), logits = Scratch(), lse = Scratch()
+    /// Qwen3: q|k|v before the per-head norms, and the norms' scales.
+    let qkRaw = Scratch(), qkRstd = Scratch()
     public let logprob = Scratch()
     // backward scratch
     let dX = Scratch(), dXn = Scratch(), dqkv = Scratch(), datt = Scratch(), dgu = Scratch(), dh = Scratch()
@@ -38,6 +40,7 @@ public final class Workspace: @unchecked Sendable {
         rstd1.ensure(L * N); rstd2.ensure(L * N)
         xn1.ensure(L * N * c.hiddenSize); xn2.ensure(L * N * c.hiddenSize)
         qkv.ensure(L * N * c.qkvDim)
+        if c.qkNorm { qkRaw.ensure(L * N * c.qkvDim); qkRstd.ensure(L * N * (c.numHeads + c.numKVHeads)) }
         probs.ensure(L * c.numHeads * packing.squares)
         att.ensure(L * N * c.qDim); mid.ensure(L * N * c.hiddenSize)
         gu.ensure(L * N * 2 * c.intermediateSize); h.ensure(L * N * c.intermediateSize)

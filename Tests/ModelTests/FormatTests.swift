@@ -29,7 +29,10 @@ import TestSupport
     @Test func unsupportedFeaturesAndBadValuesAreRefusedNamingTheKey() {
         let base = "\"vocab_size\": 100, \"hidden_size\": 64, \"intermediate_size\": 96, \"num_hidden_layers\": 2, \"num_attention_heads\": 8"
         let cases: [(String, String)] = [
-            ("{\(base), \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0}}", "'rope_scaling'"),
+            ("{\(base), \"rope_scaling\": {\"type\": \"dynamic\", \"factor\": 8.0}}", "'rope_scaling.rope_type': 'dynamic' is not supported (default or llama3); supported: model_type llama, qwen2 or qwen3"),
+            ("{\(base), \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0}}", "'rope_scaling.low_freq_factor': is required"),
+            ("{\(base), \"model_type\": \"qwen2\", \"use_sliding_window\": true}", "'use_sliding_window'"),
+            ("{\(base), \"model_type\": \"qwen3\", \"layer_types\": [\"sliding_attention\"]}", "'layer_types'"),
             ("{\(base), \"rope_parameters\": {\"rope_type\": \"yarn\", \"rope_theta\": 10000}}", "'rope_parameters.rope_type'"),
             ("{\(base), \"attention_bias\": true}", "'attention_bias'"),
             ("{\(base), \"mlp_bias\": true}", "'mlp_bias'"),

@@ -11,6 +11,24 @@ import TestSupport
         var config = LlamaConfig.named("micro")!
         config.tieWordEmbeddings = tied
         config.vocabSize = 40
+        try check(config)
+    }
+
+    /// Qwen2's q/k/v biases, Qwen3's per-head q/k norms with a head_dim other than hidden/heads, and Llama 3
+    /// RoPE scaling, each through the whole model.
+    @Test(arguments: ["qwen2", "qwen3", "llama3-rope"])
+    func everyFamilysGradientMatchesFiniteDifferences(_ name: String) throws {
+        var config = LlamaConfig.named("micro")!
+        config.vocabSize = 40
+        switch name {
+        case "qwen2": config.family = .qwen2
+        case "qwen3": config.family = .qwen3; config.headDim = 12; config.tieWordEmbeddings = false
+        default: config.ropeScaling = RoPEScaling(factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 16)
+        }
+        try check(config)
+    }
+
+    func check(_ config: LlamaConfig) throws {
         let model = LlamaModel.randomlyInitialised(config: config, seed: 3, std: 0.2)
         // Norm gains away from 1 so that their gradients are exercised.
         var rng = TestRNG(4)
