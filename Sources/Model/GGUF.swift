@@ -70,7 +70,7 @@ public struct GGUFFile {
         data = try ModelError.mapped(url)
         var r = Reader(data: data, path: path)
         let magic = try r.u32()
-        guard magic == 0x4655_4747 else { throw ModelError.format(path, "not a GGUF file (bad magic)") }
+        guard magic == 0x4655_4747 else { throw ModelError.format(path, "not a GGUF file (it does not begin with the bytes 'GGUF'; a file assembled from parts needs the first part first)") }
         version = try r.u32()
         guard version == 2 || version == 3 else { throw ModelError.format(path, "GGUF version \(version) is not supported (2 or 3 expected)") }
         let tensorCount = try r.count(limit: 1 << 20, what: "tensor count")
