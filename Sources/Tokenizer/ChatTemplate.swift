@@ -11,6 +11,9 @@ public enum ChatTemplate: Sendable, Equatable {
     /// `<|im_start|>role\ncontent<|im_end|>\n`; `defaultSystem` is inserted when the conversation has no
     /// system turn, as SmolLM2's template does.
     case chatML(defaultSystem: String?)
+    /// Qwen3's ChatML (no default system turn): with thinking off, the assistant's turn opens with an empty
+    /// `<think>` block, as its template does for `enable_thinking=False`; with thinking on it is left open.
+    case qwen3(thinking: Bool)
     /// `<|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|>` after `<|begin_of_text|>`.
     case llama3
     /// Turns joined by blank lines; the assistant's turn is left open.
@@ -19,6 +22,7 @@ public enum ChatTemplate: Sendable, Equatable {
     /// Picks the format a model's Jinja template implements (by its marker tokens).
     public static func detect(from template: String?) -> ChatTemplate {
         guard let t = template else { return .plain }
+        if t.contains("<|im_start|>") && t.contains("enable_thinking") { return .qwen3(thinking: false) }
         if t.contains("<|im_start|>") { return .chatML(defaultSystem: defaultSystemPrompt(in: t)) }
         if t.contains("<|start_header_id|>") { return .llama3 }
         return .plain
@@ -47,6 +51,9 @@ public enum ChatTemplate: Sendable, Equatable {
             }
             for m in messages { out += "<|im_start|>\(m.role)\n\(m.content)<|im_end|>\n" }
             if addGenerationPrompt { out += "<|im_start|>assistant\n" }
+        case .qwen3(let thinking):
+            for m in messages { out += "<|im_start|>\(m.role)\n\(m.content)<|im_end|>\n" }
+            if addGenerationPrompt { out += "<|im_start|>assistant\n" + (thinking ? "" : "<think>\n\n</think>\n\n") }
         case .llama3:
             out += "<|begin_of_text|>"
             for m in messages { out += "<|start_header_id|>\(m.role)<|end_header_id|>\n\n\(m.content)<|eot_id|>" }
@@ -62,6 +69,7 @@ public enum ChatTemplate: Sendable, Equatable {
     public var name: String {
         switch self {
         case .chatML(let s): return s == nil ? "chatml" : "chatml (with its default system turn)"
+        case .qwen3(let thinking): return thinking ? "qwen3 (thinking)" : "qwen3 (thinking off)"
         case .llama3: return "llama3"
         case .plain: return "plain"
         }
@@ -76,7 +84,7 @@ public enum ChatTemplate: Sendable, Equatable {
     /// Strings that end the assistant's turn in this format.
     public var stopStrings: [String] {
         switch self {
-        case .chatML: return ["<|im_end|>"]
+        case .chatML, .qwen3: return ["<|im_end|>"]
         case .llama3: return ["<|eot_id|>"]
         case .plain: return []
         }

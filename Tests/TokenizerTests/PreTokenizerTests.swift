@@ -130,4 +130,17 @@ struct BPETests {
                 "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
         #expect(ChatTemplate.detect(from: nil) == .plain)
     }
+
+    /// Qwen3's template (its generation-prompt part, as published): no default system turn, and with
+    /// `enable_thinking` false an empty think block opens the assistant's turn, which is the default here.
+    @Test func qwen3TemplateRendersWithThinkingOffUnlessAsked() {
+        let qwen3 = "{%- for message in messages %}{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}{%- endfor %}"
+            + "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- if enable_thinking is defined and enable_thinking is false %}"
+            + "{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}{%- endif %}"
+        let t = ChatTemplate.detect(from: qwen3)
+        #expect(t == .qwen3(thinking: false))
+        #expect(t.render([ChatMessage(role: "user", content: "Hi")]) == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n")
+        #expect(ChatTemplate.qwen3(thinking: true).render([ChatMessage(role: "user", content: "Hi")]) == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+        #expect(t.stopStrings == ["<|im_end|>"])
+    }
 }

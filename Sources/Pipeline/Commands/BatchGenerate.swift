@@ -15,7 +15,8 @@ public struct BatchGenerateOptions: Sendable {
     public var batchSize = 16
     /// Requests per work chunk handed to a rank (default: the batch size).
     public var chunkSize: Int?
-    /// auto (the model's chat format if it has a template, else the text as is), chatml, llama3, plain, none
+    /// auto (the model's chat format if it has a template, else the text as is), chatml, qwen3 (thinking off),
+    /// qwen3-thinking, llama3, plain, none
     public var template = "auto"
     public var thought = false
     public var sampling = SamplingParameters()
@@ -23,13 +24,15 @@ public struct BatchGenerateOptions: Sendable {
 }
 
 public enum BatchGenerate {
-    public static let templates = ["auto", "chatml", "llama3", "plain", "none"]
+    public static let templates = ["auto", "chatml", "qwen3", "qwen3-thinking", "llama3", "plain", "none"]
 
     /// The chat format a name selects for a tokenizer (nil: use the text as it is).
     public static func template(named name: String, tokenizer: BPETokenizer) throws -> ChatTemplate? {
         switch name {
         case "auto": return tokenizer.chatTemplate == nil ? nil : ChatTemplate.detect(from: tokenizer.chatTemplate)
         case "chatml": return .chatML(defaultSystem: ChatTemplate.detect(from: tokenizer.chatTemplate).defaultSystem)
+        case "qwen3": return .qwen3(thinking: false)
+        case "qwen3-thinking": return .qwen3(thinking: true)
         case "llama3": return .llama3
         case "plain": return .plain
         case "none": return nil
