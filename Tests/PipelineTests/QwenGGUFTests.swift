@@ -57,6 +57,18 @@ import TestSupport
         #expect(out["text"] as? String == "The capital of France is Paris.")
     }
 
+    /// `convert` writes a Hugging Face directory that gguf-py (every tensor, dequantised), safetensors,
+    /// tokenizers and transformers' AutoConfig/AutoTokenizer read back as the GGUF.
+    @Test func convertWritesADirectoryTheReferenceToolsReadBack() throws {
+        let dir = Paths.temporaryDirectory("qwen-convert").appendingPathComponent("qwen-hf")
+        let conv = try autodidact(["convert", QwenGGUFTests.path, dir.path])
+        #expect(conv.status == 0, "\(conv.stderr)")
+        let check = try run(["python3", Paths.repo.appendingPathComponent("Tests/scripts/check_converted.py").path, QwenGGUFTests.path, dir.path,
+                             Paths.fixtures.appendingPathComponent("families/qwen25-coder-gguf.json").path])
+        #expect(check.status == 0, "check_converted.py: \(check.stdout) \(check.stderr)")
+        try? FileManager.default.removeItem(at: dir.deletingLastPathComponent())
+    }
+
     /// Parts put together in the wrong order, or one missing, are refused with what is wrong.
     @Test func misassembledFilesAreRefused() throws {
         let whole = try Data(contentsOf: URL(fileURLWithPath: QwenGGUFTests.path), options: .alwaysMapped)
