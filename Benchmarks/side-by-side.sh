@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Autodidact's benchmarks and the PyTorch/transformers anchors (../shared/anchors) one after the other
 # on this machine, so that the figures can be set side by side as ratios.
-# usage: [PARTS="train generate dpo"] Benchmarks/side-by-side.sh [VENV]
+# usage: [PARTS="train generate dpo qwen"] Benchmarks/side-by-side.sh [VENV]
 #        (VENV defaults to .venv-anchors; create it with ../shared/anchors/setup.sh .venv-anchors — several
 #        GB, not part of make test. PARTS picks the workloads; sgemm always runs first.)
 set -euo pipefail
@@ -17,7 +17,7 @@ echo "# OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(auto)} threads=$threads $(date -
 if [ -x "$venv/bin/python" ]; then
   ANCHOR_RESULTS=$out/anchors "$venv/bin/python" ../shared/anchors/bench_gemm.py "$threads"
 fi
-parts=${PARTS:-train generate dpo}
+parts=${PARTS:-train generate dpo qwen}
 has() { [[ " $parts " == *" $1 "* ]]; }
 if has train; then
   for shape in "nano 8 256" "smol 4 256"; do
@@ -49,4 +49,23 @@ if has dpo; then
     ANCHOR_RESULTS=$out/anchors "$venv/bin/python" ../shared/anchors/trl_dpo.py 20 "$threads"
   fi
   "$bench" --threads "$threads" dpo smol 1 128 128
+fi
+if has qwen; then
+  # Qwen2.5-Coder-0.5B-Instruct (make setup-model): ours on the GGUF, transformers on the directory `convert`
+  # writes from it (the same float32 weights); generation at batch 8 and 1, twice over, then a training step.
+  qwen=models/Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf
+  qdir=$out/qwen2.5-coder-0.5b-instruct
+  [ -f "$qdir/model.safetensors" ] || .build/release/autodidact convert "$qwen" "$qdir"
+  for rep in 1 2; do
+    for b in 8 1; do
+      "$bench" --threads "$threads" generate-model "$qwen" "$b"
+      if [ -x "$venv/bin/python" ]; then
+        ANCHOR_RESULTS=$out/anchors "$venv/bin/python" Benchmarks/anchors/bench_model.py generate "$qdir" "$b" "$threads"
+      fi
+    done
+  done
+  "$bench" --threads "$threads" train-model "$qwen" 1 256
+  if [ -x "$venv/bin/python" ]; then
+    ANCHOR_RESULTS=$out/anchors "$venv/bin/python" Benchmarks/anchors/bench_model.py train "$qdir" 1 256 "$threads"
+  fi
 fi

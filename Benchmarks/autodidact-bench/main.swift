@@ -154,7 +154,7 @@ func benchGenerate(shape: String, batch: Int, new: Int, iterations: Int, modelPa
     var label = shape
     if let path = modelPath {
         model = try! Checkpoint.load(path: path).model
-        label = "smollm2-135m-instruct"
+        label = modelLabel(path)
     } else {
         model = LlamaModel.randomlyInitialised(config: LlamaConfig.named(shape)!, seed: 0)
     }
@@ -261,9 +261,18 @@ func benchDPO(shape: String, pairs count: Int, promptLength: Int, completionLeng
                  "steps_per_s": 1 / t.median])
 }
 
-func benchTrain(shape: String, batch: Int, seq: Int, iterations: Int) {
-    let config = LlamaConfig.named(shape)!
-    let model = LlamaModel.randomlyInitialised(config: config, seed: 0)
+/// A short name for a model file or directory in result tags ("smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct").
+func modelLabel(_ path: String) -> String {
+    let name = URL(fileURLWithPath: path).lastPathComponent.lowercased()
+    return name.components(separatedBy: ".q").first.map { $0.replacingOccurrences(of: ".gguf", with: "") } ?? name
+}
+
+/// A training step (forward, backward, AdamW) as ../shared/anchors/bench_train.py times it, on the shape
+/// `shape` (random weights) or on the model at `modelPath`.
+func benchTrain(shape: String, batch: Int, seq: Int, iterations: Int, modelPath: String? = nil) {
+    let model = modelPath.map { try! Checkpoint.load(path: $0).model } ?? LlamaModel.randomlyInitialised(config: LlamaConfig.named(shape)!, seed: 0)
+    let config = model.config
+    let shape = modelPath.map(modelLabel) ?? shape
     let trainer = Trainer(model: model, settings: AdamWSettings(learningRate: 1e-4), maxGradNorm: nil)
     var rng = RandomStream(seed: 123)
     let ids = (0..<(batch * seq)).map { _ in Int32(rng.int(below: config.vocabSize)) }
@@ -356,6 +365,12 @@ while i < args.count {
             exit(2)
         }
         benchGenerate(shape: "smol", batch: b, new: 128, iterations: 3, modelPath: args[i + 1]); i += 3
+    case "train-model":
+        guard i + 3 < args.count, let b = Int(args[i + 2]), let s = Int(args[i + 3]) else {
+            FileHandle.standardError.write("usage: train-model PATH BATCH SEQ\n".data(using: .utf8)!)
+            exit(2)
+        }
+        benchTrain(shape: "", batch: b, seq: s, iterations: 3, modelPath: args[i + 1]); i += 4
     case "gemm-shapes":
         guard i + 2 < args.count, LlamaConfig.named(args[i + 1]) != nil, let n = Int(args[i + 2]) else { exit(2) }
         benchGemmShapes(shape: args[i + 1], tokens: n); i += 3
