@@ -52,7 +52,7 @@ let package = Package(
         ], path: "Benchmarks/autodidact-bench", swiftSettings: fast),
         .target(name: "TestSupport", dependencies: ["Kernels"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Kernels", "Tokenizer", "TestSupport"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Kernels", "Tokenizer", "Generation", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Model", "Tokenizer", "Kernels", "TestSupport"]),
         .testTarget(name: "AlignmentTests", dependencies: ["Alignment", "Model", "Kernels", "Generation", "Distributed", "TestSupport"]),
