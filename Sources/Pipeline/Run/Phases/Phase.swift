@@ -1,5 +1,4 @@
 import Foundation
-import Kernels
 
 /// Where a phase runs: its key in `state.json` ("round-2-3-train"), its round (0: the initial phases)
 /// and its folder.
@@ -26,21 +25,6 @@ extension PhaseConfig {
         case .pairs(let c): return PairsPhase(config: c)
         case .train(let c): return c.objective == .sft ? RejectionSamplingSFTPhase(config: c) : PreferenceTrainPhase(config: c)
         case .evaluate: return EvaluatePhase()
-        }
-    }
-}
-
-/// Supervised fine-tuning on the task's gold solutions until a validation plateau (or `max_steps`).
-struct SFTPhase: Phase {
-    let config: SFTConfig
-    func run(_ ctx: RunContext, _ at: PhaseStep) throws {
-        let c = config
-        let schedule = LearningRateSchedule(kind: c.schedule, peak: c.learningRate, warmupSteps: c.warmup, totalSteps: c.maxSteps, minRatio: 0.1)
-        let plan = ctx.goldSolutionPlan(key: at.key, folder: at.folder, steps: c.maxSteps, size: c.batchSize, tag: .sftBatches,
-                                        checkpointEvery: c.checkpointEvery, plateau: c)
-        try ctx.supervised(plan, adamW: AdamWSettings(learningRate: c.learningRate, beta1: 0.9, beta2: 0.95, weightDecay: c.weightDecay),
-                           maxGradNorm: c.maxGradNorm, schedule: schedule) { step, lr in
-            ctx.sftBatch(step: step, size: c.batchSize, tag: .sftBatches, lr: lr)
         }
     }
 }

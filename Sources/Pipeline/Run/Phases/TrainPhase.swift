@@ -32,51 +32,6 @@ struct PreferenceTrainPhase: Phase {
     }
 }
 
-/// Rejection-sampling SFT (distillation's training, `train: {loss: sft}`): supervised steps on the round's
-/// outputs that the judge passed (score > 0), each distinct output of a question once, re-encoded with the
-/// policy's tokenizer and shown after the question in the policy's own prompt format. Only the output and
-/// end-of-sequence tokens are scored. Checkpointed and resumed like SFT (`checkpoint_every`).
-struct RejectionSamplingSFTPhase: Phase {
-    let config: TrainConfig
-
-    func run(_ ctx: RunContext, _ at: PhaseStep) throws {
-        let c = config
-        let gens = try at.folder.read(.generations)
-        let passed = Set(try at.folder.read(.judgments).filter { ($0.score ?? 0) > 0 }.map(SampleKey.init))
-        let problems = try ctx.problemsById(at.folder)
-        var seen = Set<String>(), questionsKept = Set<String>()
-        var examples: [(ids: [Int32], targets: [Int32])] = []
-        for g in gens where passed.contains(SampleKey(g)) {
-            questionsKept.insert(g.promptId)
-            guard let p = problems[g.promptId], seen.insert("\(g.promptId)\u{0}\(g.text)").inserted else { continue }
-            let completion = ctx.task.completionIds(g.text)
-            var prompt = ctx.task.promptIds(p)
-            let room = ctx.policy.config.maxPositions - completion.count
-            guard room > 0 else { continue }
-            if prompt.count > room { prompt = Array(prompt.suffix(room)) }
-            examples.append(supervisedExample(prompt: prompt, completion: completion))
-        }
-        let resuming = ctx.state.checkpoint?.phase == at.key  // its metrics (this line included) were kept at the checkpoint
-        if !resuming {
-            try ctx.metrics(at.folder).append(["phase": "sft_examples", "outputs": gens.count, "passed": passed.count, "examples": examples.count,
-                                               "questions_with_examples": questionsKept.count])
-        }
-        ctx.logger.info("\(at.key): \(examples.count) distinct passing outputs of \(gens.count) (\(questionsKept.count) questions) for SFT")
-        guard !examples.isEmpty else { return try ctx.keepModel(at, because: "no output passed the judge") }
-        let batches = EpochBatches(examples, config: c, stream: RandomStream(key: ctx.config.seed, UInt64(at.round), StreamTag.exampleShuffle.rawValue))
-        let (total, schedule) = (batches.total, batches.schedule)
-        func batch(_ step: Int, _ lr: Float) -> TrainBatch {
-            let part = batches[step]
-            return TrainBatch(ids: part.map(\.ids), targets: part.map(\.targets), learningRate: lr)
-        }
-        let plan = TrainingPlan(key: at.key, folder: at.folder, total: total, checkpointEvery: c.checkpointEvery) { steps in
-            steps.reduce(0.0) { $0 + Double(batch($1, 0).ids.reduce(0) { $0 + $1.count }) }
-        }
-        try ctx.supervised(plan, adamW: AdamWSettings(learningRate: c.learningRate), maxGradNorm: c.maxGradNorm, schedule: schedule,
-                           microBatchTokens: c.microBatchTokens, batch: batch)
-    }
-}
-
 /// A train phase's items shuffled by the round's stream, then cut into batches of `batch_size`, epoch after
 /// epoch: `batches[step]` is step `step`'s (from 1), with the phase's step count and learning rate.
 struct EpochBatches<Item> {
