@@ -95,17 +95,24 @@ public enum Attention {
         public func scratchCount(_ packing: Packing) -> Int { kvHeads * packing.squares }
     }
 
+    /// The work items of both passes, shared out over the threads: segment `s` and key/value head `g`, with
+    /// the segment's first row, its length and the offset of the head's columns in a key or value row block.
+    @inline(__always)
+    static func eachGroup(_ shape: Shape, _ packing: Packing, _ body: (_ s: Int, _ g: Int, _ r0: Int, _ L: Int, _ kv: Int) -> Void) {
+        Parallel.tasks(packing.count * shape.kvHeads) { task in
+            let s = task / shape.kvHeads, g = task % shape.kvHeads, r0 = packing.starts[s]
+            body(s, g, r0, packing.lengths[s], r0 * shape.kvStride + g * shape.headDim)
+        }
+    }
+
     /// out = softmax(q k^T * scale + causal mask) v for every segment and head; the probabilities are kept
     /// in `probs` (heads * sum L^2 floats) for the backward.
     public static func forward(out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
                                q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                shape: Shape, packing: Packing) {
         let rep = shape.heads / shape.kvHeads, hd = shape.headDim, scale = shape.scale
-        let tasks = packing.count * shape.kvHeads
-        Parallel.tasks(tasks) { task in
-            let s = task / shape.kvHeads, g = task % shape.kvHeads
-            let r0 = packing.starts[s], L = packing.lengths[s], tree = packing.trees[s]
-            let kg = k + r0 * shape.kvStride + g * hd, vg = v + r0 * shape.kvStride + g * hd
+        eachGroup(shape, packing) { s, g, r0, L, kv in
+            let tree = packing.trees[s], kg = k + kv, vg = v + kv
             for h in g * rep ..< (g + 1) * rep {
                 let P = probs + shape.heads * packing.squareOffsets[s] + h * L * L
                 let qh = q + r0 * shape.qStride + h * hd
@@ -159,12 +166,8 @@ public enum Attention {
                                 q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                 shape: Shape, packing: Packing) {
         let rep = shape.heads / shape.kvHeads, hd = shape.headDim, scale = shape.scale
-        let tasks = packing.count * shape.kvHeads
-        Parallel.tasks(tasks) { task in
-            let s = task / shape.kvHeads, g = task % shape.kvHeads
-            let r0 = packing.starts[s], L = packing.lengths[s]
-            let kg = k + r0 * shape.kvStride + g * hd, vg = v + r0 * shape.kvStride + g * hd
-            let dkg = dk + r0 * shape.kvStride + g * hd, dvg = dv + r0 * shape.kvStride + g * hd
+        eachGroup(shape, packing) { s, g, r0, L, kv in
+            let kg = k + kv, vg = v + kv, dkg = dk + kv, dvg = dv + kv
             let dS = scratch + shape.kvHeads * packing.squareOffsets[s] + g * L * L
             for r in 0..<L {
                 (dkg + r * shape.kvStride).update(repeating: 0, count: hd)

@@ -81,29 +81,30 @@ public enum VectorMath {
     /// a[i] = exp(a[i] - shift); returns the sum of the new values.
     @inline(__always)
     public static func expShiftSum(_ a: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) -> Float {
-        var acc = V8()
-        var i = 0
-        let s = V8(repeating: shift)
-        while i + 8 <= n {
-            let e = exp(load8(a + i) - s)
-            store8(e, a + i)
-            acc += e
-            i += 8
-        }
-        var total = acc.sum()
-        while i < n { let e = exp(a[i] - shift); a[i] = e; total += e; i += 1 }
-        return total
+        expShiftSum(a, n, shift: shift, into: a)
     }
 
     /// Sum of exp(a[i] - shift) without writing.
     @inline(__always)
     public static func expShiftSumReadOnly(_ a: UnsafePointer<Float>, _ n: Int, shift: Float) -> Float {
+        expShiftSum(a, n, shift: shift, into: nil)
+    }
+
+    /// Sum of exp(a[i] - shift), each value also written to `out` when given (inlined, so the test on `out`
+    /// is decided at compile time in each caller).
+    @inline(__always)
+    static func expShiftSum(_ a: UnsafePointer<Float>, _ n: Int, shift: Float, into out: UnsafeMutablePointer<Float>?) -> Float {
         var acc = V8()
         var i = 0
         let s = V8(repeating: shift)
-        while i + 8 <= n { acc += exp(load8(a + i) - s); i += 8 }
+        while i + 8 <= n {
+            let e = exp(load8(a + i) - s)
+            if let out { store8(e, out + i) }
+            acc += e
+            i += 8
+        }
         var total = acc.sum()
-        while i < n { total += exp(a[i] - shift); i += 1 }
+        while i < n { let e = exp(a[i] - shift); out?[i] = e; total += e; i += 1 }
         return total
     }
 
