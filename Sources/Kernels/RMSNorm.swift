@@ -6,15 +6,8 @@ public enum RMSNorm {
                                rows: Int, dim: Int, eps: Float) {
         Parallel.range(rows, grain: max(1, 8192 / max(dim, 1))) { lo, hi in
             for r in lo..<hi {
-                let xr = x + r * dim, yr = out + r * dim
-                let s = 1 / (VectorMath.sumSquares(xr, dim) / Float(dim) + eps).squareRoot()
+                let s = normalize(out: out + r * dim, x: x + r * dim, w: w, dim: dim, eps: eps)
                 rstd?[r] = s
-                var i = 0
-                while i + 16 <= dim {
-                    VectorMath.store16(VectorMath.load16(xr + i) * s * VectorMath.load16(w + i), yr + i)
-                    i += 16
-                }
-                while i < dim { yr[i] = xr[i] * s * w[i]; i += 1 }
             }
         }
     }
@@ -25,26 +18,7 @@ public enum RMSNorm {
                                 w: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows: Int, dim: Int) {
         Parallel.range(rows, grain: max(1, 8192 / max(dim, 1))) { lo, hi in
             for r in lo..<hi {
-                let xr = x + r * dim, gr = dout + r * dim, dxr = dx + r * dim
-                let s = rstd[r]
-                // mean over the row of (dout * w) . xhat
-                var acc = SIMD16<Float>()
-                var i = 0
-                while i + 16 <= dim {
-                    acc += VectorMath.load16(gr + i) * VectorMath.load16(w + i) * VectorMath.load16(xr + i)
-                    i += 16
-                }
-                var dotv = acc.sum()
-                while i < dim { dotv += gr[i] * w[i] * xr[i]; i += 1 }
-                let c = dotv * s * s / Float(dim)
-                i = 0
-                while i + 16 <= dim {
-                    let g = VectorMath.load16(gr + i) * VectorMath.load16(w + i)
-                    let v = VectorMath.load16(dxr + i) + s * (g - VectorMath.load16(xr + i) * c)
-                    VectorMath.store16(v, dxr + i)
-                    i += 16
-                }
-                while i < dim { dxr[i] += s * (gr[i] * w[i] - xr[i] * c); i += 1 }
+                inputGradient(dx: dx + r * dim, dout: dout + r * dim, x: x + r * dim, w: w, s: rstd[r], dim: dim, accumulate: true)
             }
         }
         // dw by column blocks so that no two threads write the same entry.
@@ -59,6 +33,43 @@ public enum RMSNorm {
 }
 
 extension RMSNorm {
+    /// One vector: out = x * s * w with s = 1/sqrt(mean(x^2) + eps), returned (out may be x).
+    @inline(__always)
+    static func normalize(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, w: UnsafePointer<Float>, dim: Int, eps: Float) -> Float {
+        let s = 1 / (VectorMath.sumSquares(x, dim) / Float(dim) + eps).squareRoot()
+        var i = 0
+        while i + 16 <= dim {
+            VectorMath.store16(VectorMath.load16(x + i) * s * VectorMath.load16(w + i), out + i)
+            i += 16
+        }
+        while i < dim { out[i] = x[i] * s * w[i]; i += 1 }
+        return s
+    }
+
+    /// One vector's input gradient, s * (g - xhat * mean(g . xhat)) with g = dout * w, added to `dx` or
+    /// written over it (`dx` may then be `dout`: the dot product is taken before anything is written).
+    @inline(__always)
+    static func inputGradient(dx: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
+                              s: Float, dim: Int, accumulate: Bool) {
+        var acc = SIMD16<Float>()
+        var i = 0
+        while i + 16 <= dim {
+            acc += VectorMath.load16(dout + i) * VectorMath.load16(w + i) * VectorMath.load16(x + i)
+            i += 16
+        }
+        var dotv = acc.sum()
+        while i < dim { dotv += dout[i] * w[i] * x[i]; i += 1 }
+        let c = dotv * s * s / Float(dim)
+        i = 0
+        while i + 16 <= dim {
+            let g = VectorMath.load16(dout + i) * VectorMath.load16(w + i)
+            let v = s * (g - VectorMath.load16(x + i) * c)
+            VectorMath.store16(accumulate ? VectorMath.load16(dx + i) + v : v, dx + i)
+            i += 16
+        }
+        while i < dim { let v = s * (dout[i] * w[i] - x[i] * c); dx[i] = accumulate ? dx[i] + v : v; i += 1 }
+    }
+
     /// RMSNorm over each of `heads` vectors of `dim` per row (Qwen3's q and k norms): vector (r, h) starts at
     /// `x + r * stride + h * dim` and is normalised in place with the shared gain `w`; rstd[r * heads + h] is
     /// kept for the backward (which needs the input, so the caller keeps a copy).
@@ -68,9 +79,8 @@ extension RMSNorm {
             for r in lo..<hi {
                 for h in 0..<heads {
                     let v = x + r * stride + h * dim
-                    let s = 1 / (VectorMath.sumSquares(v, dim) / Float(dim) + eps).squareRoot()
+                    let s = normalize(out: v, x: v, w: w, dim: dim, eps: eps)  // (not inside rstd?[...] = : that skips it when nil)
                     rstd?[r * heads + h] = s
-                    for i in 0..<dim { v[i] = v[i] * s * w[i] }
                 }
             }
         }
@@ -91,12 +101,8 @@ extension RMSNorm {
         Parallel.range(rows, grain: max(1, 4096 / max(heads * dim, 1))) { lo, hi in
             for r in lo..<hi {
                 for h in 0..<heads {
-                    let off = r * stride + h * dim, s = rstd[r * heads + h]
-                    let g = d + off, xv = x + off
-                    var dot: Float = 0
-                    for i in 0..<dim { dot += g[i] * w[i] * xv[i] }
-                    let c = dot * s * s / Float(dim)
-                    for i in 0..<dim { g[i] = s * (g[i] * w[i] - xv[i] * c) }
+                    let off = r * stride + h * dim
+                    inputGradient(dx: d + off, dout: d + off, x: x + off, w: w, s: rstd[r * heads + h], dim: dim, accumulate: false)
                 }
             }
         }

@@ -30,7 +30,7 @@ struct JudgeAccuracyCommand: ParsableCommand {
     @Option(help: "JSON Lines of {\"prompt\", \"chosen\", \"rejected\"}, chosen being the better response.") var pairs: String
     @Option(help: "Judge only the first N pairs.") var limit: Int?
     @Option(help: "Sequences decoded together.") var batchSize = 16
-    @Option(help: "auto (the model's chat format when it has a template), chatml, qwen3 (thinking off), qwen3-thinking, llama3, plain or none.") var template = "auto"
+    @Option(help: "\(BatchGenerate.templateHelp)") var template = "auto"
     @Option(help: "A file replacing the pairwise judge prompt ({instruction}, {response_a}, {response_b}).") var judgeTemplate: String?
     @Option(help: "Maximum new tokens per judgment.") var maxNewTokens = 256
     @Option(help: "Sampling temperature of the judge (0: greedy).") var temperature: Float = 0

@@ -146,7 +146,7 @@ struct Generate: ParsableCommand {
     @Option(help: "With --prompts: samples per prompt.") var samples = 1
     @Option(help: "With --prompts: sequences decoded together.") var batchSize = 16
     @Option(help: "With --prompts under mpirun: requests per work chunk (default: the batch size).") var chunkSize: Int?
-    @Option(help: "With --prompts: auto (the model's chat format when it has a template), chatml, qwen3 (thinking off), qwen3-thinking, llama3, plain or none.")
+    @Option(help: "With --prompts: \(BatchGenerate.templateHelp)")
     var template = "auto"
     @Flag(help: "With --prompts: wrap each prompt in Thought Preference Optimization's thought prompt.") var thought = false
     @Option(help: "Maximum new tokens.") var maxNewTokens = 128

@@ -25,6 +25,8 @@ public struct BatchGenerateOptions: Sendable {
 
 public enum BatchGenerate {
     public static let templates = ["auto", "chatml", "qwen3", "qwen3-thinking", "llama3", "plain", "none"]
+    /// The `--template` choices as the commands' help states them.
+    public static let templateHelp = "auto (the model's chat format when it has a template), chatml, qwen3 (thinking off), qwen3-thinking, llama3, plain or none."
 
     /// The chat format a name selects for a tokenizer (nil: use the text as it is).
     public static func template(named name: String, tokenizer: BPETokenizer) throws -> ChatTemplate? {

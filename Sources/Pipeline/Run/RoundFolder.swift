@@ -59,7 +59,7 @@ struct RoundFolder: Equatable {
 
     /// JSON objects as lines with sorted keys (files whose lines are not one record type).
     func writeLines(_ objects: [[String: Any]], to file: RunFile) throws {
-        let lines = try objects.map { String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self) }
+        let lines = try objects.map(JSONLines.object)
         try AtomicFile.write(Data((lines.joined(separator: "\n") + "\n").utf8), to: url(file))
     }
 }

@@ -86,10 +86,7 @@ final class MetricsLog {
         let existing = (try? String(contentsOf: url, encoding: .utf8))?.split(separator: "\n").map(String.init) ?? []
         lines = Array(existing.prefix(keep))
     }
-    func append(_ fields: [String: Any]) throws {
-        let data = try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
-        lines.append(String(decoding: data, as: UTF8.self))
-    }
+    func append(_ fields: [String: Any]) throws { lines.append(try JSONLines.object(fields)) }
     func flush(state: inout RunState) throws {
         try AtomicFile.write(Data((lines.joined(separator: "\n") + (lines.isEmpty ? "" : "\n")).utf8), to: url)
         state.metricsLines[key] = lines.count

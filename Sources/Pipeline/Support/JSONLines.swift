@@ -20,6 +20,11 @@ public enum JSONLines {
     }
 
     /// A JSON string literal (RFC 8259 escaping).
+    /// A JSON object as one line, keys sorted (so that files compare byte for byte).
+    public static func object(_ fields: [String: Any]) throws -> String {
+        String(decoding: try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]), as: UTF8.self)
+    }
+
     public static func quote(_ s: String) -> String {
         var out = "\""
         for u in s.unicodeScalars {
