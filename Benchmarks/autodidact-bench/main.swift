@@ -322,6 +322,50 @@ func benchAllocations() {
     emit("allocations", ["tag": "allocations", "model": "nano", "runs": rows])
 }
 
+/// GFLOP/s of the decoding product (PackedGemm) over a Qwen2.5-0.5B-shaped stack of 24 layers (1.4 GB of
+/// float32 weights, more than any cache) at M rows: the product that bounds batched generation.
+func benchPacked(rows M: Int) {
+    let hidden = 896, qkv = 1152, ffn = 4864, layers = 24
+    let shapes = [(qkv, hidden), (hidden, hidden), (2 * ffn, hidden), (hidden, ffn)]
+    var mats: [PackedMatrix] = []
+    let maxK = ffn
+    let x = FloatBuffer(count: M * maxK), out = FloatBuffer(count: M * 2 * ffn)
+    for i in 0..<(M * maxK) { x.pointer[i] = Float(i % 17) * 0.01 }
+    for (n, k) in shapes {
+        let w = FloatBuffer(count: n * k)
+        for i in 0..<(n * k) { w.pointer[i] = Float(i % 13) * 0.001 }
+        for _ in 0..<layers { mats.append(PackedMatrix(UnsafePointer(w.pointer), outDim: n, inDim: k)) }
+    }
+    let flops = Double(mats.reduce(0) { $0 + 2 * M * $1.outDim * $1.inDim })
+    let t = time(warmup: 1, iterations: 5) {
+        for m in mats { PackedGemm.multiply(out: out.pointer, x: UnsafePointer(x.pointer), w: m, rows: M) }
+    }
+    // The ceiling: the same weights only read and summed, eight-wide, on the same threads.
+    let bytes = flops / Double(2 * M) * 4
+    let sums = FloatBuffer(count: 64 * Parallel.threads)
+    let read = time(warmup: 1, iterations: 5) {
+        for m in mats {
+            let n = (m.outDim + PackedMatrix.panel - 1) / PackedMatrix.panel * PackedMatrix.panel * m.inDim
+            let base = m.pointer
+            Parallel.tasks(Parallel.threads) { t in
+                let lo = n * t / Parallel.threads / 32 * 32, hi = n * (t + 1) / Parallel.threads / 32 * 32
+                var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
+                var i = lo
+                while i < hi {
+                    let r = UnsafeRawPointer(base + i)
+                    a += r.loadUnaligned(as: SIMD8<Float>.self); b += r.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+                    c += r.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self); d += r.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
+                    i += 32
+                }
+                sums.pointer[64 * t] += (a + b + c + d).sum()
+            }
+        }
+    }
+    emit("packed", ["tag": "packed_m\(M)", "rows": M, "median_s": t.median, "gflops": flops / t.median / 1e9,
+                    "gb_per_s": bytes / t.median / 1e9, "read_only_gb_per_s": bytes / read.median / 1e9,
+                    "fraction_of_read": read.median / t.median])
+}
+
 var args = Array(CommandLine.arguments.dropFirst())
 if args.isEmpty {
     args = ["sgemm", "train", "nano", "8", "256", "train", "smol", "4", "256", "allocations",
@@ -334,6 +378,7 @@ while i < args.count {
     switch args[i] {
     case "sgemm": benchSgemm(); i += 1
     case "allocations": benchAllocations(); i += 1
+    case "packed": benchPacked(rows: Int(args[i + 1])!); i += 2
     case "rowwise": benchRowwise(); i += 1
     case "dpo":
         guard i + 4 < args.count, LlamaConfig.named(args[i + 1]) != nil, let p = Int(args[i + 2]), let pl = Int(args[i + 3]), let cl = Int(args[i + 4]) else {

@@ -6,6 +6,8 @@ public final class PackedMatrix: @unchecked Sendable {
     public let outDim: Int
     public let inDim: Int
     let data: FloatBuffer
+    /// The packed panels (for benchmarks that stream the same bytes).
+    public var pointer: UnsafePointer<Float> { UnsafePointer(data.pointer) }
 
     public init(_ w: UnsafePointer<Float>, outDim: Int, inDim: Int) {
         self.outDim = outDim
