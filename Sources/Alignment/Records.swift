@@ -62,6 +62,12 @@ public struct JudgmentRecord: Codable, Sendable, Equatable {
     /// Thought Preference Optimization: the part of the output the judge was shown (the response after the
     /// thoughts); null when the output has no response part and so was not judged.
     public var judgedResponse: String?
+    /// Verdicts read from probabilities: each judgment's distribution over the scores 0...max, its most
+    /// likely score, the mean entropy (nats) and how many reasonings the token limit cut.
+    public var distributions: [[Double]]?
+    public var mostLikely: [Double]?
+    public var entropy: Double?
+    public var cut: Int?
     public init(promptId: String, sampleIndex: Int, score: Double? = nil, verdict: String? = nil, votes: Int? = nil,
                 raw: String, parsed: Bool, judgeTexts: [String]? = nil, judgeScores: [Double?]? = nil, judgedResponse: String? = nil) {
         self.promptId = promptId; self.sampleIndex = sampleIndex; self.score = score; self.verdict = verdict
@@ -71,6 +77,7 @@ public struct JudgmentRecord: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case promptId = "prompt_id", sampleIndex = "sample_index", score, verdict, votes, raw, parsed
         case judgeTexts = "judge_texts", judgeScores = "judge_scores", judgedResponse = "judged_response"
+        case distributions, mostLikely = "most_likely", entropy, cut
     }
 }
 

@@ -22,15 +22,53 @@ public struct ClusterCompletions: CompletionService {
         generator = Generator(model: model, tokenizer: tokenizer, batchSize: batchSize)
     }
 
-    public func complete(_ prompts: [String], samples: Int, params: SamplingParameters) throws -> [[String]] {
+    public func generate(_ prompts: [String], samples: Int, params: SamplingParameters) throws -> [[Completion]] {
         let requests = prompts.map(encoder.encode).enumerated().flatMap { i, p in
             (0..<samples).map { GenerationRequest(promptIndex: i, sampleIndex: $0, prompt: p) }
         }
         let advance = progress?(requests.count)
         let results = try cluster.generate(requests, params: encoder.stops(params), batchSize: batchSize, chunkSize: batchSize,
                                            local: generator, onFinish: { _ in advance?() })
-        var out = [[String]](repeating: [], count: prompts.count)
-        for r in results { out[r.promptIndex].append(r.text) }
+        var out = [[Completion]](repeating: [], count: prompts.count)
+        for r in results { out[r.promptIndex].append(Completion(text: r.text, finishReason: r.finishReason)) }
         return out
+    }
+}
+
+/// A judge's verdict log-probabilities from the model every rank holds, sharded over the ranks in chunks.
+/// The judge's turn is the prompt in the chat format (when there is one) with the answer prefix and each
+/// candidate after it, tokenized as model text (never as special tokens); the candidates share the
+/// prompt's computation (`ScoringTree`).
+public struct ClusterVerdictScorer: VerdictScorer {
+    let cluster: Cluster
+    let generator: Generator
+    let encoder: PromptEncoder
+    let chunkSize: Int
+
+    public init(cluster: Cluster, model: LlamaModel, tokenizer: BPETokenizer, template: ChatTemplate?, chunkSize: Int = 16) {
+        self.cluster = cluster; self.chunkSize = chunkSize
+        encoder = PromptEncoder(tokenizer: tokenizer, template: template)
+        generator = Generator(model: model, tokenizer: tokenizer, batchSize: 16)
+    }
+
+    /// The scorer of the model `completions` generates with (sharing its packed weights).
+    public init(_ completions: ClusterCompletions, chunkSize: Int = 16) {
+        cluster = completions.cluster; encoder = completions.encoder; generator = completions.generator; self.chunkSize = chunkSize
+    }
+
+    /// The token sequences of a query, one per candidate.
+    public func sequences(_ q: VerdictQuery) -> [[Int32]] {
+        let prompt = encoder.encode(q.prompt)
+        return q.candidates.map { prompt + encoder.tokenizer.encode(q.answerPrefix + $0, parseSpecial: false) }
+    }
+
+    /// A prompt longer than the model's context keeps its last tokens, as generation's prompts do.
+    public func logprobs(_ queries: [VerdictQuery]) throws -> [[Double]] {
+        let context = generator.model.config.maxPositions
+        let trees = try queries.map { q in
+            let s = sequences(q), drop = max(0, (s.map(\.count).max() ?? 0) - context)
+            return try ScoringTree(sequences: s.map { Array($0.dropFirst(drop)) })
+        }
+        return try cluster.score(trees: trees, chunkSize: chunkSize, local: generator)
     }
 }

@@ -17,6 +17,7 @@ public enum WorkerCommand: Codable {
     case restoreCheckpoint(path: String)
     case trainStep(TrainBatch)
     case score(chunk: Int, prompts: [[Int32]], completions: [[Int32]])
+    case scoreTrees(chunk: Int, trees: [ScoringTree])
     case setupPreference(PreferenceSetup)
     case preferenceStep(pairs: [TokenizedPair], learningRate: Float)
     case shutdown
@@ -25,6 +26,7 @@ public enum WorkerCommand: Codable {
 public enum WorkerReply: Codable {
     case generated(chunk: Int, results: [GenerationResult])
     case scored(chunk: Int, logps: [Double])
+    case treesScored(chunk: Int, logps: [[Double]])
 }
 
 /// The preference trainer's settings, the same on every rank.

@@ -79,6 +79,15 @@ extension Cluster {
                        reply: { if case .scored(let c, let v) = $0 { return (c, v) } else { return nil } })
     }
 
+    /// Summed log-probabilities of every branch of every tree (`Generator.score`) under the model every
+    /// rank holds, in chunks of `chunkSize` trees: the same values whatever the number of ranks.
+    public func score(trees: [ScoringTree], chunkSize: Int = 16, local: Generator) throws -> [[Double]] {
+        try distribute(count: trees.count, chunkSize: chunkSize,
+                       command: { .scoreTrees(chunk: $0, trees: Array(trees[$1])) },
+                       local: { r in try local.score(Array(trees[r])) },
+                       reply: { if case .treesScored(let c, let v) = $0 { return (c, v) } else { return nil } })
+    }
+
     /// Reference log-probs for every pair, computed once (sharded) with the model every rank holds now.
     public func fillReference(_ pairs: inout [TokenizedPair], model: LlamaModel) throws {
         let values = try score(model: model, prompts: pairs.flatMap { [$0.prompt, $0.prompt] },

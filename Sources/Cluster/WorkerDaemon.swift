@@ -65,6 +65,10 @@ final class WorkerDaemon {
             case .score(let chunk, let prompts, let completions):
                 let values = try CompletionScoring.logps(try requireModel(), prompts: prompts, completions: completions)
                 pendingSends.append(try comm.sendAsync(WorkerReply.scored(chunk: chunk, logps: values), to: 0, tag: Tags.reply))
+            case .scoreTrees(let chunk, let trees):
+                if generator == nil { generator = Generator(model: try requireModel(), tokenizer: tokenizer, batchSize: 16) }
+                let values = try generator!.score(trees)
+                pendingSends.append(try comm.sendAsync(WorkerReply.treesScored(chunk: chunk, logps: values), to: 0, tag: Tags.reply))
             case .setupPreference(let setup):
                 preference = setup.makeTrainer(model: try requireModel(), comm: comm)
                 trainer = nil

@@ -39,9 +39,9 @@ public final class Generator {
     public var rowBudget = 2048
 
     /// The weights packed for decoding, made on first use and kept (the model must not change after).
-    private var packed: PackedWeights?
+    var packed: PackedWeights?
     /// The last call's forward pass (its key/value cache and scratch buffers).
-    private var forwardPass: BatchForward?
+    var forwardPass: BatchForward?
 
     public init(model: LlamaModel, tokenizer: BPETokenizer?, batchSize: Int) {
         self.model = model

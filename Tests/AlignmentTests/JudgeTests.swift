@@ -38,9 +38,9 @@ struct JudgeTests {
         let answer: (String, Int) -> String
         var prompts: [String] = []
         init(_ answer: @escaping (String, Int) -> String) { self.answer = answer }
-        func complete(_ prompts: [String], samples: Int, params: SamplingParameters) throws -> [[String]] {
+        func generate(_ prompts: [String], samples: Int, params: SamplingParameters) throws -> [[Completion]] {
             self.prompts += prompts
-            return prompts.map { p in (0..<samples).map { answer(p, $0) } }
+            return prompts.map { p in (0..<samples).map { Completion(text: answer(p, $0)) } }
         }
     }
 

@@ -66,7 +66,10 @@ import TestSupport
     struct ScriptedJudge: CompletionService {
         enum Kind { case oracle, alwaysA, garbage }
         let kind: Kind
-        func complete(_ prompts: [String], samples: Int, params: SamplingParameters) throws -> [[String]] {
+        func generate(_ prompts: [String], samples: Int, params: SamplingParameters) throws -> [[Completion]] {
+            try texts(prompts, samples: samples).map { $0.map { Completion(text: $0) } }
+        }
+        func texts(_ prompts: [String], samples: Int) throws -> [[String]] {
             prompts.map { p in
                 let a = p.components(separatedBy: "[The Start of Assistant A's Answer]").last!
                     .components(separatedBy: "[The End of Assistant A's Answer]").first!

@@ -81,6 +81,7 @@ import TestSupport
                     "schedule.rounds.phases.1.generate.source=task",
                     "schedule.rounds.phases.1.generate.questions=12", "schedule.rounds.phases.1.generate.max_new_tokens=2",
                     "schedule.rounds.phases.2.judge.rubric=\(rubric.path)", "schedule.rounds.phases.2.judge.max_new_tokens=12",
+                    "schedule.rounds.phases.2.judge.mode=generate", "evaluation.judge_mode=generate",
                     "schedule.rounds.phases.4.train.lr=0.0001"]
         let r = try autodidact(args + ["run.output_dir=\(out.path)"])
         #expect(r.status == 0, "\(r.stderr)")

@@ -114,6 +114,7 @@ import TestSupport
                                 "schedule.rounds.phases.0.synthesize.max_new_tokens=40",
                                 "schedule.rounds.phases.1.generate.max_new_tokens=2",
                                 "schedule.rounds.phases.2.judge.rubric=\(rubric.path)", "schedule.rounds.phases.2.judge.max_new_tokens=12",
+                                "schedule.rounds.phases.2.judge.mode=generate", "evaluation.judge_mode=generate",
                                 "schedule.rounds.phases.4.train.lr=0.0001"])
         #expect(r.status == 0, "\(r.stderr)")
         let seedPrompts = try RecordFile.read(PromptRecord.self, from: seeds).map(\.prompt)

@@ -38,6 +38,7 @@ import TestSupport
                                 "schedule.rounds.phases.0.generate.questions=16", "schedule.rounds.phases.0.generate.max_new_tokens=90",
                                 "schedule.rounds.phases.0.generate.stop=\n", "schedule.rounds.phases.0.generate.temperature=1.0",
                                 "schedule.rounds.phases.1.judge.rubric=\(rubric.path)", "schedule.rounds.phases.1.judge.max_new_tokens=12",
+                                "schedule.rounds.phases.1.judge.mode=generate", "evaluation.judge_mode=generate",
                                 "schedule.rounds.phases.3.train.lr=0.0001"])
         #expect(r.status == 0, "\(r.stderr)")
         let round = out.appendingPathComponent("round-01")

@@ -29,7 +29,7 @@ import TestSupport
                                 "evaluation.max_new_tokens=8", "evaluation.win_rate_prompts=\(seeds)", "evaluation.win_rate_count=12",
                                 "evaluation.win_rate_max_new_tokens=8", "evaluation.length_limit=2", "evaluation.win_rate_judge=\(model)",
                                 "evaluation.judge_accuracy_pairs=\(Paths.repo.appendingPathComponent("data/judge-pairs.jsonl").path)",
-                                "evaluation.judge_accuracy_count=6", "evaluation.judge_accuracy_max_new_tokens=8",
+                                "evaluation.judge_accuracy_count=6", "evaluation.judge_accuracy_max_new_tokens=8", "evaluation.judge_mode=generate",
                                 "schedule.rounds.count=1",
                                 "schedule.rounds.phases.0.synthesize.modified_instructions=2", "schedule.rounds.phases.1.generate.source=task",
                                 "schedule.rounds.phases.1.generate.questions=8", "schedule.rounds.phases.1.generate.max_new_tokens=8",

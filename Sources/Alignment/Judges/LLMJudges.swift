@@ -3,8 +3,22 @@ import Generation
 
 /// Something that completes text prompts (the policy or another model, on one rank or many).
 public protocol CompletionService {
-    /// `samples` completions of every prompt, in prompt order.
-    func complete(_ prompts: [String], samples: Int, params: SamplingParameters) throws -> [[String]]
+    /// `samples` completions of every prompt, in prompt order, with why each ended.
+    func generate(_ prompts: [String], samples: Int, params: SamplingParameters) throws -> [[Completion]]
+}
+
+/// A completion's text (cut before a stop string that ended it) and "stop" or "length".
+public struct Completion: Sendable, Equatable {
+    public var text: String
+    public var finishReason: String
+    public init(text: String, finishReason: String = "stop") { self.text = text; self.finishReason = finishReason }
+}
+
+extension CompletionService {
+    /// `samples` completion texts of every prompt, in prompt order.
+    public func complete(_ prompts: [String], samples: Int, params: SamplingParameters) throws -> [[String]] {
+        try generate(prompts, samples: samples, params: params).map { $0.map(\.text) }
+    }
 }
 
 /// Judge prompt templates with `{instruction}`, `{response}`, `{response_a}`, `{response_b}` placeholders;
@@ -161,10 +175,19 @@ public struct PairwiseJudge {
 
     public struct Result: Sendable {
         public var verdict: Verdict
-        /// The raw verdicts for (first as A) and (second as A).
+        /// The raw verdicts for (first as A) and (second as A): the most likely letter when read from
+        /// probabilities.
         public var forward: String?
         public var backward: String?
         public var raw: [String]
+        /// Read from probabilities (`LogprobPairwiseJudge`): P(A) in each order, the order-corrected
+        /// probability that the first response is better, and the number of reasonings cut by the limit.
+        public var forwardA: Double? = nil
+        public var backwardA: Double? = nil
+        public var probabilityFirst: Double? = nil
+        public var cut = 0
+        /// Whether the verdict changed with the order (both orders name the same position).
+        public var flipped: Bool { forward != nil && forward == backward }
     }
 
     public static func combine(forward: String?, backward: String?) -> Verdict {

@@ -9,7 +9,7 @@ enum RunFile: String {
     case generations = "generations.jsonl", judgments = "judgments.jsonl", metaJudgments = "meta_judgments.jsonl"
     case pairs = "pairs.jsonl", synthesis = "synthesis.jsonl", questions = "questions.jsonl", modifiedPairs = "modified_pairs.jsonl"
     case winRateResponses = "win_rate_responses.jsonl", winRateJudgments = "win_rate_judgments.jsonl"
-    case judgeAccuracy = "judge_accuracy.jsonl", evaluation = "evaluation.json", metrics = "metrics.jsonl"
+    case judgeAudit = "judge_audit.json", judgeAccuracy = "judge_accuracy.jsonl", evaluation = "evaluation.json", metrics = "metrics.jsonl"
     /// Generation chunks written as they finish, so that a killed generate phase resumes (a folder).
     case partialGenerations = "generations.partial"
     /// The model a training phase ends with (a folder).

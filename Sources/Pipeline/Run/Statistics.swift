@@ -48,6 +48,30 @@ public enum Statistics {
         return (means[Int(0.025 * Double(reps - 1))], means[Int((0.975 * Double(reps - 1)).rounded(.up))])
     }
 
+    /// Spearman rank correlation (ties take their average rank); nil with fewer than two points or a
+    /// constant list.
+    public static func spearman(_ x: [Double], _ y: [Double]) -> Double? {
+        guard x.count == y.count, x.count >= 2 else { return nil }
+        func ranks(_ v: [Double]) -> [Double] {
+            let order = v.indices.sorted { v[$0] < v[$1] }
+            var r = [Double](repeating: 0, count: v.count)
+            var i = 0
+            while i < order.count {
+                var j = i
+                while j + 1 < order.count && v[order[j + 1]] == v[order[i]] { j += 1 }
+                for k in i...j { r[order[k]] = Double(i + j) / 2 + 1 }
+                i = j + 1
+            }
+            return r
+        }
+        let rx = ranks(x), ry = ranks(y)
+        let mx = rx.reduce(0, +) / Double(rx.count), my = ry.reduce(0, +) / Double(ry.count)
+        var sxy = 0.0, sxx = 0.0, syy = 0.0
+        for (a, b) in zip(rx, ry) { sxy += (a - mx) * (b - my); sxx += (a - mx) * (a - mx); syy += (b - my) * (b - my) }
+        guard sxx > 0, syy > 0 else { return nil }
+        return sxy / (sxx * syy).squareRoot()
+    }
+
     public static func meanAndSD(_ xs: [Double]) -> (mean: Double, sd: Double) {
         guard !xs.isEmpty else { return (0, 0) }
         let m = xs.reduce(0, +) / Double(xs.count)

@@ -17,6 +17,10 @@ public enum QuestionSource: String, CaseIterable, Sendable {
     case synthesizedOrTask = "synthesized_or_task"
 }
 
+/// How an LLM judge gives its verdict: read from its probabilities over the closed set of verdicts after
+/// a forced prefix (one forward pass), or parsed from text it generates.
+public enum JudgeMode: String, CaseIterable, Sendable { case logprob, generate }
+
 /// How outputs are judged: by their final answer against the reference, by majority vote among a
 /// prompt's samples, or by the policy with a rubric (LLM-as-a-judge, pointwise scores).
 public enum JudgeKind: String, CaseIterable, Sendable {

@@ -69,6 +69,10 @@ public struct EvaluationConfig: Equatable {
     /// `judgeAccuracyPairs` in both orders (greedy, up to `judgeAccuracyMaxNewTokens`).
     public var judgeAccuracyPairs: String?
     public var judgeAccuracyCount: Int, judgeAccuracyMaxNewTokens: Int
+    /// How the win-rate and judge-accuracy judges give verdicts (logprob: read from probabilities, ties
+    /// within `judgeTieMargin` of one half; generate: parsed from greedy text).
+    public var judgeMode: JudgeMode
+    public var judgeTieMargin: Double
     init(_ r: ConfigReader) throws {
         maxNewTokens = try r.int("max_new_tokens", default: 64, min: 1, max: SamplingParameters.maximumNewTokens)
         batchSize = try r.int("batch_size", default: 64, min: 1, max: SamplingParameters.maximumNewTokens)
@@ -80,6 +84,8 @@ public struct EvaluationConfig: Equatable {
         judgeAccuracyPairs = try r.existingPath("judge_accuracy_pairs")
         judgeAccuracyCount = try r.int("judge_accuracy_count", default: 50, min: 1)
         judgeAccuracyMaxNewTokens = try r.int("judge_accuracy_max_new_tokens", default: 128, min: 1, max: SamplingParameters.maximumNewTokens)
+        judgeMode = try r.choice("judge_mode", default: .logprob)
+        judgeTieMargin = try r.double("judge_tie_margin", default: 0.05, min: 0, max: 0.5)
         try r.finish()
     }
 }

@@ -72,8 +72,27 @@ public struct JudgeConfig {
     /// Meta-Rewarding: the policy also meta-judges the judgments of each prompt's most disputed response
     /// (see `MetaJudge`); the pairs phase then adds the judge pairs to the actor pairs.
     public var metaJudge: Bool
+    /// llm_pointwise: the verdict read from probabilities (logprob, the default) or parsed from generated
+    /// text; with `reasoning` the judge first writes up to "Score:" or `max_new_tokens` (sampled with the
+    /// phase's temperature), then the verdict is read. Scores run 0...`maxScore`.
+    public var mode: JudgeMode
+    public var reasoning: Bool
+    public var maxScore: Int
+    /// Another model as the judge (any model path, loaded on every rank for the phase); nil: the policy.
+    public var model: String?
+    /// The round's judge audit (`judge_audit.json`); nil when off.
+    public var audit: JudgeAuditConfig?
     init(_ r: ConfigReader) throws {
         kind = try r.choice("kind", default: .verifiable)
+        mode = try r.choice("mode", default: .logprob)
+        reasoning = try r.bool("reasoning", default: false)
+        maxScore = try r.int("max_score", default: 5, min: 1, max: 100)
+        model = try r.existingPath("model")
+        audit = r.has("audit") ? try JudgeAuditConfig(try r.child("audit")) : nil
+        if kind != .llmPointwise {
+            for key in ["mode", "reasoning", "max_score", "model", "audit"] where r.has(key) { throw r.error(key, "applies to LLM judges only (kind llm_pointwise)") }
+        }
+        if reasoning && mode == .generate { throw r.error("reasoning", "reasoning first applies to mode logprob (mode generate always writes its reasoning)") }
         judgments = try r.int("judgments", default: 3, min: 1, max: 64)
         sampling = try r.sampling(["temperature", "max_new_tokens"], defaults: .phase(temperature: 0.7, maxNewTokens: 256))
         batchSize = try r.int("batch_size", default: 16, min: 1, max: 4096)
@@ -87,6 +106,24 @@ public struct JudgeConfig {
         metaJudge = try r.bool("meta_judge", default: false)
         if metaJudge && kind != .llmPointwise { throw r.error("meta_judge", "meta-judging compares LLM judgments: use it with kind llm_pointwise") }
         if metaJudge && judgments < 2 { throw r.error("meta_judge", "needs at least 2 judgments per response to compare") }
+        if metaJudge && mode == .logprob && !reasoning {
+            throw r.error("meta_judge", "meta-judging compares written judgments: with mode logprob set reasoning: true")
+        }
+        try r.finish()
+    }
+}
+
+/// The judge audit of every round: the judge also judges a gold slice of labelled pairs (both responses
+/// pointwise; right when the better one scores higher), and below `minGoldAccuracy` the run stops before
+/// training on its verdicts.
+public struct JudgeAuditConfig: Equatable {
+    public var goldPairs: String
+    public var goldCount: Int
+    public var minGoldAccuracy: Double
+    init(_ r: ConfigReader) throws {
+        goldPairs = try r.existingPath("gold_pairs", default: "data/judge-pairs.jsonl")!
+        goldCount = try r.int("gold_count", default: 40, min: 1, max: 100_000)
+        minGoldAccuracy = try r.double("min_gold_accuracy", default: 0, min: 0, max: 1)
         try r.finish()
     }
 }

@@ -58,10 +58,8 @@ extension RunContext {
             }
             var params = SamplingParameters.phase(temperature: 0, maxNewTokens: config.evaluation.winRateMaxNewTokens)
             params.seed = config.seed
-            let results = try borrowing(path, role: "win-rate judge") { model, tokenizer in
-                let service = completions(model: model, tokenizer: tokenizer, batchSize: config.evaluation.batchSize, progress: "win rate")
-                return try PairwiseJudge(params: params).judge(judged.map { (problems[$0].question, records[$0].text, before[$0].text) }, with: service)
-            }
+            let items = judged.map { (instruction: problems[$0].question, first: records[$0].text, second: before[$0].text) }
+            let results = try pairwise(items, judgeModel: path, params: params, progress: "win rate")
             for (k, r) in zip(judged, results) {
                 switch r.verdict {
                 case .first: outcomes[k] = 1
@@ -71,8 +69,10 @@ extension RunContext {
                 }
             }
             let lines = zip(judged, results).map { k, r in
-                ["prompt_id": records[k].promptId, "verdict": r.verdict.rawValue, "forward": r.forward ?? "", "backward": r.backward ?? "",
-                 "raw": r.raw] as [String: Any]
+                var line: [String: Any] = ["prompt_id": records[k].promptId, "verdict": r.verdict.rawValue, "forward": r.forward ?? "",
+                                           "backward": r.backward ?? "", "raw": r.raw]
+                if let p = r.probabilityFirst { line["p_first"] = p; line["forward_p_a"] = r.forwardA!; line["backward_p_a"] = r.backwardA! }
+                return line
             }
             try folder.writeLines(lines, to: .winRateJudgments)
         }
@@ -84,11 +84,23 @@ extension RunContext {
     func judgeAccuracy(folder: RoundFolder) throws -> JudgeAccuracyResult? {
         guard let file = config.evaluation.judgeAccuracyPairs else { return nil }
         let pairs = Array(try ArithmeticJudgePairs.read(file).suffix(config.evaluation.judgeAccuracyCount))
-        let service = completions(batchSize: config.evaluation.batchSize, progress: "judge accuracy")
         var params = SamplingParameters.phase(temperature: 0, maxNewTokens: config.evaluation.judgeAccuracyMaxNewTokens)
         params.seed = config.seed
-        let report = try JudgeAccuracy.measure(pairs, judge: PairwiseJudge(params: params), service: service)
+        let report = JudgeAccuracy.Report(results: try pairwise(pairs.map { ($0.prompt, $0.chosen, $0.rejected) }, judgeModel: nil,
+                                                                params: params, progress: "judge accuracy"))
         try JudgeAccuracy.write(pairs, report, to: folder.url(.judgeAccuracy))
         return JudgeAccuracyResult(pairs: report.pairs, correct: report.correct, singleCorrect: report.singleCorrect, ties: report.ties, unparsed: report.unparsed)
+    }
+
+    /// Pairwise verdicts in both orders by the policy (or the model at `judgeModel`, borrowed), read from
+    /// probabilities or parsed from greedy text as `evaluation.judge_mode` says.
+    func pairwise(_ items: [(instruction: String, first: String, second: String)], judgeModel: String?, params: SamplingParameters,
+                  progress: String) throws -> [PairwiseJudge.Result] {
+        try withJudge(judgeModel, batchSize: config.evaluation.batchSize, progress: progress) { judge in
+            switch config.evaluation.judgeMode {
+            case .generate: return try PairwiseJudge(params: params).judge(items, with: judge.service)
+            case .logprob: return try LogprobPairwiseJudge(tieMargin: config.evaluation.judgeTieMargin).judge(items, scorer: judge.scorer, service: nil)
+            }
+        }
     }
 }

@@ -15,7 +15,7 @@ struct MetaJudgePhase {
     /// an l2 of 0.01 on the log-strengths, so that an unbeaten judgment stays finite). Written to
     /// `meta_judgments.jsonl`.
     func run(_ ctx: RunContext, _ at: PhaseStep, gens: [GenerationRecord], judgments: [JudgmentRecord], problems: [String: Problem],
-             templates: JudgeTemplates, service: ClusterCompletions) throws {
+             templates: JudgeTemplates, judge: Judge) throws {
         let c = config
         struct Disputed { var gen: GenerationRecord; var instruction: String; var response: String; var texts: [String]; var scores: [Double] }
         var disputed: [Disputed] = []
@@ -51,7 +51,20 @@ struct MetaJudgePhase {
         ctx.logger.info("meta-judge: \(disputed.count) disputed responses, \(prompts.count) meta-judgments by the policy")
         var params = c.sampling
         params.seed = StreamTag.metaJudgeSampling.seed(ctx.config.seed); params.round = UInt64(at.round)
-        let texts = prompts.isEmpty ? [] : try service.complete(prompts, samples: 1, params: params).map { $0[0] }
+        // In logprob mode "Winner: Judgement " is forced and A against B read; the text records the
+        // verdict and its probability.
+        let texts: [String]
+        if prompts.isEmpty {
+            texts = []
+        } else if c.mode == .logprob {
+            let queries = prompts.map { VerdictQuery(prompt: $0, answerPrefix: "Winner: Judgement ", candidates: ["A", "B"]) }
+            texts = try judge.scorer.logprobs(queries).map { lp in
+                let d = VerdictDistribution(candidates: ["A", "B"], logprobs: lp)
+                return "Winner: Judgement \(d.candidates[d.mostLikely]) (p = \(String(format: "%.4f", d.probabilities[d.mostLikely])))"
+            }
+        } else {
+            texts = try judge.service.complete(prompts, samples: 1, params: params).map { $0[0] }
+        }
         var cursor = 0
         var battles: [[MetaJudge.Battle]] = [], metaTexts: [[String]] = []
         for pairs in battleIndex {
