@@ -65,10 +65,7 @@ public struct ClusterVerdictScorer: VerdictScorer {
     /// A prompt longer than the model's context keeps its last tokens, as generation's prompts do.
     public func logprobs(_ queries: [VerdictQuery]) throws -> [[Double]] {
         let context = generator.model.config.maxPositions
-        let trees = try queries.map { q in
-            let s = sequences(q), drop = max(0, (s.map(\.count).max() ?? 0) - context)
-            return try ScoringTree(sequences: s.map { Array($0.dropFirst(drop)) })
-        }
+        let trees = try queries.map { try ScoringTree(sequences: sequences($0), context: context) }
         return try cluster.score(trees: trees, chunkSize: chunkSize, local: generator)
     }
 }

@@ -10,8 +10,12 @@ public struct ScoringTree: Codable, Sendable, Equatable {
     public init(prefix: [Int32], branches: [[Int32]]) { self.prefix = prefix; self.branches = branches }
 
     /// The tree of full sequences: their longest common prefix, kept short enough that every sequence
-    /// has at least one token of its own. Sequences must be non-empty and share their first token.
-    public init(sequences: [[Int32]]) throws {
+    /// has at least one token of its own. Sequences must be non-empty and share their first token. With a
+    /// `context`, sequences longer than it lose the same number of leading tokens (the prompt's start),
+    /// as generation truncates prompts.
+    public init(sequences all: [[Int32]], context: Int? = nil) throws {
+        let drop = context.map { max(0, (all.map(\.count).max() ?? 0) - $0) } ?? 0
+        let sequences = all.map { Array($0.dropFirst(drop)) }
         guard let first = sequences.first, sequences.allSatisfy({ !$0.isEmpty }) else { throw GenerationError("a scoring question has no candidates or an empty one") }
         var shared = first.count
         for s in sequences.dropFirst() {

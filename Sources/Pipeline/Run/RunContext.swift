@@ -106,6 +106,8 @@ enum StreamTag: UInt64 {
     case synthesisShots = 0x5EED
     /// The slips of generated judge pairs, and the resamples of a bootstrap interval.
     case judgePairSlips = 0x1A8E1, bootstrap = 0xB007
+    /// The verdict letter drawn for a Self-Taught Evaluator judgment (`ForcedVerdicts`).
+    case forcedVerdict = 0xF0CED
 
     /// The run's seed combined with this tag, as a sampling seed.
     func seed(_ runSeed: UInt64) -> UInt64 { runSeed ^ rawValue }

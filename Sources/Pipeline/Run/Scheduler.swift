@@ -106,7 +106,12 @@ public final class Scheduler {
             let p = result.pValue(against: last)
             ctx.logger.info("control (same training compute spent on SFT): \(String(format: "%.1f%%", 100 * result.accuracy)) vs last round \(String(format: "%.1f%%", 100 * last.accuracy)), p = \(String(format: "%.2g", p))")
         }
-        let table = report.table()
+        var table = report.table()
+        let audits = (1...max(1, ctx.config.rounds.count)).compactMap { r -> String? in
+            guard let d = try? Data(contentsOf: ctx.round(r).url(.judgeAudit)) else { return nil }
+            return (try? JSONDecoder().decode(JudgeAuditReport.self, from: d))?.summaryLine
+        }
+        if !audits.isEmpty { table += "\n\n" + audits.joined(separator: "\n") }
         try AtomicFile.write(Data((table + "\n").utf8), to: ctx.dir.appendingPathComponent(RunState.summaryFileName))
         ctx.state.finished = true
         ctx.state.round = nil; ctx.state.phase = nil

@@ -48,6 +48,9 @@ public struct GenerateConfig {
     /// in the `teacherTemplate` format (the run's data.template when not given).
     public var teacher: String?
     public var teacherTemplate: PromptTemplate?
+    /// data.task judge_pairs: every output ends in a verdict drawn from the policy's probabilities after
+    /// "[[" (see `ForcedVerdicts`).
+    public var forcedVerdict: Bool
     init(_ r: ConfigReader) throws {
         questions = try r.int("questions", default: 1000, min: 1)
         samples = try r.int("samples", default: 8, min: 1, max: 1024)
@@ -57,6 +60,8 @@ public struct GenerateConfig {
         teacher = try r.existingPath("teacher")
         teacherTemplate = try r.choice("teacher_template")
         if teacherTemplate != nil && teacher == nil { throw r.error("teacher_template", "is the format of a teacher's prompts; give teacher too") }
+        forcedVerdict = try r.bool("forced_verdict", default: false)
+        if forcedVerdict && teacher != nil { throw r.error("forced_verdict", "draws the verdict from the policy's probabilities; it does not apply to a teacher's outputs") }
         try r.finish()
     }
 }

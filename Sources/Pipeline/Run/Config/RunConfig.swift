@@ -124,6 +124,10 @@ public struct RunConfig {
         if !data.isJudgePairs, synthesizes.contains(where: modifies) {
             throw ConfigError(file: file, line: schedule.line, key: "schedule.rounds.phases", message: "synthesize.modified_instructions rewrites labelled judge pairs: it needs data.task judge_pairs")
         }
+        let forces = rounds.flatMap { $0 }.contains { if case .generate(let g) = $0 { return g.forcedVerdict } else { return false } }
+        if forces && !data.isJudgePairs {
+            throw ConfigError(file: file, line: schedule.line, key: "schedule.rounds.phases", message: "generate.forced_verdict ends outputs with a [[A]]/[[B]] verdict: it needs data.task judge_pairs")
+        }
         if data.isJudgePairs, synthesizes.contains(where: { !modifies($0) }) {
             throw ConfigError(file: file, line: schedule.line, key: "schedule.rounds.phases", message: "with data.task judge_pairs, synthesize takes modified_instructions only")
         }

@@ -15,6 +15,7 @@ struct GeneratePhase: Phase {
         let qs = try questions(ctx, at)
         var params = c.sampling
         params.seed = ctx.config.seed; params.round = UInt64(at.round)
+        if c.forcedVerdict { params.stop = Array(Set(params.stop + [ForcedVerdicts.marker])).sorted() }
         let completed = try at.folder.completedChunks()
         if !completed.isEmpty { ctx.logger.info("\(at.key): \(completed.count) chunk(s) already generated") }
         // The writer: the policy, or (distillation) a teacher model loaded on every rank for this phase.
@@ -32,7 +33,7 @@ struct GeneratePhase: Phase {
                 KillSwitch.point("\(at.key)/chunk/\(chunk)")
             }
         }
-        let results: [GenerationResult]
+        var results: [GenerationResult]
         if let path = c.teacher {
             let template = c.teacherTemplate ?? ctx.config.data.template
             results = try ctx.borrowing(path, role: "teacher model") { model, tokenizer in
@@ -42,6 +43,11 @@ struct GeneratePhase: Phase {
         } else {
             results = try generate(ctx.policy, ctx.tokenizer, ctx.config.data.template)
         }
+        let cut = results.filter { $0.finishReason == "length" }.count
+        if c.forcedVerdict {
+            results = try ForcedVerdicts.apply(ctx, at, questions: qs, results: results, params: params, batchSize: c.batchSize)
+            ctx.logger.info("\(at.key): a verdict drawn from the policy's probabilities ends each of \(results.count) outputs (\(cut) cut by max_new_tokens)")
+        }
         let records = results.map { r in
             GenerationRecord(promptId: qs[r.promptIndex].id, sampleIndex: r.sampleIndex, text: r.text, tokenIds: r.tokens,
                              logprob: r.logprob, finishReason: r.finishReason)
@@ -49,7 +55,9 @@ struct GeneratePhase: Phase {
         try at.folder.write(records, as: .generations)
         at.folder.removePartialGenerations()
         let lengths = results.map { Double($0.tokens.count) }
-        try ctx.metrics(at.folder).append(["phase": "generate", "samples": results.count, "mean_length": Statistics.meanAndSD(lengths).mean])
+        var fields: [String: Any] = ["phase": "generate", "samples": results.count, "mean_length": Statistics.meanAndSD(lengths).mean]
+        if c.forcedVerdict { fields["forced_verdicts"] = results.count; fields["cut_reasonings"] = cut }
+        try ctx.metrics(at.folder).append(fields)
     }
 
     /// The round's questions: a slice of the task's, or those a synthesize phase kept.
