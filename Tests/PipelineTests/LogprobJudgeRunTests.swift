@@ -48,6 +48,10 @@ import TestSupport
             return (o["token_logprobs"] as! [Double]).last!
         }
         #expect(verdicts.count == 8 && last.count == 32)
+        let report = try JSONSerialization.jsonObject(with: Data(r.stdout.split(separator: "\n").last!.utf8)) as! [String: Any]
+        let favoured = verdicts.filter { ($0["p_first"] as! Double) > 0.5 }.count
+        #expect(report["forced_choice_accuracy"] as? Double == Double(favoured) / 8 && report["pairs"] as? Int == 8)
+        #expect(report["ties"] as? Int == 0 && report["accuracy"] as? Double == Double(favoured) / 8)
         for (k, v) in verdicts.enumerated() {
             func pA(_ i: Int) -> Double { 1 / (1 + exp(last[i + 1] - last[i])) }
             let forward = pA(4 * k), backward = pA(4 * k + 2)

@@ -23,6 +23,11 @@ public enum JudgeAccuracy {
         public var flips: Int { results.filter(\.flipped).count }
         public var cut: Int { results.reduce(0) { $0 + $1.cut } }
         public var accuracy: Double { pairs == 0 ? 0 : Double(correct) / Double(pairs) }
+        /// Read from probabilities: pairs whose order-corrected probability favours the better response at
+        /// all (above one half, whatever the tie margin): where a weak judge's signal is, if anywhere.
+        public var forcedChoiceCorrect: Int? {
+            results.contains { $0.probabilityFirst == nil } ? nil : results.filter { $0.probabilityFirst! > 0.5 }.count
+        }
         public var singleAccuracy: Double { pairs == 0 ? 0 : Double(singleCorrect) / Double(2 * pairs) }
 
         public func json() -> String {
@@ -31,7 +36,11 @@ public enum JudgeAccuracy {
             return "{\"pairs\": \(pairs), \"accuracy\": \(JSONLines.number(accuracy)), \"ci95\": [\(JSONLines.number(ci.low)), \(JSONLines.number(ci.high))], "
                 + "\"single_order_accuracy\": \(JSONLines.number(singleAccuracy)), \"single_order_ci95\": [\(JSONLines.number(single.low)), \(JSONLines.number(single.high))], "
                 + "\"ties\": \(ties), \"unparsed\": \(unparsed), \"first_position_rate\": \(JSONLines.number(parsedSingles == 0 ? 0 : Double(firstPosition) / Double(parsedSingles))), "
-                + "\"position_flip_rate\": \(JSONLines.number(pairs == 0 ? 0 : Double(flips) / Double(pairs))), \"cut_reasonings\": \(cut)}"
+                + "\"position_flip_rate\": \(JSONLines.number(pairs == 0 ? 0 : Double(flips) / Double(pairs))), \"cut_reasonings\": \(cut)"
+                + (forcedChoiceCorrect.map { k in
+                    let f = Statistics.wilson(successes: k, trials: pairs)
+                    return ", \"forced_choice_accuracy\": \(JSONLines.number(Double(k) / Double(max(1, pairs)))), \"forced_choice_ci95\": [\(JSONLines.number(f.low)), \(JSONLines.number(f.high))]"
+                } ?? "") + "}"
         }
     }
 
