@@ -53,6 +53,35 @@ import TestSupport
         #expect(ArithmeticJudgePairs.make(count: 20, seed: 1).map(\.rejected) != pairs.prefix(20).map(\.rejected))
     }
 
+    /// The shipped rule-made sets are what `judge-pairs --kind K --count 100` writes, and each pair differs
+    /// from its better response in the one way its set names.
+    @Test func ruleMadeSetsAreReproducibleAndEachTestsOneThing() throws {
+        for kind in ["relevance", "completeness", "instruction", "fluency"] {
+            let shipped = Paths.repo.appendingPathComponent("data/judge-sets/\(kind).jsonl")
+            let file = JudgePairTests.dir.appendingPathComponent("\(kind).jsonl")
+            #expect(try autodidact(["judge-pairs", "--kind", kind, "--count", "100", "--output", file.path]).status == 0)
+            #expect(fileDifference(file.path, shipped.path) == nil, "\(kind)")
+            let pairs = try ArithmeticJudgePairs.read(shipped.path)
+            #expect(pairs.count == 100 && Set(pairs.map(\.id)).count == 100)
+            for p in pairs {
+                let c = p.chosen.split(whereSeparator: \.isWhitespace), r = p.rejected.split(whereSeparator: \.isWhitespace)
+                switch kind {
+                case "relevance":
+                    // Another question's solution: a whole worked solution that starts another story.
+                    #expect(p.rejected.contains("####") && p.rejected.components(separatedBy: ".")[0] != p.chosen.components(separatedBy: ".")[0])
+                case "completeness":
+                    #expect(p.chosen.hasPrefix(p.rejected) && !p.rejected.contains("####") && r.count < c.count)
+                case "instruction":
+                    let limit = Int(p.prompt.components(separatedBy: "using ")[1].components(separatedBy: " words")[0])!
+                    #expect(c.count <= limit && r.count > limit && p.rejected.hasSuffix(p.chosen.components(separatedBy: " ").last!.dropLast()))
+                default:
+                    #expect(c.sorted() == r.sorted() && c != r)
+                }
+            }
+        }
+        #expect(try autodidact(["judge-pairs", "--kind", "nonsense", "--output", "/dev/null"]).stderr.contains("is not one of arithmetic, relevance"))
+    }
+
     /// The shipped file is what `autodidact judge-pairs --count 300` writes.
     @Test func shippedPairsAreReproducible() throws {
         let shipped = Paths.repo.appendingPathComponent("data/judge-pairs.jsonl")
