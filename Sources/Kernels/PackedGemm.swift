@@ -39,6 +39,8 @@ public enum PackedGemm {
         if M == 0 || N == 0 { return }
         let panels = (N + P - 1) / P
         let base = w.data.pointer
+        // Six-row tiles (prefill) run 16 wide where the CPU has AVX-512: the same bits, twice the width.
+        let wide = autodidact_use_avx512() != 0
         // Each thread takes a contiguous run of panels, so it knows the next one and can fetch it from
         // memory while it computes on this one (spread over the tiles of a panel).
         Parallel.range(panels) { first, end in
@@ -63,7 +65,12 @@ public enum PackedGemm {
                     case 3: tile(Rows3.self, out: o, ldo: N, x: xm, K: K, panel: panel, width: width, accumulate: accumulate, prefetch: pf, prefetchLines: pfLines)
                     case 4: tile(Rows4.self, out: o, ldo: N, x: xm, K: K, panel: panel, width: width, accumulate: accumulate, prefetch: pf, prefetchLines: pfLines)
                     case 5: tile(Rows5.self, out: o, ldo: N, x: xm, K: K, panel: panel, width: width, accumulate: accumulate, prefetch: pf, prefetchLines: pfLines)
-                    default: tile(Rows6.self, out: o, ldo: N, x: xm, K: K, panel: panel, width: width, accumulate: accumulate, prefetch: pf, prefetchLines: pfLines)
+                    default:
+                        if wide && width == 16 {
+                            autodidact_tile6_avx512(o, N, xm, K, panel, accumulate ? 1 : 0, pf, pf == nil ? 0 : pfLines)
+                        } else {
+                            tile(Rows6.self, out: o, ldo: N, x: xm, K: K, panel: panel, width: width, accumulate: accumulate, prefetch: pf, prefetchLines: pfLines)
+                        }
                     }
                     m += mc
                 }
