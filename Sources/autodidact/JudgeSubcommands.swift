@@ -38,7 +38,7 @@ struct JudgeAccuracyCommand: ParsableCommand {
     var mode = "logprob"
     @Flag(help: "logprob mode: the judge first writes its reasoning (up to \"[[\" or --max-new-tokens), then the verdict is read.")
     var reasoning = false
-    @Option(help: "logprob mode: an order-corrected probability within this of 0.5 is a tie.") var tieMargin = 0.05
+    @Option(help: "logprob mode: an order-corrected probability within this of 0.5 is a tie (0: only exactly 0.5).") var tieMargin = 0.0
     @Option(help: "Judge only the first N pairs.") var limit: Int?
     @Option(help: "Sequences decoded together.") var batchSize = 16
     @Option(help: "\(BatchGenerate.templateHelp)") var template = "auto"

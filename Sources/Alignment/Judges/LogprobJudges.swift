@@ -96,7 +96,7 @@ public struct LogprobPairwiseJudge {
     public var reasoning: ReasoningFirst?
     public static let prefix = "[["
 
-    public init(templates: JudgeTemplates = JudgeTemplates(), tieMargin: Double = 0.05, reasoning: ReasoningFirst? = nil) {
+    public init(templates: JudgeTemplates = JudgeTemplates(), tieMargin: Double = 0, reasoning: ReasoningFirst? = nil) {
         self.templates = templates; self.tieMargin = tieMargin; self.reasoning = reasoning
     }
 

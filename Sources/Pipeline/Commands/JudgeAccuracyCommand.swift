@@ -19,7 +19,7 @@ public enum JudgeAccuracyCommand {
         /// Verdicts read from probabilities (logprob, optionally after reasoning) or parsed from text.
         public var mode = JudgeMode.logprob
         public var reasoning = false
-        public var tieMargin = 0.05
+        public var tieMargin = 0.0
         public var sampling: SamplingParameters
         public init(model: String, pairs: [String]) {
             self.model = model; self.pairs = pairs

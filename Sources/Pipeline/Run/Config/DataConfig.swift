@@ -85,7 +85,7 @@ public struct EvaluationConfig: Equatable {
         judgeAccuracyCount = try r.int("judge_accuracy_count", default: 50, min: 1)
         judgeAccuracyMaxNewTokens = try r.int("judge_accuracy_max_new_tokens", default: 128, min: 1, max: SamplingParameters.maximumNewTokens)
         judgeMode = try r.choice("judge_mode", default: .logprob)
-        judgeTieMargin = try r.double("judge_tie_margin", default: 0.05, min: 0, max: 0.5)
+        judgeTieMargin = try r.double("judge_tie_margin", default: 0, min: 0, max: 0.5)
         try r.finish()
     }
 }
