@@ -137,7 +137,7 @@ import TestSupport
         let pairs = JudgePairTests.dir.appendingPathComponent("few.jsonl")
         try ArithmeticJudgePairs.write(count: 3, seed: 4, to: pairs.path)
         let out = JudgePairTests.dir.appendingPathComponent("verdicts.jsonl")
-        let r = try autodidact(["judge-accuracy", "--model", model, "--pairs", pairs.path, "--max-new-tokens", "8",
+        let r = try autodidact(["judge-accuracy", "--model", model, "--pairs", pairs.path, "--mode", "generate", "--max-new-tokens", "8",
                                 "--template", "plain", "--output", out.path])
         #expect(r.status == 0, "\(r.stderr)")
         let report = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]

@@ -35,7 +35,7 @@ import TestSupport
                     "schedule.rounds.phases.0.generate.questions=10", "schedule.rounds.phases.0.generate.samples=3",
                     "schedule.rounds.phases.0.generate.max_new_tokens=2",
                     "schedule.rounds.phases.1.judge.rubric=\(rubric.path)", "schedule.rounds.phases.1.judge.judgments=4",
-                    "schedule.rounds.phases.1.judge.mode=generate", "evaluation.judge_mode=generate",
+                    "schedule.rounds.phases.1.judge.mode=generate", "schedule.rounds.phases.1.judge.reasoning=false", "evaluation.judge_mode=generate",
                     "schedule.rounds.phases.1.judge.max_new_tokens=24", "schedule.rounds.phases.3.train.lr=0.0001"]
         let r = try autodidact(args + ["run.output_dir=\(out.path)"])
         #expect(r.status == 0, "\(r.stderr)")
