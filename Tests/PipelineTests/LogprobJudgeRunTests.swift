@@ -188,6 +188,42 @@ import TestSupport
         #expect(try RecipeTests.records(JudgmentRecord.self, plain.appendingPathComponent("round-01"), "judgments.jsonl").allSatisfy { !$0.parsed })
     }
 
+    /// Meta-Rewarding as configured: each judgment written first, its score read from probabilities, and
+    /// the meta-judge's A against B read after a forced "Winner: Judgement ". Every judgment text ends in
+    /// its most likely score, and every battle's letters are those its meta-texts record.
+    @Test func metaRewardingWritesJudgmentsThenReadsScoresAndMetaVerdicts() throws {
+        let model = try MetaRewardingRecipeTests.metaJudgingModel()
+        let rubric = try RecipeTests.rubric("meta-rubric.txt")
+        let out = RecipeTests.freshDirectory("meta-rewarding-logprob")
+        let r = try autodidact(["run", RecipeTests.config("meta-rewarding"), "model.path=\(model)", "data.template=qa", "data.eval_size=6",
+                                "evaluation.max_new_tokens=8", "evaluation.win_rate_count=4", "evaluation.win_rate_max_new_tokens=8",
+                                "schedule.rounds.count=1", "schedule.rounds.phases.0.generate.questions=6", "schedule.rounds.phases.0.generate.samples=3",
+                                "schedule.rounds.phases.0.generate.max_new_tokens=2", "schedule.rounds.phases.1.judge.rubric=\(rubric.path)",
+                                "schedule.rounds.phases.1.judge.judgments=3", "schedule.rounds.phases.1.judge.max_new_tokens=16",
+                                "schedule.rounds.phases.1.judge.audit.gold_count=6", "schedule.rounds.phases.3.train.lr=0.0001", "run.output_dir=\(out.path)"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let round = out.appendingPathComponent("round-01")
+        let judgments = try RecipeTests.records(JudgmentRecord.self, round, "judgments.jsonl")
+        #expect(judgments.count == 18)
+        for j in judgments {
+            #expect(j.judgeTexts?.count == 3 && j.distributions?.count == 3)
+            for (k, text) in (j.judgeTexts ?? []).enumerated() {
+                let d = j.distributions![k]
+                let best = d.indices.max { d[$0] < d[$1] }!
+                #expect(text.hasSuffix("Score: \(best)") && j.mostLikely![k] == Double(best))
+                #expect(abs(j.judgeScores![k]! - d.enumerated().reduce(0) { $0 + Double($1.offset) * $1.element }) < 1e-12)
+            }
+        }
+        let meta = try RecipeTests.records(MetaJudgmentRecord.self, round, "meta_judgments.jsonl")
+        #expect(!meta.isEmpty)
+        for m in meta {
+            for (b, battle) in m.battles.enumerated() {
+                #expect(m.metaTexts[2 * b].hasPrefix("Winner: Judgement \(battle.forward!) (p = "))
+                #expect(m.metaTexts[2 * b + 1].hasPrefix("Winner: Judgement \(battle.backward!) (p = "))
+            }
+        }
+    }
+
     /// Spearman's rho with average ranks for ties (NaN when a list is constant), written here independently.
     static func spearman(_ x: [Double], _ y: [Double]) -> Double {
         func ranks(_ v: [Double]) -> [Double] {
