@@ -99,7 +99,8 @@ extension Generator {
         var values = group.map { [Double](repeating: 0, count: $0.branches.count) }
         let first = forward.run(tokens: tokens, slots: slots, positions: positions, logitRows: logitRows)
         for (s, t) in group.enumerated() {
-            for (b, branch) in t.branches.enumerated() { values[s][b] = Self.logprob(first + s * V, V, branch[0]) }
+            let lse = Self.logSumExp(first + s * V, V)
+            for (b, branch) in t.branches.enumerated() { values[s][b] = lse.of(branch[0]) }
         }
         // Branches of more than one token: the rest of their tokens, each in a copy of its prefix's slot.
         tokens.removeAll(); slots.removeAll(); positions.removeAll(); logitRows.removeAll()
@@ -118,17 +119,23 @@ extension Generator {
         }
         if !tokens.isEmpty {
             let rest = forward.run(tokens: tokens, slots: slots, positions: positions, logitRows: logitRows)
-            for (i, t) in targets.enumerated() { values[t.tree][t.branch] += Self.logprob(rest + i * V, V, t.token) }
+            for (i, t) in targets.enumerated() { values[t.tree][t.branch] += Self.logSumExp(rest + i * V, V).of(t.token) }
         }
         return values
     }
 
-    /// log softmax(row)[token], the sum in double.
-    static func logprob(_ row: UnsafePointer<Float>, _ V: Int, _ token: Int32) -> Double {
+    /// A logits row's maximum and log of the shifted exponential sum (in double), computed once for all the
+    /// tokens read from the row: `of(token)` is log softmax(row)[token].
+    struct RowNormaliser {
+        let row: UnsafePointer<Float>, top: Float, logSum: Double
+        func of(_ token: Int32) -> Double { Double(row[Int(token)] - top) - logSum }
+    }
+
+    static func logSumExp(_ row: UnsafePointer<Float>, _ V: Int) -> RowNormaliser {
         var top = -Float.infinity
         for v in 0..<V { top = max(top, row[v]) }
         var sum = 0.0
         for v in 0..<V { sum += Foundation.exp(Double(row[v] - top)) }
-        return Double(row[Int(token)] - top) - Foundation.log(sum)
+        return RowNormaliser(row: row, top: top, logSum: Foundation.log(sum))
     }
 }

@@ -65,7 +65,7 @@ public enum JudgeAccuracyCommand {
                                          progress: Progress.bars("judge-accuracy", logger: logger))
         let scorer = ClusterVerdictScorer(service, chunkSize: o.batchSize)
         var reports: [SetReport] = []
-        for (k, (file, pairs)) in sets.enumerated() {
+        for (file, pairs) in sets {
             logger.info("judge-accuracy: \(file): \(pairs.count) pairs x 2 orders on \(cluster.size) rank(s), \(o.mode.rawValue) mode\(o.reasoning ? " with reasoning first" : "")")
             let start = Date()
             let report: JudgeAccuracy.Report
@@ -80,7 +80,6 @@ public enum JudgeAccuracyCommand {
             if let out = o.output {
                 let path = sets.count == 1 ? out : out + "." + URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent + ".jsonl"
                 try JudgeAccuracy.write(pairs, report, to: URL(fileURLWithPath: path))
-                _ = k
             }
             reports.append(SetReport(file: file, report: report, seconds: seconds, mode: o.mode.rawValue + (o.reasoning ? "+reasoning" : "")))
         }

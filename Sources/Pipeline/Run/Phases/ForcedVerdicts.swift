@@ -13,8 +13,9 @@ enum ForcedVerdicts {
     static func apply(_ ctx: RunContext, _ at: PhaseStep, questions: [Problem], results: [GenerationResult],
                       params: SamplingParameters, batchSize: Int) throws -> [GenerationResult] {
         let written = results.map { $0.finishReason == "length" ? $0.text + "\n" : $0.text }
+        let prompts = questions.map { ctx.task.promptIds($0) }  // once per question, not per sample
         let trees = try zip(results, written).map { r, text -> ScoringTree in
-            let prompt = ctx.task.promptIds(questions[r.promptIndex])
+            let prompt = prompts[r.promptIndex]
             return try ScoringTree(sequences: ["A", "B"].map { prompt + ctx.tokenizer.encode(text + marker + $0, parseSpecial: false) },
                                    context: ctx.policy.config.maxPositions)
         }
