@@ -410,6 +410,15 @@ while i < args.count {
             exit(2)
         }
         benchGenerate(shape: "smol", batch: b, new: 128, iterations: 3, modelPath: args[i + 1]); i += 3
+    case "quantized":
+        guard i + 2 < args.count, let p = Precision(rawValue: args[i + 2]) else {
+            FileHandle.standardError.write("usage: quantized PATH quantized|float32\n".data(using: .utf8)!)
+            exit(2)
+        }
+        benchQuantized(path: args[i + 1], precision: p); i += 3
+    case "quantized-fidelity":
+        guard i + 1 < args.count else { exit(2) }
+        benchQuantizedFidelity(path: args[i + 1]); i += 2
     case "train-model":
         guard i + 3 < args.count, let b = Int(args[i + 2]), let s = Int(args[i + 3]) else {
             FileHandle.standardError.write("usage: train-model PATH BATCH SEQ\n".data(using: .utf8)!)

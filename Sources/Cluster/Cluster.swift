@@ -72,10 +72,11 @@ public final class Cluster {
         case initialised(LlamaConfig, seed: UInt64)
     }
 
-    /// Reads the model at `path` here and on every worker; warnings go to the log.
-    public func load(_ path: String) throws -> LoadedModel {
-        let loaded = try Cluster.read(path, logger: logger)
-        try mirror(.file(path))
+    /// Reads the model at `path` here and on every worker; warnings go to the log. `precision: .quantized`
+    /// keeps a GGUF file's matrices in their blocks (a frozen model: a judge, a teacher).
+    public func load(_ path: String, precision: Precision = .float32) throws -> LoadedModel {
+        let loaded = try Cluster.read(path, precision: precision, logger: logger)
+        try broadcast(.loadModel(path: path, precision: precision))
         return loaded
     }
 
@@ -89,14 +90,14 @@ public final class Cluster {
     /// model, such as a teacher or a judge).
     public func mirror(_ source: ModelSource) throws {
         switch source {
-        case .file(let p): try broadcast(.loadModel(path: p))
+        case .file(let p): try broadcast(.loadModel(path: p, precision: .float32))
         case .initialised(let c, let seed): try broadcast(.initModel(configJSON: String(decoding: c.jsonData(), as: UTF8.self), seed: seed))
         }
     }
 
     /// Reads a model on this rank only (for commands without workers), its warnings logged.
-    public static func read(_ path: String, logger: Logger) throws -> LoadedModel {
-        let loaded = try Checkpoint.load(path: path)
+    public static func read(_ path: String, precision: Precision = .float32, logger: Logger) throws -> LoadedModel {
+        let loaded = try Checkpoint.load(path: path, precision: precision)
         for w in loaded.warnings { logger.warning("\(w)") }
         return loaded
     }

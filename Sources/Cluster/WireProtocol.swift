@@ -9,7 +9,7 @@ import Model
 /// everything needed to carry it out. Only `Cluster` sends them (each of its operations tells the workers
 /// and does rank 0's share), so phase code never addresses a worker.
 public enum WorkerCommand: Codable {
-    case loadModel(path: String)
+    case loadModel(path: String, precision: Precision)
     case initModel(configJSON: String, seed: UInt64)
     case generate(chunk: Int, requests: [GenerationRequest], params: SamplingParameters, batchSize: Int)
     case setupTrainer(TrainerSetup)

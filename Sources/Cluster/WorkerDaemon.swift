@@ -35,8 +35,8 @@ final class WorkerDaemon {
             case .shutdown:
                 for p in pendingSends { try p.wait() }
                 return
-            case .loadModel(let path):
-                let loaded = try Checkpoint.load(path: path)
+            case .loadModel(let path, let precision):
+                let loaded = try Checkpoint.load(path: path, precision: precision)
                 model = loaded.model; tokenizer = loaded.tokenizer; generator = nil; trainer = nil
             case .initModel(let json, let seed):
                 let config = try LlamaConfig.parse(Data(json.utf8), file: "config from rank 0").config

@@ -35,22 +35,60 @@ public final class KVCache: @unchecked Sendable {
     }
 }
 
-/// The model's matrices packed for `PackedGemm` (a second copy of the weights, made once per generator).
+/// One of the inference forward's weight matrices: float32 packed for `PackedGemm`, or a frozen model's GGUF
+/// blocks (`QuantizedMatrix`).
+public enum InferenceMatrix: Sendable {
+    case packed(PackedMatrix)
+    case blocks(QuantizedMatrix)
+
+    /// out[m, n] (+)= sum_k x[m, k] * w[n, k]; a row's result never depends on the rows beside it.
+    @inline(__always)
+    func multiply(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, rows: Int, accumulate: Bool = false) {
+        switch self {
+        case .packed(let w): PackedGemm.multiply(out: out, x: x, w: w, rows: rows, accumulate: accumulate)
+        case .blocks(let w): w.multiply(out: out, x: x, rows: rows, accumulate: accumulate)
+        }
+    }
+}
+
+/// The model's matrices as the inference forward reads them: packed float32 copies (made once per
+/// generator), or a quantized model's blocks as loaded.
 public final class PackedWeights: @unchecked Sendable {
-    public struct Layer: Sendable { public let qkv, o, gateUp, down: PackedMatrix }
+    public struct Layer: Sendable { public let qkv, o, gateUp, down: InferenceMatrix }
     public let layers: [Layer]
-    public let lmHead: PackedMatrix
+    public let lmHead: InferenceMatrix
+    /// The embedding rows' source when they are not in the model's parameters.
+    let embedBlocks: QuantizedMatrix?
 
     public init(_ model: LlamaModel) {
         let c = model.config
+        if let q = model.quantized {
+            layers = q.layers.map { Layer(qkv: .blocks($0.qkv), o: .blocks($0.o), gateUp: .blocks($0.gateUp), down: .blocks($0.down)) }
+            lmHead = .blocks(q.lmHead)
+            embedBlocks = q.embed
+            return
+        }
         layers = (0..<c.numLayers).map { l in
             let w = model.layout.layer(l, in: model.params)
-            return Layer(qkv: PackedMatrix(w.qkv, outDim: c.qkvDim, inDim: c.hiddenSize),
-                         o: PackedMatrix(w.o, outDim: c.hiddenSize, inDim: c.qDim),
-                         gateUp: PackedMatrix(w.gateUp, outDim: 2 * c.intermediateSize, inDim: c.hiddenSize),
-                         down: PackedMatrix(w.down, outDim: c.hiddenSize, inDim: c.intermediateSize))
+            return Layer(qkv: .packed(PackedMatrix(w.qkv, outDim: c.qkvDim, inDim: c.hiddenSize)),
+                         o: .packed(PackedMatrix(w.o, outDim: c.hiddenSize, inDim: c.qDim)),
+                         gateUp: .packed(PackedMatrix(w.gateUp, outDim: 2 * c.intermediateSize, inDim: c.hiddenSize)),
+                         down: .packed(PackedMatrix(w.down, outDim: c.hiddenSize, inDim: c.intermediateSize)))
         }
-        lmHead = PackedMatrix(model.params.pointer + model.layout.lmHead, outDim: c.vocabSize, inDim: c.hiddenSize)
+        lmHead = .packed(PackedMatrix(model.params.pointer + model.layout.lmHead, outDim: c.vocabSize, inDim: c.hiddenSize))
+        embedBlocks = nil
+    }
+
+    /// out[r] = the embedding row of ids[r].
+    func embed(out: UnsafeMutablePointer<Float>, ids: UnsafePointer<Int32>, rows: Int, model: LlamaModel) {
+        let C = model.config.hiddenSize
+        guard let blocks = embedBlocks else {
+            Embedding.forward(out: out, ids: ids, table: model.params.pointer + model.layout.embed, rows: rows, dim: C)
+            return
+        }
+        Parallel.range(rows, grain: 32) { lo, hi in
+            for r in lo..<hi { blocks.row(Int(ids[r]), into: out + r * C) }
+        }
     }
 }
 
@@ -82,7 +120,7 @@ public final class BatchForward: @unchecked Sendable {
         for p in positions { span = max(span, Int(p) + 1) }
         scores.ensure(cache.layout.scratchCount(rows: R, span: span))
         tokens.withUnsafeBufferPointer { ids in
-            Embedding.forward(out: x.pointer, ids: ids.baseAddress!, table: P + layout.embed, rows: R, dim: C)
+            weights.embed(out: x.pointer, ids: ids.baseAddress!, rows: R, model: model)
         }
         slots.withUnsafeBufferPointer { slotBuf in
         positions.withUnsafeBufferPointer { posBuf in
@@ -91,7 +129,7 @@ public final class BatchForward: @unchecked Sendable {
                 let w = layout.layer(l, in: model.params), pw = weights.layers[l]
                 let kc = cache.keys.pointer + l * cache.layerStride, vc = cache.values.pointer + l * cache.layerStride
                 RMSNorm.forward(out: xn.pointer, rstd: nil, x: x.pointer, w: w.attnNorm, rows: R, dim: C, eps: c.rmsNormEps)
-                PackedGemm.multiply(out: qkv.pointer, x: xn.pointer, w: pw.qkv, rows: R)
+                pw.qkv.multiply(out: qkv.pointer, x: xn.pointer, rows: R)
                 model.finishQKV(qkv.pointer, layer: w, rows: R, positions: pos)
                 Parallel.range(R, grain: 16) { r0, r1 in
                     for r in r0..<r1 {
@@ -101,11 +139,11 @@ public final class BatchForward: @unchecked Sendable {
                 }
                 cache.layout.forward(out: att.pointer, q: qkv.pointer, keys: kc, values: vc, slot: slot, pos: pos,
                                      rows: R, span: span, scratch: scores.pointer)
-                PackedGemm.multiply(out: x.pointer, x: att.pointer, w: pw.o, rows: R, accumulate: true)
+                pw.o.multiply(out: x.pointer, x: att.pointer, rows: R, accumulate: true)
                 RMSNorm.forward(out: xn.pointer, rstd: nil, x: x.pointer, w: w.mlpNorm, rows: R, dim: C, eps: c.rmsNormEps)
-                PackedGemm.multiply(out: gu.pointer, x: xn.pointer, w: pw.gateUp, rows: R)
+                pw.gateUp.multiply(out: gu.pointer, x: xn.pointer, rows: R)
                 SwiGLU.forward(h: h.pointer, gu: gu.pointer, rows: R, dim: F)
-                PackedGemm.multiply(out: x.pointer, x: h.pointer, w: pw.down, rows: R, accumulate: true)
+                pw.down.multiply(out: x.pointer, x: h.pointer, rows: R, accumulate: true)
             }
         }
         }
@@ -114,7 +152,7 @@ public final class BatchForward: @unchecked Sendable {
         for (i, r) in logitRows.enumerated() { (sel + i * C).update(from: x.pointer + r * C, count: C) }
         RMSNorm.forward(out: sel, rstd: nil, x: sel, w: P + layout.finalNorm, rows: L, dim: C, eps: c.rmsNormEps)
         let out = logits.ensure(L * c.vocabSize)
-        PackedGemm.multiply(out: out, x: sel, w: weights.lmHead, rows: L)
+        weights.lmHead.multiply(out: out, x: sel, rows: L)
         return out
     }
 }

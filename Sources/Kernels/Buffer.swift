@@ -10,6 +10,8 @@ import Glibc
 public final class FloatBuffer: @unchecked Sendable {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Float>
+    /// Bytes mapped by `init(unbackedCount:)` (0 for ordinary buffers).
+    private let mappedBytes: Int
 
     /// Buffers of at least this many bytes are aligned to 2 MiB and marked for transparent huge pages, so
     /// that streaming through hundreds of megabytes of weights is not held up by TLB misses and by
@@ -34,6 +36,19 @@ public final class FloatBuffer: @unchecked Sendable {
         }
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         pointer.initialize(repeating: 0, count: max(count, 1))
+        mappedBytes = 0
+    }
+
+    /// A zero buffer whose pages take memory only once written (an anonymous mapping): the parameters of a
+    /// model whose matrices live elsewhere (`QuantizedMatrix`), of which only norms and biases are filled.
+    public init(unbackedCount count: Int) {
+        precondition(count >= 0, "FloatBuffer count must be non-negative")
+        self.count = count
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        guard let raw = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
+              raw != MAP_FAILED else { fatalError("FloatBuffer: cannot map \(bytes) bytes") }
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        mappedBytes = bytes
     }
 
     public convenience init(_ values: [Float]) {
@@ -41,7 +56,9 @@ public final class FloatBuffer: @unchecked Sendable {
         values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
     }
 
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    deinit {
+        if mappedBytes > 0 { munmap(pointer, mappedBytes) } else { UnsafeMutableRawPointer(pointer).deallocate() }
+    }
 
     public subscript(i: Int) -> Float {
         get { pointer[i] }

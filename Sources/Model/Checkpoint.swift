@@ -16,13 +16,15 @@ public struct LoadedModel {
 /// and llama.cpp GGUF files. Loading is strict: every expected tensor must be present with its exact
 /// shape, and nothing else may be.
 public enum Checkpoint {
-    public static func load(path: String) throws -> LoadedModel {
+    /// `precision: .quantized` keeps a GGUF file's matrices in their blocks (inference only); a Hugging Face
+    /// directory always loads in float32.
+    public static func load(path: String, precision: Precision = .float32) throws -> LoadedModel {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw ModelError("\(path): no such file or directory (expected a Hugging Face model directory or a .gguf file)")
         }
         if isDir.boolValue { return try loadHuggingFace(directory: URL(fileURLWithPath: path)) }
-        return try loadGGUF(url: URL(fileURLWithPath: path))
+        return try loadGGUF(url: URL(fileURLWithPath: path), precision: precision)
     }
 
     // MARK: Hugging Face

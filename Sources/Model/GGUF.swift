@@ -138,6 +138,14 @@ public struct GGUFFile {
         }
     }
 
+    /// `body` with the bytes of tensor `name` (its blocks as stored).
+    func withBytes<T>(_ name: String, _ body: (UnsafePointer<UInt8>, Tensor) throws -> T) throws -> T {
+        guard let t = tensors[name] else { throw ModelError.format(path, "no tensor '\(name)'") }
+        return try data.withUnsafeBytes { raw in
+            try body((raw.baseAddress! + dataStart + t.offset).assumingMemoryBound(to: UInt8.self), t)
+        }
+    }
+
     /// Dequantises `count` values (whole blocks) of `type` from `p`.
     public static func dequantize(type: TensorType, from p: UnsafePointer<UInt8>, count: Int, into out: UnsafeMutablePointer<Float>) {
         switch type {

@@ -6,11 +6,21 @@ extension Checkpoint {
     /// Loads a llama.cpp GGUF model (architecture llama, qwen2 or qwen3): configuration from `<arch>.*`
     /// metadata, tensors dequantised to float32 and mapped to Hugging Face names and layout (llama's Q/K rows
     /// un-permuted), tokenizer from `tokenizer.ggml.*`.
-    public static func loadGGUF(url: URL) throws -> LoadedModel {
+    ///
+    /// With `precision: .quantized` the matrices stay in their blocks (`LlamaModel.quantized`, for inference
+    /// only) when every one of them can (`QuantizedTensors.canHold`); otherwise the model loads in float32
+    /// and a warning says why.
+    public static func loadGGUF(url: URL, precision: Precision = .float32) throws -> LoadedModel {
         let file = try GGUFFile(url: url)
         let path = file.path
         let config = try ggufConfig(file)
-        let model = LlamaModel(config: config)
+        let layout = ParameterLayout(config: config)
+        let blocks = precision == .quantized && QuantizedTensors.canHold(file, layout: layout)
+        var warnings: [String] = []
+        if precision == .quantized && !blocks {
+            warnings.append("\(path): some matrices are not in a block type the quantized path reads (\(GGUFFile.TensorType.names), rows a multiple of 32); loaded in float32")
+        }
+        let model = blocks ? LlamaModel(config: config, params: FloatBuffer(unbackedCount: layout.count)) : LlamaModel(config: config)
         var remaining = Set(file.tensorOrder)
         for spec in model.layout.tensors {
             let ggufName = ggufTensorName(spec.name)
@@ -18,6 +28,8 @@ extension Checkpoint {
             guard Array(t.dims.reversed()) == spec.shape else {
                 throw ModelError.format(path, "tensor '\(ggufName)' has dimensions \(t.dims) (GGUF order), expected \(Array(spec.shape.reversed()))")
             }
+            remaining.remove(ggufName)
+            if blocks && spec.shape.count == 2 { continue }
             let dst = model.params.pointer + spec.offset
             try file.read(ggufName, into: dst)
             // llama.cpp permutes Q/K rows for the llama architecture only.
@@ -27,7 +39,6 @@ extension Checkpoint {
                 unpermuteRows(dst, rows: spec.shape[0], cols: spec.shape[1], heads: config.numKVHeads)
             }
             try checkFinite(dst, count: spec.count, name: ggufName, file: path)
-            remaining.remove(ggufName)
         }
         if let extra = remaining.sorted().first {
             throw ModelError.format(path, "unexpected tensor '\(extra)'\(remaining.count > 1 ? " and \(remaining.count - 1) more" : "")")
@@ -36,7 +47,8 @@ extension Checkpoint {
         if let t = tokenizer, t.vocabularySize > config.vocabSize {
             throw ModelError.format(path, "the tokenizer has \(t.vocabularySize) tokens but the embedding has \(config.vocabSize) rows")
         }
-        return LoadedModel(model: model, tokenizer: tokenizer, source: path, warnings: [])
+        if blocks { model.quantized = try QuantizedTensors(file: file, config: config) }
+        return LoadedModel(model: model, tokenizer: tokenizer, source: path, warnings: warnings)
     }
 
     static func ggufTensorName(_ hf: String) -> String {

@@ -6,6 +6,9 @@ extension LlamaModel {
     /// For each sequence x, log p(x_{t+1} | x_0..x_t) for t = 0..n-2. Sequences are packed into batches of
     /// at most `tokenBudget` tokens; each is scored exactly as if run alone.
     public func tokenLogProbs(_ sequences: [[Int32]], tokenBudget: Int = 4096, workspace: Workspace? = nil) throws -> [[Float]] {
+        if quantized != nil {
+            throw ModelError("a quantized model scores through the inference path (Generator.tokenLogProbs), not the training forward")
+        }
         let ws = workspace ?? Workspace(config: config)
         var results: [[Float]] = []
         var start = 0

@@ -10,6 +10,9 @@ public final class LlamaModel: @unchecked Sendable {
     public let params: FloatBuffer
     public let rope: RoPETable
     public let ropeLayout: RoPELayout
+    /// The matrices in their GGUF blocks, for a model loaded with `precision: .quantized` (frozen: inference
+    /// only). Its `params` then hold the norms and biases; the matrices' places there stay zero and untouched.
+    public internal(set) var quantized: QuantizedTensors?
 
     public init(config: LlamaConfig, params: FloatBuffer? = nil, ropeLayout: RoPELayout = .halfSplit) {
         self.config = config

@@ -38,6 +38,7 @@ struct JudgeAccuracyCommand: ParsableCommand {
     var mode = "logprob"
     @Flag(help: "logprob mode: the judge first writes its reasoning (up to \"[[\" or --max-new-tokens), then the verdict is read.")
     var reasoning = false
+    @Option(help: "\(ModelCommands.precisionHelp)") var precision = "quantized"
     @Option(help: "logprob mode: an order-corrected probability within this of 0.5 is a tie (0: only exactly 0.5).") var tieMargin = 0.0
     @Option(help: "Judge only the first N pairs.") var limit: Int?
     @Option(help: "Sequences decoded together.") var batchSize = 16
@@ -54,7 +55,7 @@ struct JudgeAccuracyCommand: ParsableCommand {
             var o = Pipeline.JudgeAccuracyCommand.Options(model: model, pairs: pairs)
             guard let m = JudgeMode(rawValue: mode) else { throw PipelineError("--mode: '\(mode)' is not logprob or generate") }
             guard (0...0.5).contains(tieMargin) else { throw PipelineError("--tie-margin: \(tieMargin) is outside 0...0.5") }
-            o.mode = m; o.reasoning = reasoning; o.tieMargin = tieMargin
+            o.mode = m; o.reasoning = reasoning; o.tieMargin = tieMargin; o.precision = try ModelCommands.precision(precision)
             o.limit = limit; o.batchSize = batchSize; o.template = template; o.judgeTemplate = judgeTemplate; o.output = output
             o.sampling.maxNewTokens = maxNewTokens; o.sampling.temperature = temperature; o.sampling.seed = seed
             try o.sampling.validate()

@@ -124,11 +124,12 @@ struct Logprobs: ParsableCommand {
     @OptionGroup var common: CommonOptions
     @Option(help: "A Hugging Face model directory or a .gguf file.") var model: String
     @Option(help: "JSON Lines input.") var input: String
+    @Option(help: "\(ModelCommands.precisionHelp)") var precision = "quantized"
 
     func run() throws {
         let logger = common.setUp()
         try runReportingErrors {
-            for line in try ModelCommands.logprobs(model: model, input: input, logger: logger) { print(line) }
+            for line in try ModelCommands.logprobs(model: model, precision: try ModelCommands.precision(precision), input: input, logger: logger) { print(line) }
         }
     }
 }
@@ -157,6 +158,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Round number (part of every sample's random stream).") var round: UInt64 = 0
     @Option(help: "Stop when the text contains this string (repeatable).") var stop: [String] = []
     @Flag(help: "Cut prompts longer than the context to their last tokens instead of refusing them.") var truncatePrompts = false
+    @Option(help: "\(ModelCommands.precisionHelp)") var precision = "quantized"
 
     func run() throws {
         let logger = common.setUp()
@@ -169,7 +171,7 @@ struct Generate: ParsableCommand {
             switch (prompt, prompts) {
             case (let text?, nil):
                 var o = ModelCommands.GenerateOptions(prompt: text)
-                o.chat = chat; o.sampling = sampling
+                o.chat = chat; o.sampling = sampling; o.precision = try ModelCommands.precision(precision)
                 let (ids, out) = try ModelCommands.generate(model: model, o, logger: logger)
                 if json {
                     print("{\"ids\": [\(ids.map(String.init).joined(separator: ", "))], \"text\": \(JSONLines.quote(out))}")
@@ -180,7 +182,7 @@ struct Generate: ParsableCommand {
                 guard let output else { throw PipelineError("--prompts needs --output") }
                 var o = BatchGenerateOptions(model: model, prompts: file, output: output)
                 o.samples = samples; o.batchSize = batchSize; o.template = template; o.thought = thought
-                o.sampling = sampling; o.chunkSize = chunkSize
+                o.sampling = sampling; o.chunkSize = chunkSize; o.precision = try ModelCommands.precision(precision)
                 try Cluster.run(logger: logger) { cluster in try BatchGenerate.run(o, cluster: cluster, logger: logger) }
             default:
                 throw PipelineError("give either --prompt TEXT or --prompts FILE.jsonl --output OUT.jsonl")

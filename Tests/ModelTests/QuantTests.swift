@@ -1,5 +1,6 @@
 import Testing
 import Foundation
+import Kernels
 import Model
 import TestSupport
 
@@ -26,5 +27,18 @@ import TestSupport
         let reference = expected.withUnsafeBytes { Array($0.bindMemory(to: UInt32.self)) }
         let differing = zip(bits, reference).enumerated().filter { $0.element.0 != $0.element.1 }.map(\.offset)
         #expect(differing.isEmpty, "\(name): \(differing.count) of \(count) values differ, first at \(differing.first ?? -1): \(differing.first.map { "\(got[$0]) vs \(Float(bitPattern: reference[$0]))" } ?? "")")
+
+        // The quantized inference path holds the same blocks (scales as float32) and its kernels, 16 and 8
+        // lanes wide, dequantise them to the same bits: the blocks as 8 rows.
+        let rows = 8, inDim = count / rows, rowBytes = QuantizedMatrix.rowBytes(type: Int32(type.rawValue), inDim: inDim)
+        let held = QuantizedMatrix(inDim: inDim, parts: [(Int32(type.rawValue), rows)])
+        blocks.withUnsafeBytes { raw in for r in 0..<rows { held.store(segment: 0, row: r, gguf: raw.baseAddress! + r * rowBytes) } }
+        defer { QuantizedMatrix.useAVX512(true) }
+        for wide in [true, false] {
+            QuantizedMatrix.useAVX512(wide)
+            var rowsOut = [Float](repeating: .nan, count: count)
+            rowsOut.withUnsafeMutableBufferPointer { out in for r in 0..<rows { held.row(r, into: out.baseAddress! + r * inDim) } }
+            #expect(rowsOut.map(\.bitPattern) == reference, "\(name): held rows, wide \(wide)")
+        }
     }
 }

@@ -60,12 +60,18 @@ import TestSupport
         let check = try run(["python3", Paths.repo.appendingPathComponent("Tests/scripts/check_converted.py").path, gguf, dir.path,
                              Paths.fixtures.appendingPathComponent("smollm2/encodings-public.json").path])
         #expect(check.status == 0, "check_converted.py: \(check.stdout) \(check.stderr)")
-        // The converted directory scores text exactly as the GGUF does.
+        // The converted directory scores text exactly as the GGUF does in float32; the GGUF's default
+        // (quantized: its blocks read directly) within the bound measured for it.
         let input = dir.deletingLastPathComponent().appendingPathComponent("text.jsonl")
         try "{\"text\": \"The capital of France is Paris.\"}\n".write(to: input, atomically: true, encoding: .utf8)
-        let a = try autodidact(["logprobs", "--model", gguf, "--input", input.path])
+        let a = try autodidact(["logprobs", "--model", gguf, "--input", input.path, "--precision", "float32"])
         let b = try autodidact(["logprobs", "--model", dir.path, "--input", input.path])
         #expect(a.status == 0 && b.status == 0 && a.stdout == b.stdout && !a.stdout.isEmpty, "\(a.stderr) \(b.stderr)")
+        let q = try autodidact(["logprobs", "--model", gguf, "--input", input.path])
+        let qs = try json(Substring(q.stdout))["token_logprobs"] as! [Double], fs = try json(Substring(a.stdout))["token_logprobs"] as! [Double]
+        #expect(q.status == 0 && qs.count == fs.count && zip(qs, fs).allSatisfy { abs($0 - $1) < 1e-4 }, "\(q.stdout) \(q.stderr)")
+        let bad = try autodidact(["logprobs", "--model", gguf, "--input", input.path, "--precision", "int4"])
+        #expect(bad.status != 0 && bad.stderr.contains("--precision") && bad.stderr.contains("int4"), "\(bad.stderr)")
         try? FileManager.default.removeItem(at: dir)
     }
 

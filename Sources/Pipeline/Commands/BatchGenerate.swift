@@ -20,6 +20,8 @@ public struct BatchGenerateOptions: Sendable {
     public var template = "auto"
     public var thought = false
     public var sampling = SamplingParameters()
+    /// How a GGUF model's matrices are held (quantized: in their blocks).
+    public var precision = Precision.quantized
     public init(model: String, prompts: String, output: String) { self.model = model; self.prompts = prompts; self.output = output }
 }
 
@@ -62,7 +64,7 @@ public enum BatchGenerate {
     public static func run(_ o: BatchGenerateOptions, cluster: Cluster, logger: Logger) throws {
         guard o.samples >= 1 else { throw PipelineError("--samples must be at least 1") }
         guard o.batchSize >= 1 else { throw PipelineError("--batch-size must be at least 1") }
-        let loaded = try cluster.load(o.model)
+        let loaded = try cluster.load(o.model, precision: o.precision)
         let tokenizer = try ModelCommands.requireTokenizer(loaded)
         let template = try template(named: o.template, tokenizer: tokenizer)
         let texts = try readPrompts(o.prompts)

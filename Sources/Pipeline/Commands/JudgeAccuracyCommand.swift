@@ -19,6 +19,8 @@ public enum JudgeAccuracyCommand {
         /// Verdicts read from probabilities (logprob, optionally after reasoning) or parsed from text.
         public var mode = JudgeMode.logprob
         public var reasoning = false
+        /// How a GGUF judge's matrices are held (quantized: in their blocks).
+        public var precision = Precision.quantized
         public var tieMargin = 0.0
         public var sampling: SamplingParameters
         public init(model: String, pairs: [String]) {
@@ -58,7 +60,7 @@ public enum JudgeAccuracyCommand {
             templates.pairwise = text
         }
         try templates.validate()
-        let loaded = try cluster.load(o.model)
+        let loaded = try cluster.load(o.model, precision: o.precision)
         let tokenizer = try ModelCommands.requireTokenizer(loaded)
         let template = try BatchGenerate.template(named: o.template, tokenizer: tokenizer)
         let service = ClusterCompletions(cluster: cluster, model: loaded.model, tokenizer: tokenizer, template: template, batchSize: o.batchSize,

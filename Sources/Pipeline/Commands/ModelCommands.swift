@@ -9,8 +9,17 @@ import Tokenizer
 /// What the model-level subcommands do (`logprobs`, `tokenize`, `generate`, `convert`); the executable
 /// only parses arguments and prints.
 public enum ModelCommands {
-    public static func load(_ path: String, logger: Logger) throws -> LoadedModel {
-        try Cluster.read(path, logger: logger)
+    public static func load(_ path: String, precision: Precision = .float32, logger: Logger) throws -> LoadedModel {
+        try Cluster.read(path, precision: precision, logger: logger)
+    }
+
+    /// The help of the commands' `--precision` option.
+    public static let precisionHelp = "quantized: a .gguf file's matrices stay in their blocks (inference only, the file's size in memory); float32: expanded. A Hugging Face directory is always float32."
+
+    /// A `--precision` value.
+    public static func precision(_ s: String) throws -> Precision {
+        guard let p = Precision(rawValue: s) else { throw PipelineError("--precision: '\(s)' is not quantized or float32") }
+        return p
     }
 
     public static func requireTokenizer(_ loaded: LoadedModel) throws -> BPETokenizer {
@@ -20,8 +29,8 @@ public enum ModelCommands {
 
     /// One output line per input line of `{"ids": [...]}` or `{"text": "..."}`:
     /// `{"token_logprobs": [...], "sum": s}` with log p(x_{t+1} | x_0..x_t) for t = 0..n-2.
-    public static func logprobs(model path: String, input: String, logger: Logger) throws -> [String] {
-        let loaded = try load(path, logger: logger)
+    public static func logprobs(model path: String, precision: Precision = .quantized, input: String, logger: Logger) throws -> [String] {
+        let loaded = try load(path, precision: precision, logger: logger)
         var sequences: [[Int32]] = []
         for (line, value) in try JSONLines.read(input) {
             let whereText = "\(input):\(line)"
@@ -42,7 +51,8 @@ public enum ModelCommands {
                 throw PipelineError("\(whereText): \(sequences.last!.count) tokens exceed the model's context of \(loaded.model.config.maxPositions)")
             }
         }
-        let results = try loaded.model.tokenLogProbs(sequences)
+        let results = loaded.model.quantized != nil ? try Generator.tokenLogProbs(model: loaded.model, sequences)
+            : try loaded.model.tokenLogProbs(sequences)
         return results.map { lp in
             let sum = lp.reduce(0.0) { $0 + Double($1) }
             return "{\"token_logprobs\": [\(lp.map { JSONLines.number($0) }.joined(separator: ", "))], \"sum\": \(JSONLines.number(sum))}"
@@ -58,6 +68,7 @@ public enum ModelCommands {
     public struct GenerateOptions: Sendable {
         public var prompt: String
         public var chat = false
+        public var precision = Precision.quantized
         public var sampling = SamplingParameters()
         public init(prompt: String) { self.prompt = prompt; sampling.temperature = 0; sampling.maxNewTokens = 128 }
     }
@@ -65,7 +76,7 @@ public enum ModelCommands {
     /// Completion of one prompt. Stops at an end-of-sequence token, at the chat format's end-of-turn
     /// string, or after `maxNewTokens`.
     public static func generate(model path: String, _ o: GenerateOptions, logger: Logger) throws -> (ids: [Int32], text: String) {
-        let loaded = try load(path, logger: logger)
+        let loaded = try load(path, precision: o.precision, logger: logger)
         let tokenizer = try requireTokenizer(loaded)
         var prompt = o.prompt
         var stops: [String] = []

@@ -48,9 +48,10 @@ extension RunContext {
     }
 
     /// `body` with another model (any model path) on every rank: rank 0 keeps it beside the policy, the
-    /// workers hold it instead of the policy until `body` returns. `role` names it in errors.
-    func borrowing<T>(_ path: String, role: String, _ body: (LlamaModel, BPETokenizer) throws -> T) throws -> T {
-        let loaded = try cluster.load(path)
+    /// workers hold it instead of the policy until `body` returns. `role` names it in errors; `precision`
+    /// says how a GGUF file's matrices are held (quantized: in their blocks, as a frozen model may be).
+    func borrowing<T>(_ path: String, precision: Precision, role: String, _ body: (LlamaModel, BPETokenizer) throws -> T) throws -> T {
+        let loaded = try cluster.load(path, precision: precision)
         guard let t = loaded.tokenizer else { throw PipelineError("\(path): the \(role) has no tokenizer") }
         let result = try body(loaded.model, t)
         try cluster.mirror(currentSource)

@@ -1,6 +1,7 @@
 import Alignment
 import Foundation
 import Generation
+import Model
 
 public struct DataConfig: Equatable {
     /// judgePairs: labelled judge pairs (data/judge-pairs.jsonl layout); each pair is two questions, the
@@ -65,6 +66,8 @@ public struct EvaluationConfig: Equatable {
     public var winRatePrompts: String?
     public var winRateCount: Int, winRateMaxNewTokens: Int
     public var winRateJudge: String?
+    /// How a GGUF win-rate judge's matrices are held: in their blocks (quantized, the default) or expanded.
+    public var winRateJudgePrecision: Precision
     /// Judge accuracy: at every evaluation the policy judges the last `judgeAccuracyCount` labelled pairs of
     /// `judgeAccuracyPairs` in both orders (greedy, up to `judgeAccuracyMaxNewTokens`).
     public var judgeAccuracyPairs: String?
@@ -81,6 +84,7 @@ public struct EvaluationConfig: Equatable {
         winRateCount = try r.int("win_rate_count", default: 50, min: 1)
         winRateMaxNewTokens = try r.int("win_rate_max_new_tokens", default: 128, min: 1, max: SamplingParameters.maximumNewTokens)
         winRateJudge = try r.existingPath("win_rate_judge")
+        winRateJudgePrecision = try r.choice("win_rate_judge_precision", default: .quantized)
         judgeAccuracyPairs = try r.existingPath("judge_accuracy_pairs")
         judgeAccuracyCount = try r.int("judge_accuracy_count", default: 50, min: 1)
         judgeAccuracyMaxNewTokens = try r.int("judge_accuracy_max_new_tokens", default: 128, min: 1, max: SamplingParameters.maximumNewTokens)

@@ -48,6 +48,8 @@ public struct GenerateConfig {
     /// in the `teacherTemplate` format (the run's data.template when not given).
     public var teacher: String?
     public var teacherTemplate: PromptTemplate?
+    /// How a GGUF teacher's matrices are held: in their blocks (quantized, the default) or expanded.
+    public var teacherPrecision: Precision
     /// data.task judge_pairs: every output ends in a verdict drawn from the policy's probabilities after
     /// "[[" (see `ForcedVerdicts`).
     public var forcedVerdict: Bool
@@ -60,6 +62,8 @@ public struct GenerateConfig {
         teacher = try r.existingPath("teacher")
         teacherTemplate = try r.choice("teacher_template")
         if teacherTemplate != nil && teacher == nil { throw r.error("teacher_template", "is the format of a teacher's prompts; give teacher too") }
+        teacherPrecision = try r.choice("teacher_precision", default: .quantized)
+        if r.has("teacher_precision") && teacher == nil { throw r.error("teacher_precision", "says how a teacher's weights are held; give teacher too") }
         forcedVerdict = try r.bool("forced_verdict", default: false)
         if forcedVerdict && teacher != nil { throw r.error("forced_verdict", "draws the verdict from the policy's probabilities; it does not apply to a teacher's outputs") }
         try r.finish()
@@ -85,6 +89,8 @@ public struct JudgeConfig {
     public var maxScore: Int
     /// Another model as the judge (any model path, loaded on every rank for the phase); nil: the policy.
     public var model: String?
+    /// How a GGUF judge model's matrices are held: in their blocks (quantized, the default) or expanded.
+    public var precision: Precision
     /// The round's judge audit (`judge_audit.json`); nil when off.
     public var audit: JudgeAuditConfig?
     init(_ r: ConfigReader) throws {
@@ -93,6 +99,8 @@ public struct JudgeConfig {
         reasoning = try r.bool("reasoning", default: false)
         maxScore = try r.int("max_score", default: 5, min: 1, max: 100)
         model = try r.existingPath("model")
+        precision = try r.choice("precision", default: .quantized)
+        if r.has("precision") && model == nil { throw r.error("precision", "says how a judge model's weights are held; give model too (the policy judging itself stays float32)") }
         audit = r.has("audit") ? try JudgeAuditConfig(try r.child("audit")) : nil
         if kind != .llmPointwise {
             for key in ["mode", "reasoning", "max_score", "model", "audit"] where r.has(key) { throw r.error(key, "applies to LLM judges only (kind llm_pointwise)") }

@@ -36,7 +36,7 @@ struct GeneratePhase: Phase {
         var results: [GenerationResult]
         if let path = c.teacher {
             let template = c.teacherTemplate ?? ctx.config.data.template
-            results = try ctx.borrowing(path, role: "teacher model") { model, tokenizer in
+            results = try ctx.borrowing(path, precision: c.teacherPrecision, role: "teacher model") { model, tokenizer in
                 ctx.logger.info("\(at.key): the teacher \(path) writes the outputs (\(template.rawValue) prompts)")
                 return try generate(model, tokenizer, template)
             }

@@ -96,7 +96,7 @@ extension RunContext {
     /// probabilities or parsed from greedy text as `evaluation.judge_mode` says.
     func pairwise(_ items: [(instruction: String, first: String, second: String)], judgeModel: String?, params: SamplingParameters,
                   progress: String) throws -> [PairwiseJudge.Result] {
-        try withJudge(judgeModel, batchSize: config.evaluation.batchSize, progress: progress) { judge in
+        try withJudge(judgeModel, precision: config.evaluation.winRateJudgePrecision, batchSize: config.evaluation.batchSize, progress: progress) { judge in
             switch config.evaluation.judgeMode {
             case .generate: return try PairwiseJudge(params: params).judge(items, with: judge.service)
             case .logprob: return try LogprobPairwiseJudge(tieMargin: config.evaluation.judgeTieMargin).judge(items, scorer: judge.scorer, service: nil)

@@ -28,7 +28,7 @@ struct PointwiseJudgePhase {
         let extra = gold.isEmpty ? "" : ", and \(gold.count) gold pairs for the audit"
         ctx.logger.info("judge: \(items.count) responses by \(who), \(c.mode.rawValue) mode\(c.reasoning ? " with reasoning first" : "")\(extra)")
         var out: [JudgmentRecord] = [], goldOutcomes: [PointwiseOutcome] = []
-        try ctx.withJudge(c.model, batchSize: c.batchSize, progress: "judge") { judge in
+        try ctx.withJudge(c.model, precision: c.precision, batchSize: c.batchSize, progress: "judge") { judge in
             let outcomes = try PointwiseOutcome.judge(items + goldItems, config: c, templates: templates, params: params, judge: judge)
             var results = outcomes.prefix(items.count)[...]
             goldOutcomes = Array(outcomes.dropFirst(items.count))
