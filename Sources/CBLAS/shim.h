@@ -29,7 +29,8 @@ static inline int autodidact_use_avx512(void) {
     static int answer = -1;
     if (answer < 0) {
         __builtin_cpu_init();
-        answer = __builtin_cpu_supports("avx512f") && getenv("AUTODIDACT_NO_AVX512") == NULL;
+        const char *off = getenv("AUTODIDACT_NO_AVX512");  // set and not empty: 8-wide tiles
+        answer = __builtin_cpu_supports("avx512f") && (off == NULL || off[0] == 0);
     }
     return answer;
 }

@@ -89,7 +89,10 @@ static int cpu_has_avx512(void) {
 }
 
 int adq_uses_avx512(void) {
-    if (avx512_answer < 0) avx512_answer = cpu_has_avx512() && getenv("AUTODIDACT_NO_AVX512") == NULL;
+    if (avx512_answer < 0) {
+        const char *off = getenv("AUTODIDACT_NO_AVX512");  // set and not empty: the AVX2 kernels
+        avx512_answer = cpu_has_avx512() && (off == NULL || off[0] == 0);
+    }
     return avx512_answer;
 }
 

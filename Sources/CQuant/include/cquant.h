@@ -33,7 +33,7 @@ void adq_dequantize_row(int type, const uint8_t *row, float *y, long k);
 void adq_gemm(int type, const uint8_t *w, long n0, long n1, long k, const float *x, long M, float *out, long ldo,
               int accumulate);
 
-// Whether the AVX-512 kernels run (CPU has AVX-512F and AUTODIDACT_NO_AVX512 is unset).
+// Whether the AVX-512 kernels run (the CPU has AVX-512 F/BW/VL/DQ and AUTODIDACT_NO_AVX512 is unset or empty).
 int adq_uses_avx512(void);
 // Chooses the AVX-512 kernels (when the CPU has them) or the AVX2 ones from now on, for tests that compare
 // the two; returns whether AVX-512 runs.
