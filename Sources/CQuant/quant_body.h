@@ -224,7 +224,7 @@ static void FN(gemm)(int type, const uint8_t *w, long n0, long n1, long K, const
     // Rows of weights dequantised together (kept in L2) and input rows taken together (reused from L2 over
     // the chunk); a weight chunk is dequantised once per block of input rows.
     long chunk = (M <= 8 ? 8192 : 65536) / K; chunk = chunk < 4 ? 4 : chunk > 64 ? 64 : chunk / 4 * 4;
-    long mBlock = 262144 / (K * 4) / 4 * 4; if (mBlock < 4) mBlock = 4;
+    long mBlock = 1048576 / (K * 4) / MROWS * MROWS; if (mBlock < MROWS) mBlock = MROWS;
     float *wb0 = FN(scratch)(chunk * K);
     for (long mb = 0; mb < M; mb += mBlock) {
         long mEnd = mb + mBlock < M ? mb + mBlock : M;
@@ -233,12 +233,12 @@ static void FN(gemm)(int type, const uint8_t *w, long n0, long n1, long K, const
             for (long i = 0; i < nc; i++) FN(dequantize)(type, w + (c0 + i) * rowBytes, wb0 + i * K, K);
             const float *wb = wb0;
             long m = mb;
-            for (; m < mEnd; m += 4) {
+            for (; m < mEnd; m += MROWS) {
                 const float *xm = x + m * K;
-                long mr = mEnd - m < 4 ? mEnd - m : 4;
+                long mr = mEnd - m < MROWS ? mEnd - m : MROWS;
                 for (long i = 0; i < nc; i += ROWS) {
                     long nr = nc - i < ROWS ? nc - i : ROWS;
-                    if (nr == ROWS && mr == 4) { MICRO(ROWS, 4); continue; }
+                    if (nr == ROWS && mr == MROWS) { MICRO(ROWS, MROWS); continue; }
                     for (long r = 0; r < nr; r++) {
                         const float *wr = wb + (i + r) * K;
                         float *o = out + m * ldo + c0 + i + r;
