@@ -57,9 +57,22 @@ static inline __attribute__((always_inline)) void FN(block32)(const int type, co
     }
     case 6: {  // Q5_0: d, 32 high bits, 16 bytes; (q - 16) * d
         const uint8_t *q = row + 24 * b;
-        float d = FN(f32)(q); uint32_t qh = FN(u32)(q + 4); v16b v = FN(ldb)(q + 8);
+        float d = FN(f32)(q); uint32_t qh = FN(u32)(q + 4);
+#if WIDE
+        // A table of the 32 values (i - 16) * d (the same products), read with each 5-bit value as index.
+        __m512 dv = _mm512_set1_ps(d);
+        __m512 t0 = _mm512_mul_ps(_mm512_setr_ps(-16, -15, -14, -13, -12, -11, -10, -9, -8, -7, -6, -5, -4, -3, -2, -1), dv);
+        __m512 t1 = _mm512_mul_ps(_mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), dv);
+        __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + 8)));
+        __m512i i0 = _mm512_ternarylogic_epi32(b, _mm512_set1_epi32(0x0f), _mm512_maskz_set1_epi32((__mmask16)qh, 16), 0xEA);
+        __m512i i1 = _mm512_or_si512(_mm512_srli_epi32(b, 4), _mm512_maskz_set1_epi32((__mmask16)(qh >> 16), 16));
+        *lo = (v16f)_mm512_permutex2var_ps(t0, i0, t1);
+        *hi = (v16f)_mm512_permutex2var_ps(t0, i1, t1);
+#else
+        v16b v = FN(ldb)(q + 8);
         *lo = FN(fl)((FN(wid)(v & 0x0f) | FN(fifth)(qh, 0)) - 16) * d;
         *hi = FN(fl)((FN(wid)(v >> 4) | FN(fifth)(qh, 16)) - 16) * d;
+#endif
         return;
     }
     case 7: {  // Q5_1: d, m, 32 high bits, 16 bytes; q * d + m
