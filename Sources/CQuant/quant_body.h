@@ -34,8 +34,10 @@ static inline __attribute__((always_inline)) void FN(scale_min)(const uint8_t *q
 // Values 32b..32b+31 of a row of `type` into lo (the first 16) and hi. Each expression is the one gguf-py
 // evaluates (the same float32 operations in the same order, no contraction), so the values are its values
 // bit for bit. Always inlined with a constant type, so the switch folds away.
-static inline __attribute__((always_inline)) void FN(block32)(const int type, const uint8_t *row, long b, v16f *lo,
-                                                              v16f *hi) {
+// (For the K-quants: sub-block s of super-block sb, so that a caller walking the eight sub-blocks of one
+// super-block in an unrolled loop decodes its header once.)
+static inline __attribute__((always_inline)) void FN(block32at)(const int type, const uint8_t *row, long b, long sb,
+                                                                int s, v16f *lo, v16f *hi) {
     switch (type) {
     case 0: *lo = FN(ld)((const float *)row + 32 * b); *hi = FN(ld)((const float *)row + 32 * b + 16); return;
     case 1: {
@@ -91,8 +93,7 @@ static inline __attribute__((always_inline)) void FN(block32)(const int type, co
     case 12:    // Q4_K: d, dmin, 12 bytes of scales, 128 bytes; sub-block s: (d * sc) * q - dmin * m
     case 13: {  // Q5_K: as Q4_K with 32 bytes of fifth bits (bit s of byte l) before the 128
         const int five = type == 13;
-        const uint8_t *q = row + (five ? 176 : 144) * (b / 8);
-        int s = (int)(b % 8);
+        const uint8_t *q = row + (five ? 176 : 144) * sb;
         float d = FN(h2f)(q), dmin = FN(h2f)(q + 2);
         const uint8_t *scales = q + 4, *qh = q + 16, *qs = q + (five ? 48 : 16);
         float sc, m; FN(scale_min)(scales, s, &sc, &m);
@@ -108,10 +109,10 @@ static inline __attribute__((always_inline)) void FN(block32)(const int type, co
         return;
     }
     case 14: {  // Q6_K: 128 bytes of low 4 bits, 64 of high 2 bits, 16 signed scales, d; (d * sc) * (q - 32)
-        const uint8_t *q = row + 210 * (b / 8), *ql = q, *qh = q + 128;
+        const uint8_t *q = row + 210 * sb, *ql = q, *qh = q + 128;
         const int8_t *scales = (const int8_t *)(q + 192);
         float d = FN(h2f)(q + 208);
-        int i = 32 * (int)(b % 8), h = i / 128, r = i % 128;
+        int i = 32 * s, h = i / 128, r = i % 128;
         v16b l0 = FN(ldb)(ql + 64 * h + r % 64), l1 = FN(ldb)(ql + 64 * h + r % 64 + 16);
         v16b h0 = FN(ldb)(qh + 32 * h + r % 32), h1 = FN(ldb)(qh + 32 * h + r % 32 + 16);
         int ls = 4 * (r / 64), hs = 2 * (r / 32);
@@ -122,6 +123,11 @@ static inline __attribute__((always_inline)) void FN(block32)(const int type, co
         return;
     }
     }
+}
+
+static inline __attribute__((always_inline)) void FN(block32)(const int type, const uint8_t *row, long b, v16f *lo,
+                                                              v16f *hi) {
+    FN(block32at)(type, row, b, b / 8, (int)(b % 8), lo, hi);
 }
 
 #define TYPE_SWITCH(CALL)                                                                                        \
@@ -163,13 +169,19 @@ static inline __attribute__((always_inline)) void FN(gemv_t)(const int type, con
         // The next group's rows (contiguous) are fetched into cache while this group is computed.
         const uint8_t *next = w + (n + GEMV_ROWS) * rowBytes;
         long lines = (GEMV_ROWS * rowBytes + 63) / 64, nb = K / 32;
-        for (long b = 0; b < nb; b++) {
-            for (long l = b * lines / nb; l < (b + 1) * lines / nb; l++) __builtin_prefetch(next + 64 * l, 0, 3);
-            v16f x0 = FN(ld)(x + 32 * b), x1 = FN(ld)(x + 32 * b + 16);
-            for (int r = 0; r < GEMV_ROWS; r++) {
-                v16f lo, hi; FN(block32)(type, w + (n + r) * rowBytes, b, &lo, &hi);
-                a[r] = __builtin_elementwise_fma(lo, x0, a[r]);
-                a[r] = __builtin_elementwise_fma(hi, x1, a[r]);
+        // Blocks in groups of a super-block's eight for the K-quants (its header decoded once), else one.
+        const int group = type >= 12 ? 8 : 1;
+        for (long b0 = 0; b0 < nb; b0 += group) {
+#pragma clang loop unroll(full)
+            for (int s = 0; s < group; s++) {
+                long b = b0 + s;
+                for (long l = b * lines / nb; l < (b + 1) * lines / nb; l++) __builtin_prefetch(next + 64 * l, 0, 3);
+                v16f x0 = FN(ld)(x + 32 * b), x1 = FN(ld)(x + 32 * b + 16);
+                for (int r = 0; r < GEMV_ROWS; r++) {
+                    v16f lo, hi; FN(block32at)(type, w + (n + r) * rowBytes, b, b0 / 8, s, &lo, &hi);
+                    a[r] = __builtin_elementwise_fma(lo, x0, a[r]);
+                    a[r] = __builtin_elementwise_fma(hi, x1, a[r]);
+                }
             }
         }
         for (int r = 0; r < GEMV_ROWS; r++) { float v = FN(lanesum)(a[r]); out[n + r] = accumulate ? out[n + r] + v : v; }
