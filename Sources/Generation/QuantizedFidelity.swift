@@ -24,13 +24,8 @@ public enum QuantizedFidelity {
                                      logitRows: Array(0..<(n - 1)))
             var out = [Float](repeating: 0, count: (n - 1) * V)
             for r in 0..<(n - 1) {
-                let row = logits + r * V
-                var mx = -Float.infinity
-                for v in 0..<V { mx = max(mx, row[v]) }
-                var s = 0.0
-                for v in 0..<V { s += exp(Double(row[v] - mx)) }
-                let lse = mx + Float(log(s))
-                for v in 0..<V { out[r * V + v] = row[v] - lse }
+                let norm = Generator.logSumExp(logits + r * V, V)
+                for v in 0..<V { out[r * V + v] = Float(norm.of(Int32(v))) }
             }
             return out
         }
