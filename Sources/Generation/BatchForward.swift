@@ -68,12 +68,24 @@ public final class PackedWeights: @unchecked Sendable {
             embedBlocks = q.embed
             return
         }
+        // LoRA adapters are merged into the packed copies (W + scale B A, one matrix at a time through a
+        // scratch copy): decoding then costs what the base's does, where x A^T B^T per row would add
+        // eight thin products per layer and token.
+        let adapters = model.adapters.flatMap { $0.enabled ? $0 : nil }
+        let scratch = Scratch()
+        func pack(_ w: UnsafeMutablePointer<Float>, _ l: Int, _ site: LoRALayout.Site, outDim: Int, inDim: Int) -> InferenceMatrix {
+            guard let adapters else { return .packed(PackedMatrix(w, outDim: outDim, inDim: inDim)) }
+            let copy = scratch.ensure(outDim * inDim)
+            copy.update(from: w, count: outDim * inDim)
+            adapters.merge(layer: l, site: site, into: copy)
+            return .packed(PackedMatrix(copy, outDim: outDim, inDim: inDim))
+        }
         layers = (0..<c.numLayers).map { l in
             let w = model.layout.layer(l, in: model.params)
-            return Layer(qkv: .packed(PackedMatrix(w.qkv, outDim: c.qkvDim, inDim: c.hiddenSize)),
-                         o: .packed(PackedMatrix(w.o, outDim: c.hiddenSize, inDim: c.qDim)),
-                         gateUp: .packed(PackedMatrix(w.gateUp, outDim: 2 * c.intermediateSize, inDim: c.hiddenSize)),
-                         down: .packed(PackedMatrix(w.down, outDim: c.hiddenSize, inDim: c.intermediateSize)))
+            return Layer(qkv: pack(w.qkv, l, .qkv, outDim: c.qkvDim, inDim: c.hiddenSize),
+                         o: pack(w.o, l, .o, outDim: c.hiddenSize, inDim: c.qDim),
+                         gateUp: pack(w.gateUp, l, .gateUp, outDim: 2 * c.intermediateSize, inDim: c.hiddenSize),
+                         down: pack(w.down, l, .down, outDim: c.hiddenSize, inDim: c.intermediateSize))
         }
         lmHead = .packed(PackedMatrix(model.params.pointer + model.layout.lmHead, outDim: c.vocabSize, inDim: c.hiddenSize))
         embedBlocks = nil

@@ -105,9 +105,9 @@ public enum Gemm {
               beta: accumulate ? 1 : 0, C: out, ldc: outDim)
     }
 
-    /// Backward of `linear`: dx (+)= dout * W, and dW += dout^T * x.
+    /// Backward of `linear`: dx (+)= dout * W, and dW += dout^T * x (skipped without `dw`: a frozen weight).
     @inline(__always)
-    public static func linearBackward(dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>,
+    public static func linearBackward(dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?,
                                       dout: UnsafePointer<Float>, x: UnsafePointer<Float>,
                                       w: UnsafePointer<Float>, rows: Int, inDim: Int, outDim: Int,
                                       accumulateDx: Bool) {
@@ -115,7 +115,9 @@ public enum Gemm {
             sgemm(M: rows, N: inDim, K: outDim, A: dout, lda: outDim, B: w, ldb: inDim,
                   beta: accumulateDx ? 1 : 0, C: dx, ldc: inDim)
         }
-        sgemm(transA: true, M: outDim, N: inDim, K: rows, A: dout, lda: outDim, B: x, ldb: inDim,
-              beta: 1, C: dw, ldc: inDim)
+        if let dw {
+            sgemm(transA: true, M: outDim, N: inDim, K: rows, A: dout, lda: outDim, B: x, ldb: inDim,
+                  beta: 1, C: dw, ldc: inDim)
+        }
     }
 }

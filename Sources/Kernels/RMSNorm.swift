@@ -12,8 +12,9 @@ public enum RMSNorm {
         }
     }
 
-    /// dx += rstd * (g - xhat * mean(g . xhat)) with g = dout * w and xhat = x * rstd; dw += sum_r dout * xhat.
-    public static func backward(dx: UnsafeMutablePointer<Float>, dw: UnsafeMutablePointer<Float>,
+    /// dx += rstd * (g - xhat * mean(g . xhat)) with g = dout * w and xhat = x * rstd; dw += sum_r dout * xhat
+    /// (skipped without `dw`: a frozen gain).
+    public static func backward(dx: UnsafeMutablePointer<Float>, dw: UnsafeMutablePointer<Float>?,
                                 dout: UnsafePointer<Float>, x: UnsafePointer<Float>,
                                 w: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows: Int, dim: Int) {
         Parallel.range(rows, grain: max(1, 8192 / max(dim, 1))) { lo, hi in
@@ -22,6 +23,7 @@ public enum RMSNorm {
             }
         }
         // dw by column blocks so that no two threads write the same entry.
+        guard let dw else { return }
         Parallel.range(dim, grain: 64) { c0, c1 in
             for r in 0..<rows {
                 let xr = x + r * dim, gr = dout + r * dim
@@ -88,13 +90,15 @@ extension RMSNorm {
 
     /// The backward of `forwardHeads`, in place: `d` holds the gradient of the output and becomes the
     /// gradient of the input `x` (the saved copy, laid out the same way); dw += sum over vectors of d * xhat.
-    public static func backwardHeads(_ d: UnsafeMutablePointer<Float>, dw: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
+    public static func backwardHeads(_ d: UnsafeMutablePointer<Float>, dw: UnsafeMutablePointer<Float>?, x: UnsafePointer<Float>,
                                      w: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows: Int, heads: Int, dim: Int, stride: Int) {
-        Parallel.range(dim, grain: 16) { c0, c1 in
-            for r in 0..<rows {
-                for h in 0..<heads {
-                    let off = r * stride + h * dim, s = rstd[r * heads + h]
-                    for c in c0..<c1 { dw[c] += d[off + c] * x[off + c] * s }
+        if let dw {
+            Parallel.range(dim, grain: 16) { c0, c1 in
+                for r in 0..<rows {
+                    for h in 0..<heads {
+                        let off = r * stride + h * dim, s = rstd[r * heads + h]
+                        for c in c0..<c1 { dw[c] += d[off + c] * x[off + c] * s }
+                    }
                 }
             }
         }

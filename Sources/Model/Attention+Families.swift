@@ -22,17 +22,18 @@ extension LlamaModel {
 
     /// The backward of `finishQKV`, in place: `dqkv` (the gradient of its output) becomes the gradient of
     /// the projection's output; the bias and norm gradients are added into `g`.
-    public func finishQKVBackward(_ dqkv: UnsafeMutablePointer<Float>, layer w: LayerView, grads g: LayerView, rows: Int,
+    public func finishQKVBackward(_ dqkv: UnsafeMutablePointer<Float>, layer w: LayerView, grads g: LayerView?, rows: Int,
                                   positions: UnsafePointer<Int32>, raw: UnsafePointer<Float>?, rstd: UnsafePointer<Float>?) {
         let c = config
         RoPE.apply(dqkv, rows: rows, rowStride: c.qkvDim, heads: c.numHeads, positions: positions, table: rope, layout: ropeLayout, inverse: true)
         RoPE.apply(dqkv + c.qDim, rows: rows, rowStride: c.qkvDim, heads: c.numKVHeads, positions: positions, table: rope, layout: ropeLayout,
                    inverse: true)
-        if let n = w.qkNorm, let dn = g.qkNorm, let raw, let rstd {
+        if let n = w.qkNorm, let raw, let rstd {
+            let dn = g?.qkNorm
             RMSNorm.backwardHeads(dqkv, dw: dn, x: raw, w: n, rstd: rstd, rows: rows, heads: c.numHeads, dim: c.headDim, stride: c.qkvDim)
-            RMSNorm.backwardHeads(dqkv + c.qDim, dw: dn + c.headDim, x: raw + c.qDim, w: n + c.headDim, rstd: rstd + rows * c.numHeads,
+            RMSNorm.backwardHeads(dqkv + c.qDim, dw: dn.map { $0 + c.headDim }, x: raw + c.qDim, w: n + c.headDim, rstd: rstd + rows * c.numHeads,
                                   rows: rows, heads: c.numKVHeads, dim: c.headDim, stride: c.qkvDim)
         }
-        if let db = g.qkvBias { Bias.backward(db, dout: dqkv, rows: rows, dim: c.qkvDim, stride: c.qkvDim) }
+        if let db = g?.qkvBias { Bias.backward(db, dout: dqkv, rows: rows, dim: c.qkvDim, stride: c.qkvDim) }
     }
 }

@@ -1,7 +1,7 @@
 import Kernels
 
-/// Gradients and AdamW moments beside a model, and the step that uses them: forward, backward,
-/// optional clipping, AdamW. Every buffer is allocated once; a step with the same batch shape as the
+/// Gradients and AdamW moments beside a model's trainable parameters (its adapters when attached), and
+/// the step that uses them: forward, backward, optional clipping, AdamW. Every buffer is allocated once; a step with the same batch shape as the
 /// last allocates nothing.
 public final class Trainer: @unchecked Sendable {
     public let model: LlamaModel
@@ -30,11 +30,12 @@ public final class Trainer: @unchecked Sendable {
         self.model = model
         self.settings = settings
         self.maxGradNorm = maxGradNorm
-        grads = FloatBuffer(count: model.parameterCount)
-        m = FloatBuffer(count: model.parameterCount)
-        v = FloatBuffer(count: model.parameterCount)
+        let count = model.trainable.count
+        grads = FloatBuffer(count: count)
+        m = FloatBuffer(count: count)
+        v = FloatBuffer(count: count)
         workspace = Workspace(config: model.config)
-        spans = model.layout.optimizerSpans
+        spans = model.trainableSpans
     }
 
     /// One optimizer step of mean NLL on a packed batch: the loss is the mean over rows whose target is
@@ -71,7 +72,7 @@ public final class Trainer: @unchecked Sendable {
             norm = GradientClipping.globalNorm(grads.pointer, count: grads.count)
         }
         step += 1
-        AdamW.step(params: model.params.pointer, grads: grads.pointer, m: m.pointer, v: v.pointer, spans: spans,
+        AdamW.step(params: model.trainable.pointer, grads: grads.pointer, m: m.pointer, v: v.pointer, spans: spans,
                    step: step, lr: lr ?? settings.learningRate, settings: settings)
         return norm
     }

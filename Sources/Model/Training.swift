@@ -15,6 +15,8 @@ extension LlamaModel {
         let c = config, N = packing.tokens, C = c.hiddenSize, F = c.intermediateSize
         let shape = ws.attentionShape
         let P = params.pointer
+        let lora = adapters
+        lora?.prepare(rows: N, layers: c.numLayers)
         ids.withUnsafeBufferPointer { idp in
             Embedding.forward(out: ws.resid.pointer, ids: idp.baseAddress!, table: P + layout.embed, rows: N, dim: C)
         }
@@ -29,17 +31,21 @@ extension LlamaModel {
                 let gu = ws.gu.pointer + l * N * 2 * F, h = ws.h.pointer + l * N * F
                 RMSNorm.forward(out: xn1, rstd: ws.rstd1.pointer + l * N, x: x, w: w.attnNorm, rows: N, dim: C, eps: c.rmsNormEps)
                 Gemm.linear(qkv, xn1, w.qkv, rows: N, inDim: C, outDim: c.qkvDim)
+                lora?.forward(layer: l, site: .qkv, x: xn1, out: qkv)
                 finishQKV(qkv, layer: w, rows: N, positions: pos, raw: c.qkNorm ? ws.qkRaw.pointer + l * N * c.qkvDim : nil,
                           rstd: c.qkNorm ? ws.qkRstd.pointer + l * N * (c.numHeads + c.numKVHeads) : nil)
                 Attention.forward(out: att, probs: ws.probs.pointer + l * c.numHeads * packing.squares,
                                   q: qkv, k: qkv + c.qDim, v: qkv + c.qDim + c.kvDim, shape: shape, packing: packing)
                 mid.update(from: x, count: N * C)
                 Gemm.linear(mid, att, w.o, rows: N, inDim: c.qDim, outDim: C, accumulate: true)
+                lora?.forward(layer: l, site: .o, x: att, out: mid)
                 RMSNorm.forward(out: xn2, rstd: ws.rstd2.pointer + l * N, x: mid, w: w.mlpNorm, rows: N, dim: C, eps: c.rmsNormEps)
                 Gemm.linear(gu, xn2, w.gateUp, rows: N, inDim: C, outDim: 2 * F)
+                lora?.forward(layer: l, site: .gateUp, x: xn2, out: gu)
                 SwiGLU.forward(h: h, gu: gu, rows: N, dim: F)
                 xNext.update(from: mid, count: N * C)
                 Gemm.linear(xNext, h, w.down, rows: N, inDim: F, outDim: C, accumulate: true)
+                lora?.forward(layer: l, site: .down, x: h, out: xNext)
             }
         }
         let xL = ws.resid.pointer + c.numLayers * N * C
@@ -56,38 +62,46 @@ extension LlamaModel {
 
     /// Backpropagates d(loss)/d(logprob[r]) = `dlogprob[r]` through the last `forward`, adding the
     /// parameter gradients into `grads`. Consumes the workspace's logits and attention probabilities.
+    ///
+    /// With adapters attached the base is frozen: `grads` is laid out like the adapters, and the base's
+    /// weight gradients (matrices, norms, biases, embedding) are never computed, only the input gradients.
     public func backward(dlogprob: UnsafePointer<Float>, grads: FloatBuffer, workspace ws: Workspace) {
-        precondition(grads.count == layout.count, "backward: gradient buffer does not match the layout")
+        let lora = adapters
+        precondition(grads.count == (lora?.layout.count ?? layout.count), "backward: gradient buffer does not match the trainable parameters")
         ws.prepareBackward()
         let c = config, N = ws.tokens, C = c.hiddenSize, F = c.intermediateSize
         let packing = ws.packing, shape = ws.attentionShape
-        let P = params.pointer, G = grads.pointer
+        let P = params.pointer
+        let G: UnsafeMutablePointer<Float>? = lora == nil ? grads.pointer : nil
         let dX = ws.dX.pointer, dXn = ws.dXn.pointer
         ws.targets.withUnsafeBufferPointer { t in
             CrossEntropy.backward(logits: ws.logits.pointer, lse: ws.lse.pointer, targets: t.baseAddress!,
                                   dlogprob: dlogprob, rows: N, vocab: c.vocabSize)
         }
-        Gemm.linearBackward(dx: dXn, dw: G + layout.lmHead, dout: ws.logits.pointer, x: ws.xnF.pointer,
+        Gemm.linearBackward(dx: dXn, dw: G.map { $0 + layout.lmHead }, dout: ws.logits.pointer, x: ws.xnF.pointer,
                             w: P + layout.lmHead, rows: N, inDim: C, outDim: c.vocabSize, accumulateDx: false)
         dX.update(repeating: 0, count: N * C)
-        RMSNorm.backward(dx: dX, dw: G + layout.finalNorm, dout: dXn, x: ws.resid.pointer + c.numLayers * N * C,
+        RMSNorm.backward(dx: dX, dw: G.map { $0 + layout.finalNorm }, dout: dXn, x: ws.resid.pointer + c.numLayers * N * C,
                          w: P + layout.finalNorm, rstd: ws.rstdF.pointer, rows: N, dim: C)
         packing.positions.withUnsafeBufferPointer { posBuf in
             let pos = posBuf.baseAddress!
             for l in stride(from: c.numLayers - 1, through: 0, by: -1) {
-                let w = layout.layer(l, in: params), g = layout.layer(l, in: grads)
+                let w = layout.layer(l, in: params), g = G.map { LayerView(layout.layers[l], $0) }
                 let x = ws.resid.pointer + l * N * C
                 let xn1 = ws.xn1.pointer + l * N * C, xn2 = ws.xn2.pointer + l * N * C
                 let qkv = ws.qkv.pointer + l * N * c.qkvDim, att = ws.att.pointer + l * N * c.qDim
                 let mid = ws.mid.pointer + l * N * C
                 let gu = ws.gu.pointer + l * N * 2 * F, h = ws.h.pointer + l * N * F
                 // x_next = mid + h Wd^T
-                Gemm.linearBackward(dx: ws.dh.pointer, dw: g.down, dout: dX, x: h, w: w.down, rows: N, inDim: F, outDim: C, accumulateDx: false)
+                Gemm.linearBackward(dx: ws.dh.pointer, dw: g?.down, dout: dX, x: h, w: w.down, rows: N, inDim: F, outDim: C, accumulateDx: false)
+                lora?.backward(layer: l, site: .down, x: h, dout: dX, dx: ws.dh.pointer, grads: grads.pointer)
                 SwiGLU.backward(dgu: ws.dgu.pointer, dh: ws.dh.pointer, gu: gu, rows: N, dim: F)
-                Gemm.linearBackward(dx: dXn, dw: g.gateUp, dout: ws.dgu.pointer, x: xn2, w: w.gateUp, rows: N, inDim: C, outDim: 2 * F, accumulateDx: false)
-                RMSNorm.backward(dx: dX, dw: g.mlpNorm, dout: dXn, x: mid, w: w.mlpNorm, rstd: ws.rstd2.pointer + l * N, rows: N, dim: C)
+                Gemm.linearBackward(dx: dXn, dw: g?.gateUp, dout: ws.dgu.pointer, x: xn2, w: w.gateUp, rows: N, inDim: C, outDim: 2 * F, accumulateDx: false)
+                lora?.backward(layer: l, site: .gateUp, x: xn2, dout: ws.dgu.pointer, dx: dXn, grads: grads.pointer)
+                RMSNorm.backward(dx: dX, dw: g?.mlpNorm, dout: dXn, x: mid, w: w.mlpNorm, rstd: ws.rstd2.pointer + l * N, rows: N, dim: C)
                 // mid = x + att Wo^T
-                Gemm.linearBackward(dx: ws.datt.pointer, dw: g.o, dout: dX, x: att, w: w.o, rows: N, inDim: c.qDim, outDim: C, accumulateDx: false)
+                Gemm.linearBackward(dx: ws.datt.pointer, dw: g?.o, dout: dX, x: att, w: w.o, rows: N, inDim: c.qDim, outDim: C, accumulateDx: false)
+                lora?.backward(layer: l, site: .o, x: att, dout: dX, dx: ws.datt.pointer, grads: grads.pointer)
                 let dqkv = ws.dqkv.pointer
                 Attention.backward(dq: dqkv, dk: dqkv + c.qDim, dv: dqkv + c.qDim + c.kvDim, dout: ws.datt.pointer,
                                    probs: ws.probs.pointer + l * c.numHeads * packing.squares, scratch: ws.attnScratch.pointer,
@@ -95,12 +109,15 @@ extension LlamaModel {
                 finishQKVBackward(dqkv, layer: w, grads: g, rows: N, positions: pos,
                                   raw: c.qkNorm ? ws.qkRaw.pointer + l * N * c.qkvDim : nil,
                                   rstd: c.qkNorm ? ws.qkRstd.pointer + l * N * (c.numHeads + c.numKVHeads) : nil)
-                Gemm.linearBackward(dx: dXn, dw: g.qkv, dout: dqkv, x: xn1, w: w.qkv, rows: N, inDim: C, outDim: c.qkvDim, accumulateDx: false)
-                RMSNorm.backward(dx: dX, dw: g.attnNorm, dout: dXn, x: x, w: w.attnNorm, rstd: ws.rstd1.pointer + l * N, rows: N, dim: C)
+                Gemm.linearBackward(dx: dXn, dw: g?.qkv, dout: dqkv, x: xn1, w: w.qkv, rows: N, inDim: C, outDim: c.qkvDim, accumulateDx: false)
+                lora?.backward(layer: l, site: .qkv, x: xn1, dout: dqkv, dx: dXn, grads: grads.pointer)
+                RMSNorm.backward(dx: dX, dw: g?.attnNorm, dout: dXn, x: x, w: w.attnNorm, rstd: ws.rstd1.pointer + l * N, rows: N, dim: C)
             }
         }
-        ws.ids.withUnsafeBufferPointer { idp in
-            Embedding.backward(dtable: G + layout.embed, dout: dX, ids: idp.baseAddress!, rows: N, dim: C)
+        if let G {
+            ws.ids.withUnsafeBufferPointer { idp in
+                Embedding.backward(dtable: G + layout.embed, dout: dX, ids: idp.baseAddress!, rows: N, dim: C)
+            }
         }
     }
 }
