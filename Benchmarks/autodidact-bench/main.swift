@@ -216,7 +216,7 @@ func benchTrainDP(shape: String, batch: Int, seq: Int, iterations: Int) throws {
     let comm = try Communicators.make()
     let config = LlamaConfig.named(shape)!
     let model = LlamaModel.randomlyInitialised(config: config, seed: 0)
-    let dp = DataParallelTrainer(model: model, setup: TrainerSetup(adamW: AdamWSettings(learningRate: 1e-4), maxGradNorm: nil,
+    let dp = try DataParallelTrainer(model: model, setup: TrainerSetup(adamW: AdamWSettings(learningRate: 1e-4), maxGradNorm: nil,
                                                                  microBatchTokens: 1 << 20, checksumEvery: 0), comm: comm)
     var rng = RandomStream(seed: 123)
     var ids: [[Int32]] = [], targets: [[Int32]] = []
@@ -253,7 +253,7 @@ func benchDPO(shape: String, pairs count: Int, promptLength: Int, completionLeng
     func ids(_ n: Int) -> [Int32] { (0..<n).map { _ in Int32(rng.int(below: config.vocabSize)) } }
     var pairs = (0..<count).map { _ in TokenizedPair(prompt: ids(promptLength), chosen: ids(completionLength), rejected: ids(completionLength)) }
     try CompletionScoring.fillReference(&pairs, model: model)
-    let trainer = PreferenceTrainer(model: model, loss: DPOLoss(beta: 0.1), adamW: AdamWSettings(learningRate: 1e-5),
+    let trainer = try PreferenceTrainer(model: model, loss: DPOLoss(beta: 0.1), adamW: AdamWSettings(learningRate: 1e-5),
                                     maxGradNorm: nil, microBatchTokens: 1 << 20, comm: LocalCommunicator())
     let t = time(warmup: 2, iterations: iterations) { _ = try! trainer.step(pairs, lr: 1e-5) }
     emit("dpo", ["tag": "dpo_\(shape)_p\(count)_\(promptLength)_\(completionLength)_t\(Parallel.threads)", "model": shape, "pairs": count,

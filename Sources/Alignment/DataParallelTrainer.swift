@@ -14,10 +14,12 @@ public struct TrainerSetup: Codable, Sendable {
     /// On one process, split each batch into this many contiguous shards and sum their gradients as an
     /// all-reduce over that many ranks does, so a 1-process run reproduces a 2-rank run exactly (1: off).
     public var reductionShards: Int
+    /// LoRA and ZeRO-1.
+    public var scope: TrainingScope
     public init(adamW: AdamWSettings, maxGradNorm: Float?, microBatchTokens: Int = 4096, checksumEvery: Int = 10,
-                reductionShards: Int = 1) {
+                reductionShards: Int = 1, scope: TrainingScope = .full) {
         self.adamW = adamW; self.maxGradNorm = maxGradNorm; self.microBatchTokens = microBatchTokens
-        self.checksumEvery = checksumEvery; self.reductionShards = reductionShards
+        self.checksumEvery = checksumEvery; self.reductionShards = reductionShards; self.scope = scope
     }
 }
 
@@ -33,7 +35,8 @@ public struct TrainBatch: Codable, Sendable {
 
 /// Data-parallel training: every rank holds the same weights, takes its contiguous share of each global
 /// batch (in micro-batches), and the gradients are summed over ranks in one all-reduce of the flat
-/// buffer before every rank applies the same AdamW step. The loss is the mean over the global batch's
+/// buffer before every rank applies the same AdamW step (or, under ZeRO-1, reduce-scattered, each rank
+/// updating its shard, and the parameters all-gathered: `Trainer.synchronizedUpdate`). The loss is the mean over the global batch's
 /// scored tokens, so the update equals the single-process one up to summation order.
 public final class DataParallelTrainer {
     public let trainer: Trainer
@@ -43,8 +46,8 @@ public final class DataParallelTrainer {
     public private(set) var syncSeconds = 0.0
     var reductionScratch: FloatBuffer?
 
-    public init(model: LlamaModel, setup: TrainerSetup, comm: Communicator) {
-        trainer = Trainer(model: model, settings: setup.adamW, maxGradNorm: setup.maxGradNorm)
+    public init(model: LlamaModel, setup: TrainerSetup, comm: Communicator) throws {
+        trainer = try setup.scope.makeTrainer(model: model, adamW: setup.adamW, maxGradNorm: setup.maxGradNorm, comm: comm)
         self.setup = setup
         self.comm = comm
     }
@@ -81,13 +84,9 @@ public final class DataParallelTrainer {
             }
             emulated.endShard(shard, grads: trainer.grads, scratch: reductionScratch)
         }
-        if comm.size > 1 {
-            let t0 = Date()
-            try comm.allReduce(trainer.grads.pointer, count: trainer.grads.count, op: .sum)
-            try comm.allReduce(&sums, op: .sum)
-            syncSeconds += Date().timeIntervalSince(t0)
-        }
-        let norm = trainer.applyUpdate(lr: batch.learningRate)
+        let t0 = Date()
+        let norm = try trainer.synchronizedUpdate(comm: comm, sums: &sums, lr: batch.learningRate)
+        syncSeconds += Date().timeIntervalSince(t0)
         if comm.size > 1 && setup.checksumEvery > 0 && trainer.step % setup.checksumEvery == 0 {
             try verifyReplicas()
         }

@@ -48,8 +48,8 @@ public final class PreferenceTrainer {
     var reductionScratch: FloatBuffer?
 
     public init(model: LlamaModel, loss: PreferenceLoss, adamW: AdamWSettings, maxGradNorm: Float?,
-                microBatchTokens: Int = 4096, comm: Communicator, reductionShards: Int = 1) {
-        trainer = Trainer(model: model, settings: adamW, maxGradNorm: maxGradNorm)
+                microBatchTokens: Int = 4096, comm: Communicator, reductionShards: Int = 1, scope: TrainingScope = .full) throws {
+        trainer = try scope.makeTrainer(model: model, adamW: adamW, maxGradNorm: maxGradNorm, comm: comm)
         self.loss = loss
         self.microBatchTokens = microBatchTokens
         self.comm = comm
@@ -133,11 +133,7 @@ public final class PreferenceTrainer {
             }
             emulated.endShard(shard, grads: trainer.grads, scratch: reductionScratch)
         }
-        if comm.size > 1 {
-            try comm.allReduce(trainer.grads.pointer, count: trainer.grads.count, op: .sum)
-            try comm.allReduce(&sums, op: .sum)
-        }
-        let norm = trainer.applyUpdate(lr: lr)
+        let norm = try trainer.synchronizedUpdate(comm: comm, sums: &sums, lr: lr)
         let seconds = Date().timeIntervalSince(start)
         return PreferenceStepMetrics(loss: sums[0] / n, rewardMargin: sums[1] / n, accuracy: sums[2] / n,
                                      chosenLength: sums[3] / n, rejectedLength: sums[4] / n,

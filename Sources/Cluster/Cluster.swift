@@ -107,13 +107,31 @@ public final class Cluster {
     /// A data-parallel supervised trainer of `model` on every rank.
     public func trainer(_ setup: TrainerSetup, model: LlamaModel) throws -> MirroredTrainer {
         try broadcast(.setupTrainer(setup))
-        return MirroredTrainer(cluster: self, local: DataParallelTrainer(model: model, setup: setup, comm: comm))
+        return MirroredTrainer(cluster: self, local: try DataParallelTrainer(model: model, setup: setup, comm: comm))
     }
 
     /// A data-parallel preference trainer of `model` on every rank.
     public func preferenceTrainer(_ setup: PreferenceSetup, model: LlamaModel) throws -> MirroredPreferenceTrainer {
         try broadcast(.setupPreference(setup))
-        return MirroredPreferenceTrainer(cluster: self, local: setup.makeTrainer(model: model, comm: comm))
+        return MirroredPreferenceTrainer(cluster: self, local: try setup.makeTrainer(model: model, comm: comm))
+    }
+
+    /// The whole optimizer state of `trainer` here (under ZeRO-1 gathered from every rank's shard).
+    func gatheredState(_ trainer: Trainer) throws -> OptimizerState {
+        if trainer.isSharded { try broadcast(.gatherOptimizerState) }
+        guard let state = try trainer.gatheredState(comm: comm) else { throw ClusterError("rank 0 gathered no optimizer state") }
+        return state
+    }
+
+    /// `body` with the model's LoRA adapters off on every rank (the base model), then on again.
+    public func withAdaptersOff<T>(_ model: LlamaModel, _ body: () throws -> T) throws -> T {
+        guard let a = model.adapters else { return try body() }
+        a.enabled = false
+        try broadcast(.setAdapters(enabled: false))
+        defer { a.enabled = true }
+        let result = try body()
+        try broadcast(.setAdapters(enabled: true))
+        return result
     }
 
     func restore(_ trainer: Trainer, from url: URL) throws {
@@ -135,6 +153,8 @@ public final class MirroredTrainer {
     }
     /// Weights, optimizer moments and step from a checkpoint directory, on every rank.
     public func restore(from url: URL) throws { try cluster.restore(trainer, from: url) }
+    /// The whole optimizer state on rank 0, for a checkpoint.
+    public func optimizerState() throws -> OptimizerState { try cluster.gatheredState(trainer) }
 }
 
 /// A preference trainer on every rank: each step is sent to the workers and taken here.
@@ -148,4 +168,5 @@ public final class MirroredPreferenceTrainer {
         return try local.step(pairs, lr: lr)
     }
     public func restore(from url: URL) throws { try cluster.restore(trainer, from: url) }
+    public func optimizerState() throws -> OptimizerState { try cluster.gatheredState(trainer) }
 }

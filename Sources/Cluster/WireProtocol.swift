@@ -20,6 +20,10 @@ public enum WorkerCommand: Codable {
     case scoreTrees(chunk: Int, trees: [ScoringTree])
     case setupPreference(PreferenceSetup)
     case preferenceStep(pairs: [TokenizedPair], learningRate: Float)
+    /// Send this rank's shard of the optimizer moments to rank 0 (ZeRO-1), for a checkpoint.
+    case gatherOptimizerState
+    /// Turn the model's LoRA adapters on or off (off: the base model, the "initial" reference).
+    case setAdapters(enabled: Bool)
     case shutdown
 }
 
@@ -37,14 +41,16 @@ public struct PreferenceSetup: Codable, Sendable {
     public var maxGradNorm: Float?
     public var microBatchTokens: Int
     public var reductionShards: Int
+    /// LoRA and ZeRO-1.
+    public var scope: TrainingScope
     public init(loss: PreferenceLossKind, settings: LossSettings, adamW: AdamWSettings, maxGradNorm: Float?, microBatchTokens: Int = 4096,
-                reductionShards: Int = 1) {
+                reductionShards: Int = 1, scope: TrainingScope = .full) {
         self.loss = loss; self.settings = settings; self.adamW = adamW; self.maxGradNorm = maxGradNorm; self.microBatchTokens = microBatchTokens
-        self.reductionShards = reductionShards
+        self.reductionShards = reductionShards; self.scope = scope
     }
-    public func makeTrainer(model: LlamaModel, comm: Communicator) -> PreferenceTrainer {
-        PreferenceTrainer(model: model, loss: PreferenceLosses.make(loss, settings), adamW: adamW, maxGradNorm: maxGradNorm,
-                          microBatchTokens: microBatchTokens, comm: comm, reductionShards: reductionShards)
+    public func makeTrainer(model: LlamaModel, comm: Communicator) throws -> PreferenceTrainer {
+        try PreferenceTrainer(model: model, loss: PreferenceLosses.make(loss, settings), adamW: adamW, maxGradNorm: maxGradNorm,
+                              microBatchTokens: microBatchTokens, comm: comm, reductionShards: reductionShards, scope: scope)
     }
 }
 

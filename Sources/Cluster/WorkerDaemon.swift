@@ -51,7 +51,7 @@ final class WorkerDaemon {
                 let results = try generator!.generate(requests, params: params)
                 pendingSends.append(try comm.sendAsync(WorkerReply.generated(chunk: chunk, results: results), to: 0, tag: Tags.reply))
             case .setupTrainer(let setup):
-                trainer = DataParallelTrainer(model: try requireModel(), setup: setup, comm: comm)
+                trainer = try DataParallelTrainer(model: try requireModel(), setup: setup, comm: comm)
                 preference = nil
                 generator = nil  // weights will change
             case .trainStep(let batch):
@@ -70,8 +70,17 @@ final class WorkerDaemon {
                 let values = try generator!.score(trees)
                 pendingSends.append(try comm.sendAsync(WorkerReply.treesScored(chunk: chunk, logps: values), to: 0, tag: Tags.reply))
             case .setupPreference(let setup):
-                preference = setup.makeTrainer(model: try requireModel(), comm: comm)
+                preference = try setup.makeTrainer(model: try requireModel(), comm: comm)
                 trainer = nil
+                generator = nil
+            case .gatherOptimizerState:
+                guard let t = trainer?.trainer ?? preference?.trainer else {
+                    throw DistributedError.protocolError("rank \(comm.rank): gatherOptimizerState before a trainer was set up")
+                }
+                _ = try t.gatheredState(comm: comm)
+            case .setAdapters(let enabled):
+                guard let a = try requireModel().adapters else { throw DistributedError.protocolError("rank \(comm.rank): setAdapters on a model without adapters") }
+                a.enabled = enabled
                 generator = nil
             case .preferenceStep(let pairs, let lr):
                 guard let preference else { throw DistributedError.protocolError("rank \(comm.rank): preferenceStep before setupPreference") }

@@ -49,6 +49,14 @@ public protocol Communicator: AnyObject {
     /// In place: every rank ends with the combination of all ranks' buffers.
     func allReduce(_ buffer: UnsafeMutablePointer<Float>, count: Int, op: ReduceOp) throws
     func allReduce(_ values: UnsafeMutablePointer<Double>, count: Int, op: ReduceOp) throws
+    /// ZeRO's collectives over a buffer cut into one piece per rank, piece r = bounds[r]..<bounds[r + 1]
+    /// (`bounds` has size + 1 entries, from 0 to the count). Sum over ranks, each rank left with its own
+    /// piece of the sum in place (the rest of its buffer is then undefined).
+    func reduceScatter(_ buffer: UnsafeMutablePointer<Float>, bounds: [Int]) throws
+    /// In place: every rank's piece r taken from rank r.
+    func allGather(_ buffer: UnsafeMutablePointer<Float>, bounds: [Int]) throws
+    /// Rank r's `piece` (bounds[r + 1] - bounds[r] values) into `whole` on the root (whole: nil elsewhere).
+    func gather(_ piece: UnsafePointer<Float>, into whole: UnsafeMutablePointer<Float>?, bounds: [Int], root: Int) throws
     /// Every rank's bytes, in rank order, on the root (nil elsewhere).
     func gather(_ data: Data, root: Int) throws -> [Data]?
     func send(_ data: Data, to: Int, tag: Int) throws
@@ -97,6 +105,11 @@ public final class LocalCommunicator: Communicator {
     public func broadcast(_ buffer: UnsafeMutablePointer<Float>, count: Int, root: Int) throws {}
     public func allReduce(_ buffer: UnsafeMutablePointer<Float>, count: Int, op: ReduceOp) throws {}
     public func allReduce(_ values: UnsafeMutablePointer<Double>, count: Int, op: ReduceOp) throws {}
+    public func reduceScatter(_ buffer: UnsafeMutablePointer<Float>, bounds: [Int]) throws {}
+    public func allGather(_ buffer: UnsafeMutablePointer<Float>, bounds: [Int]) throws {}
+    public func gather(_ piece: UnsafePointer<Float>, into whole: UnsafeMutablePointer<Float>?, bounds: [Int], root: Int) throws {
+        whole?.update(from: piece, count: bounds[1] - bounds[0])
+    }
     public func gather(_ data: Data, root: Int) throws -> [Data]? { [data] }
     public func send(_ data: Data, to: Int, tag: Int) throws {
         throw DistributedError.protocolError("rank 0: cannot send to rank \(to) in a one-process run")

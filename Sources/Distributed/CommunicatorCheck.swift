@@ -37,6 +37,20 @@ public enum CommunicatorCheck {
         } else {
             expect(gathered == nil, "gather on a non-root rank")
         }
+        // ZeRO's reduce-scatter, all-gather and gather over uneven pieces (rank k's piece holds k + 2 values)
+        let bounds = (0...n).map { k in k * (k + 3) / 2 }
+        var whole = (0..<bounds[n]).map { Float(r + 1) * Float($0 + 1) }
+        try whole.withUnsafeMutableBufferPointer { try comm.reduceScatter($0.baseAddress!, bounds: bounds) }
+        expect((bounds[r]..<bounds[r + 1]).allSatisfy { whole[$0] == total * Float($0 + 1) }, "reduce-scatter")
+        for i in bounds[r]..<bounds[r + 1] { whole[i] = Float(r * 100 + i) }
+        try whole.withUnsafeMutableBufferPointer { try comm.allGather($0.baseAddress!, bounds: bounds) }
+        expect((0..<n).allSatisfy { k in (bounds[k]..<bounds[k + 1]).allSatisfy { whole[$0] == Float(k * 100 + $0) } }, "all-gather")
+        let piece = [Float](repeating: Float(r) + 0.5, count: r + 2)
+        var collected = [Float](repeating: -1, count: bounds[n])
+        try collected.withUnsafeMutableBufferPointer { c in
+            try comm.gather(piece, into: r == 0 ? c.baseAddress! : nil, bounds: bounds, root: 0)
+        }
+        if r == 0 { expect((0..<n).allSatisfy { k in (bounds[k]..<bounds[k + 1]).allSatisfy { collected[$0] == Float(k) + 0.5 } }, "float gather") }
         // typed point-to-point in a ring
         if n > 1 {
             let next = (r + 1) % n, prev = (r + n - 1) % n

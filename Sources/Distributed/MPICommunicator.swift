@@ -122,6 +122,37 @@ public final class MPICommunicator: Communicator {
         if op == .average { for i in 0..<count { values[i] /= Double(size) } }
     }
 
+    /// The per-rank counts and displacements of `bounds`, as MPI's 32-bit integers.
+    func pieces(_ bounds: [Int], _ call: String) throws -> (counts: [Int32], displacements: [Int32]) {
+        guard bounds.count == size + 1, bounds.first == 0, zip(bounds, bounds.dropFirst()).allSatisfy({ $0 <= $1 }) else {
+            throw DistributedError.protocolError("rank \(rank): \(call) needs \(size + 1) ascending bounds from 0, got \(bounds.count)")
+        }
+        guard bounds.last! <= Int(Int32.max) else {
+            throw DistributedError.protocolError("rank \(rank): \(call) of \(bounds.last!) values exceeds MPI's 32-bit counts")
+        }
+        return (zip(bounds, bounds.dropFirst()).map { Int32($1 - $0) }, bounds.dropLast().map { Int32($0) })
+    }
+
+    public func reduceScatter(_ buffer: UnsafeMutablePointer<Float>, bounds: [Int]) throws {
+        var (counts, _) = try pieces(bounds, "MPI_Reduce_scatter")
+        // In place, MPI leaves the rank's piece of the sum at the start of the buffer: moved to its own place.
+        try check(MPI_Reduce_scatter(autodidact_in_place(), buffer, &counts, autodidact_float(), autodidact_op_sum(), comm), "MPI_Reduce_scatter")
+        if bounds[rank] > 0 { memmove(buffer + bounds[rank], buffer, Int(counts[rank]) * 4) }
+    }
+
+    public func allGather(_ buffer: UnsafeMutablePointer<Float>, bounds: [Int]) throws {
+        var (counts, displacements) = try pieces(bounds, "MPI_Allgatherv")
+        try check(MPI_Allgatherv(autodidact_in_place(), 0, autodidact_float(), buffer, &counts, &displacements, autodidact_float(), comm),
+                  "MPI_Allgatherv")
+    }
+
+    public func gather(_ piece: UnsafePointer<Float>, into whole: UnsafeMutablePointer<Float>?, bounds: [Int], root: Int) throws {
+        var (counts, displacements) = try pieces(bounds, "MPI_Gatherv")
+        if rank == root { guard whole != nil else { throw DistributedError.protocolError("rank \(rank): gather root without a buffer") } }
+        try check(MPI_Gatherv(piece, counts[rank], autodidact_float(), whole, &counts, &displacements, autodidact_float(), Int32(root), comm),
+                  "MPI_Gatherv")
+    }
+
     public func gather(_ data: Data, root: Int) throws -> [Data]? {
         var mine = Int64(data.count)
         var counts = [Int64](repeating: 0, count: size)

@@ -52,6 +52,11 @@ public enum GradientClipping {
     /// sqrt(sum g^2) over the whole buffer, accumulated in double over fixed chunks of 2^20 values, then
     /// the chunks in order: the same bits whatever the thread count.
     public static func globalNorm(_ grads: UnsafePointer<Float>, count: Int) -> Float {
+        Float(sumOfSquares(grads, count: count).squareRoot())
+    }
+
+    /// sum g^2 in double, as `globalNorm` accumulates it.
+    public static func sumOfSquares(_ grads: UnsafePointer<Float>, count: Int) -> Double {
         let parts = max(1, (count + (1 << 20) - 1) >> 20)
         return withUnsafeTemporaryAllocation(of: Double.self, capacity: parts) { acc in
             let accp = acc.baseAddress!
@@ -61,7 +66,7 @@ public enum GradientClipping {
             }
             var total = 0.0
             for p in 0..<parts { total += accp[p] }
-            return Float(total.squareRoot())
+            return total
         }
     }
 
@@ -70,11 +75,16 @@ public enum GradientClipping {
     @discardableResult
     public static func clip(_ grads: UnsafeMutablePointer<Float>, count: Int, maxNorm: Float) -> Float {
         let norm = globalNorm(grads, count: count)
+        scale(grads, count: count, norm: norm, maxNorm: maxNorm)
+        return norm
+    }
+
+    /// The scaling of `clip` for gradients whose norm is `norm` (computed over a larger buffer, for ZeRO).
+    public static func scale(_ grads: UnsafeMutablePointer<Float>, count: Int, norm: Float, maxNorm: Float) {
         let coef = maxNorm / (norm + 1e-6)
         if coef < 1 {
             Parallel.range(count, grain: 1 << 15) { lo, hi in VectorMath.scale(grads + lo, hi - lo, by: coef) }
         }
-        return norm
     }
 }
 

@@ -23,8 +23,11 @@ public enum Checkpoint {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw ModelError("\(path): no such file or directory (expected a Hugging Face model directory or a .gguf file)")
         }
-        if isDir.boolValue { return try loadHuggingFace(directory: URL(fileURLWithPath: path)) }
-        return try loadGGUF(url: URL(fileURLWithPath: path), precision: precision)
+        let url = URL(fileURLWithPath: path)
+        if isDir.boolValue && AdapterCheckpoint.isAdapterDirectory(url) { return try AdapterCheckpoint.load(directory: url) }
+        let loaded = isDir.boolValue ? try loadHuggingFace(directory: url) : try loadGGUF(url: url, precision: precision)
+        loaded.model.origin = url.standardizedFileURL.path
+        return loaded
     }
 
     // MARK: Hugging Face
@@ -125,9 +128,19 @@ public enum Checkpoint {
         }
     }
 
-    /// Writes `config.json`, `model.safetensors` (float32), `generation_config.json` and, with a tokenizer,
-    /// `tokenizer.json` and `tokenizer_config.json`. Each file is written atomically.
+    /// A model with adapters is saved as its adapters (PEFT's layout, `AdapterCheckpoint`), else whole (`saveFull`).
     public static func save(_ model: LlamaModel, tokenizer: BPETokenizer?, to dir: URL) throws {
+        guard model.adapters != nil else { return try saveFull(model, tokenizer: tokenizer, to: dir) }
+        do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
+            throw ModelError("\(dir.path): cannot create directory (\(error.localizedDescription))")
+        }
+        try AdapterCheckpoint.save(model, tokenizer: tokenizer, to: dir)
+    }
+
+    /// Writes `config.json`, `model.safetensors` (float32: the base weights, without any adapters),
+    /// `generation_config.json` and, with a tokenizer, `tokenizer.json` and `tokenizer_config.json`. Each file
+    /// is written atomically.
+    public static func saveFull(_ model: LlamaModel, tokenizer: BPETokenizer?, to dir: URL) throws {
         do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
             throw ModelError("\(dir.path): cannot create directory (\(error.localizedDescription))")
         }

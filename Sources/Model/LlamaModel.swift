@@ -16,6 +16,8 @@ public final class LlamaModel: @unchecked Sendable {
     /// LoRA adapters: when attached the forward adds them (while `enabled`), they are the trainable
     /// parameters, and the base weights in `params` are frozen.
     public var adapters: LoRAAdapters?
+    /// The file or directory the model was read from (absolute), if any: new adapters name it as their base.
+    public var origin: String?
 
     public init(config: LlamaConfig, params: FloatBuffer? = nil, ropeLayout: RoPELayout = .halfSplit) {
         self.config = config
@@ -58,6 +60,7 @@ public final class LlamaModel: @unchecked Sendable {
         }
         guard quantized == nil else { throw ModelError("LoRA adapters need the base in float32, not a quantized model") }
         adapters = LoRAAdapters(model: config, config: lora, seed: seed)
+        adapters!.base = origin
     }
 
     /// A copy with the adapters merged into the base weights (W + scale B A) and none attached: a plain

@@ -134,6 +134,8 @@ public final class LoRAAdapters: @unchecked Sendable {
     public let params: FloatBuffer
     /// Off: the forward is the base model's (the "initial" reference of a LoRA run).
     public var enabled = true
+    /// The base model's path, written into the adapter directory (nil: the base has no file and is saved inside it).
+    public var base: String?
     let saved = Scratch(), scratch = Scratch()
     var rows = 0
 

@@ -6,6 +6,7 @@ import Foundation
 import Generation
 import Kernels
 import Logging
+import Model
 import Pipeline
 
 /// The `autodidact` executable: argument parsing only; the work lives in the Pipeline module.
@@ -260,14 +261,22 @@ struct PreferenceTrain: ParsableCommand {
     @Option(help: "Global gradient-norm clip (0: off).") var maxGradNorm: Float = 1
     @Option(help: "Weight decay.") var weightDecay: Float = 0
     @Option(help: "Write the per-step metrics here too.") var metrics: String?
-    @Option(help: "Save the trained model here.") var output: String?
+    @Option(help: "Save the trained model here (with LoRA: the adapters in PEFT's layout; `convert` merges them).") var output: String?
+    @Option(help: "Train LoRA adapters of this rank instead of every weight (the base frozen).") var loraRank: Int?
+    @Option(help: "LoRA alpha (scale alpha / rank; default 2 x rank).") var loraAlpha: Float?
+    @Option(help: "Projections the adapters sit on (default: q,k,v,o,gate,up,down).") var loraTargets: String?
+    @Option(help: "1: ZeRO-1, the AdamW moments sharded over the ranks; 0: replicated.") var zero = 0
 
     func run() throws {
         let logger = common.setUp()
         try runReportingErrors {
+            guard zero == 0 || zero == 1 else { throw ValidationError("--zero must be 0 or 1 (got \(zero))") }
+            if loraRank == nil && (loraAlpha != nil || loraTargets != nil) { throw ValidationError("--lora-alpha and --lora-targets need --lora-rank") }
+            let lora = try loraRank.map { try LoRAConfig(rank: $0, alpha: loraAlpha, targets: try loraTargets.map { try LoRAConfig.targets($0) } ?? LoRATarget.allCases) }
             let setup = PreferenceSetup(loss: loss, settings: try lossSettings(beta: beta, alpha: alpha, gamma: gamma),
                                         adamW: AdamWSettings(learningRate: lr, weightDecay: weightDecay),
-                                        maxGradNorm: maxGradNorm > 0 ? maxGradNorm : nil, microBatchTokens: microBatchTokens)
+                                        maxGradNorm: maxGradNorm > 0 ? maxGradNorm : nil, microBatchTokens: microBatchTokens,
+                                        scope: TrainingScope(lora: lora, zero: zero))
             var o = PreferenceCommands.TrainOptions(model: model, pairs: pairs, setup: setup)
             o.output = output; o.metrics = metrics; o.epochs = epochs; o.batchSize = batchSize; o.schedule = schedule; o.warmupSteps = warmup
             try Cluster.run(logger: logger) { cluster in _ = try PreferenceCommands.train(o, cluster: cluster, logger: logger) }

@@ -39,7 +39,7 @@ import TestSupport
         }
         var grads: [[Float]] = []
         for micro in [1 << 20, 20] {
-            let t = PreferenceTrainer(model: model, loss: loss, adamW: AdamWSettings(learningRate: 0), maxGradNorm: nil,
+            let t = try PreferenceTrainer(model: model, loss: loss, adamW: AdamWSettings(learningRate: 0), maxGradNorm: nil,
                                       microBatchTokens: micro, comm: LocalCommunicator())
             let m = try t.step(pairs, lr: 0)
             #expect(abs(m.loss - (try meanLoss())) < 1e-5)
@@ -61,7 +61,7 @@ import TestSupport
         var pairs = [pair]
         try CompletionScoring.fillReference(&pairs, model: model)
         pair = pairs[0]
-        let t = PreferenceTrainer(model: model, loss: DPOLoss(beta: 0.1), adamW: AdamWSettings(learningRate: 1e-4), maxGradNorm: 1, comm: LocalCommunicator())
+        let t = try PreferenceTrainer(model: model, loss: DPOLoss(beta: 0.1), adamW: AdamWSettings(learningRate: 1e-4), maxGradNorm: 1, comm: LocalCommunicator())
         let first = try t.step([pair], lr: 1e-4)
         // reference = starting policy (scored as two sequences; the trainer runs the prompt once)
         #expect(abs(first.loss - log(2)) < 1e-6 && abs(first.rewardMargin) < 1e-5)

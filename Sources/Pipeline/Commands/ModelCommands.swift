@@ -101,7 +101,9 @@ public enum ModelCommands {
     /// Writes a Hugging Face directory from any loadable model (a GGUF file in practice).
     public static func convert(model path: String, output: String, logger: Logger) throws {
         let loaded = try load(path, logger: logger)
-        try Checkpoint.save(loaded.model, tokenizer: loaded.tokenizer, to: URL(fileURLWithPath: output))
-        logger.info("convert: wrote \(output) (\(loaded.model.parameterCount) parameters, float32)")
+        // An adapter directory becomes a whole model with the adapters merged into its weights.
+        try Checkpoint.saveFull(loaded.model.adapters == nil ? loaded.model : loaded.model.merged(), tokenizer: loaded.tokenizer,
+                                to: URL(fileURLWithPath: output))
+        logger.info("convert: wrote \(output) (\(loaded.model.parameterCount) parameters, float32\(loaded.model.adapters == nil ? "" : ", LoRA adapters merged"))")
     }
 }

@@ -25,6 +25,15 @@ extension RunContext {
         policy = try cluster.load(dir.appendingPathComponent(path).path).model
     }
 
+    /// The path of the model the rounds start from (nil: initialised from a shape).
+    var startPath: String? {
+        if config.initial.contains(where: { if case .sft = $0 { return true } else { return false } }) {
+            return dir.appendingPathComponent(initialFolder.relative(.model)).path
+        }
+        if case .file(let p) = startSource { return p }
+        return nil
+    }
+
     /// Makes the model the rounds started from (after the initial phases) the policy on every rank.
     func loadStartModel() throws {
         if config.initial.contains(where: { if case .sft = $0 { return true } else { return false } }) {
@@ -39,8 +48,14 @@ extension RunContext {
 
     /// `body` with the rounds' starting model as the policy (the reference of `reference: initial`), the
     /// current one put back afterwards.
+    ///
+    /// When the policy carries LoRA adapters on that very model, it is the policy with its adapters off on
+    /// every rank: no model is read.
     func withStartModel<T>(_ body: () throws -> T) throws -> T {
         guard let current = state.model else { return try body() }
+        if let base = policy.adapters?.base, base == startPath.map({ URL(fileURLWithPath: $0).standardizedFileURL.path }) {
+            return try cluster.withAdaptersOff(policy, body)
+        }
         try loadStartModel()
         let result = try body()
         try loadModel(current)

@@ -18,6 +18,8 @@ public struct SFTConfig {
     /// What the plateau rule watches (a gain is a relative drop of at least min_delta for the loss, an
     /// absolute rise of min_delta for accuracy).
     public var plateauOn: PlateauMetric
+    /// `lora: {rank, alpha, targets}` and `zero: 1`.
+    public var scope: TrainingScope
     init(_ r: ConfigReader) throws {
         batchSize = try r.int("batch_size", default: 32, min: 1)
         learningRate = Float(try r.double("lr", default: 3e-3, min: 0, max: 10))
@@ -34,6 +36,7 @@ public struct SFTConfig {
         lrDecay = Float(try r.double("lr_decay", default: 0.1, min: 0, max: 1))
         maxDecays = try r.int("max_decays", default: 0, min: 0, max: 10)
         plateauOn = try r.choice("plateau_on", default: .loss)
+        scope = try TrainingScope(r)
         try r.finish()
     }
 }
@@ -170,6 +173,8 @@ public struct TrainConfig {
     public var learningRate: Float, warmup: Int
     public var schedule: LearningRateSchedule.Kind, batchSize: Int, epochs: Int, checkpointEvery: Int
     public var maxGradNorm: Float, microBatchTokens: Int
+    /// `lora: {rank, alpha, targets}` and `zero: 1`.
+    public var scope: TrainingScope
     init(_ r: ConfigReader) throws {
         objective = TrainObjective(name: try r.string("loss", default: "irpo", oneOf: TrainObjective.names)!)!
         settings = LossSettings(beta: try r.double("beta", default: 0.1), alpha: try r.double("alpha", default: 1),
@@ -183,6 +188,7 @@ public struct TrainConfig {
         checkpointEvery = try r.int("checkpoint_every", default: 50, min: 1)
         maxGradNorm = Float(try r.double("max_grad_norm", default: 1, min: 0))
         microBatchTokens = try r.int("micro_batch_tokens", default: 4096, min: 16)
+        scope = try TrainingScope(r)
         try r.finish()
     }
 
@@ -250,5 +256,24 @@ public struct SynthesizeConfig {
     /// The documents of a folder, sorted by name.
     public static func files(in folder: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".txt") || $0.hasSuffix(".md") }.sorted()
+    }
+}
+
+extension TrainingScope {
+    /// A training section's `lora` (a map of rank, alpha: 2 x rank unless given, targets: all seven unless
+    /// given) and `zero` (0: replicated AdamW, 1: ZeRO-1 moments sharded over the ranks).
+    init(_ r: ConfigReader) throws {
+        var lora: LoRAConfig? = nil
+        if r.has("lora") {
+            let l = try r.child("lora")
+            let rank = try l.int("rank", default: 16, min: 1, max: 4096)
+            let alpha = l.has("alpha") ? Float(try l.double("alpha", default: 0, min: 1e-6)) : nil
+            let names = try l.strings("targets", default: LoRATarget.allCases.map(\.shortName))
+            let targets: [LoRATarget]
+            do { targets = try LoRAConfig.targets(names.joined(separator: ",")) } catch let e as ModelError { throw l.error("targets", e.description) }
+            lora = try LoRAConfig(rank: rank, alpha: alpha, targets: targets)
+            try l.finish()
+        }
+        self.init(lora: lora, loraSeed: 0, zero: try r.int("zero", default: 0, min: 0, max: 1))
     }
 }

@@ -24,7 +24,8 @@ struct ControlPhase {
                                                 totalSteps: steps, minRatio: 0)
             let plan = ctx.goldSolutionPlan(key: key, folder: folder, makesCurrent: false, steps: steps, size: sft.batchSize, tag: .controlBatches,
                                             checkpointEvery: sft.checkpointEvery)
-            try ctx.supervised(plan, adamW: AdamWSettings(learningRate: lr), maxGradNorm: trainConfig?.maxGradNorm ?? 1, schedule: schedule) { step, lr in
+            try ctx.supervised(plan, adamW: AdamWSettings(learningRate: lr), maxGradNorm: trainConfig?.maxGradNorm ?? 1, schedule: schedule,
+                               scope: trainConfig?.scope ?? sft.scope) { step, lr in
                 ctx.sftBatch(step: step, size: sft.batchSize, tag: .controlBatches, lr: lr)
             }
             try ctx.complete(key)

@@ -44,6 +44,6 @@ struct RejectionSamplingSFTPhase: Phase {
             steps.reduce(0.0) { $0 + Double(batch($1, 0).ids.reduce(0) { $0 + $1.count }) }
         }
         try ctx.supervised(plan, adamW: AdamWSettings(learningRate: c.learningRate), maxGradNorm: c.maxGradNorm, schedule: schedule,
-                           microBatchTokens: c.microBatchTokens, batch: batch)
+                           scope: c.scope, microBatchTokens: c.microBatchTokens, batch: batch)
     }
 }

@@ -10,7 +10,7 @@ struct SFTPhase: Phase {
         let plan = ctx.goldSolutionPlan(key: at.key, folder: at.folder, steps: c.maxSteps, size: c.batchSize, tag: .sftBatches,
                                         checkpointEvery: c.checkpointEvery, plateau: c)
         try ctx.supervised(plan, adamW: AdamWSettings(learningRate: c.learningRate, beta1: 0.9, beta2: 0.95, weightDecay: c.weightDecay),
-                           maxGradNorm: c.maxGradNorm, schedule: schedule) { step, lr in
+                           maxGradNorm: c.maxGradNorm, schedule: schedule, scope: c.scope) { step, lr in
             ctx.sftBatch(step: step, size: c.batchSize, tag: .sftBatches, lr: lr)
         }
     }

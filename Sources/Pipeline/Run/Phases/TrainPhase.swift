@@ -26,7 +26,7 @@ struct PreferenceTrainPhase: Phase {
         try ctx.train(plan) {
             let setup = PreferenceSetup(loss: loss, settings: c.settings, adamW: AdamWSettings(learningRate: c.learningRate),
                                         maxGradNorm: c.maxGradNorm > 0 ? c.maxGradNorm : nil, microBatchTokens: c.microBatchTokens,
-                                        reductionShards: ctx.config.reductionShards)
+                                        reductionShards: ctx.config.reductionShards, scope: ctx.seeded(c.scope))
             return PreferenceSession(key: at.key, mirrored: try ctx.cluster.preferenceTrainer(setup, model: ctx.policy), schedule: schedule, batch: batch)
         }
     }
@@ -55,6 +55,6 @@ extension RunContext {
     /// Ends a train phase that has nothing to train on: the model is saved unchanged as the phase's.
     func keepModel(_ at: PhaseStep, because reason: String) throws {
         logger.warning("\(at.key): \(reason); the model is unchanged this round")
-        try finishTraining(key: at.key, folder: at.folder, trainer: nil, tokens: 0, log: metrics(at.folder))
+        try finishTraining(key: at.key, folder: at.folder, optimizer: nil, tokens: 0, log: metrics(at.folder))
     }
 }

@@ -49,10 +49,10 @@ extension RunContext {
 
     /// A mid-phase checkpoint at `step`: written, recorded in `state.json` with the metrics so far, and
     /// then the folder's other checkpoints deleted.
-    func saveCheckpoint(_ trainer: Trainer, key: String, folder: RoundFolder, step: Int, tokens: Double,
+    func saveCheckpoint(_ optimizer: OptimizerState, key: String, folder: RoundFolder, step: Int, tokens: Double,
                         history: [Double] = [], decays: Int? = nil, log: MetricsLog) throws {
         let name = folder.relativeCheckpoint(step)
-        try TrainingCheckpoint.save(model: trainer.model, trainer: trainer, tokenizer: tokenizer, to: dir.appendingPathComponent(name),
+        try TrainingCheckpoint.save(model: policy, optimizer: optimizer, tokenizer: tokenizer, to: dir.appendingPathComponent(name),
                                     beforeRename: { KillSwitch.point("\(key)/saving/\(step)") })
         KillSwitch.point("\(key)/saved/\(step)")
         state.checkpoint = RunState.Checkpointed(phase: key, directory: name, step: step, history: history, tokens: tokens, decays: decays)
@@ -72,18 +72,18 @@ extension RunContext {
         }
     }
 
-    /// Ends a training phase: the model (with the optimizer state when `trainer` is given) saved at
+    /// Ends a training phase: the model (with the optimizer state when given) saved at
     /// `folder/model`, recorded in `state.json` as the phase's final checkpoint with the tokens trained on and
     /// the metrics so far, then the phase's checkpoints deleted. `makesCurrent` makes it the run's model
     /// (the control arm's does not).
-    func finishTraining(key: String, folder: RoundFolder, trainer: Trainer?, tokens: Double, log: MetricsLog,
+    func finishTraining(key: String, folder: RoundFolder, optimizer: OptimizerState?, tokens: Double, log: MetricsLog,
                         makesCurrent: Bool = true) throws {
         let output = folder.relative(.model)
-        try TrainingCheckpoint.save(model: policy, trainer: trainer, tokenizer: tokenizer, to: folder.url(.model))
+        try TrainingCheckpoint.save(model: policy, optimizer: optimizer, tokenizer: tokenizer, to: folder.url(.model))
         KillSwitch.point("\(key)/final/saved")
         if makesCurrent { state.model = output }
         state.trainingTokens[key] = tokens
-        state.checkpoint = RunState.Checkpointed(phase: key, directory: output, step: trainer?.step ?? 0, history: [], tokens: tokens, final: true)
+        state.checkpoint = RunState.Checkpointed(phase: key, directory: output, step: optimizer?.step ?? 0, history: [], tokens: tokens, final: true)
         try log.flush(state: &state)
         try saveState()
         KillSwitch.point("\(key)/final/recorded")

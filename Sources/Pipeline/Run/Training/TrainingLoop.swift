@@ -9,6 +9,8 @@ import Model
 protocol TrainingSession {
     var trainer: Trainer { get }
     func restore(from url: URL) throws
+    /// The whole optimizer state on rank 0 (gathered from the ranks' shards under ZeRO-1), for a checkpoint.
+    func optimizerState() throws -> OptimizerState
     /// Takes step `n` (from 1) with the learning rate multiplied by `lrFactor` (reduce-on-plateau): the
     /// step's metrics fields, the tokens it trained on and a status for the progress bar.
     func step(_ n: Int, lrFactor: Float) throws -> (fields: [String: Any], tokens: Double, status: String)
@@ -66,10 +68,10 @@ extension RunContext {
             progress.advance(status: r.status + ((line["validation_accuracy"] as? Double).map { String(format: "  val acc %.3f", $0) } ?? ""))
             KillSwitch.point("\(key)/step/\(step)")
             if step % plan.checkpointEvery == 0 && step < plan.total && !stop {
-                try saveCheckpoint(session.trainer, key: key, folder: plan.folder, step: step, tokens: tokens, history: history, decays: decays, log: log)
+                try saveCheckpoint(try session.optimizerState(), key: key, folder: plan.folder, step: step, tokens: tokens, history: history, decays: decays, log: log)
             }
         }
-        try finishTraining(key: key, folder: plan.folder, trainer: session.trainer, tokens: tokens, log: log, makesCurrent: plan.makesCurrent)
+        try finishTraining(key: key, folder: plan.folder, optimizer: try session.optimizerState(), tokens: tokens, log: log, makesCurrent: plan.makesCurrent)
         return tokens
     }
 
@@ -127,6 +129,7 @@ struct SupervisedSession: TrainingSession {
     let batch: (Int, Float) -> TrainBatch
     var trainer: Trainer { mirrored.trainer }
     func restore(from url: URL) throws { try mirrored.restore(from: url) }
+    func optimizerState() throws -> OptimizerState { try mirrored.optimizerState() }
     func step(_ n: Int, lrFactor: Float) throws -> (fields: [String: Any], tokens: Double, status: String) {
         let batch = batch(n, schedule.rate(at: n) * lrFactor)
         let r = try mirrored.step(batch)
@@ -143,6 +146,7 @@ struct PreferenceSession: TrainingSession {
     let batch: (Int) -> [TokenizedPair]
     var trainer: Trainer { mirrored.trainer }
     func restore(from url: URL) throws { try mirrored.restore(from: url) }
+    func optimizerState() throws -> OptimizerState { try mirrored.optimizerState() }
     func step(_ n: Int, lrFactor: Float) throws -> (fields: [String: Any], tokens: Double, status: String) {
         let pairs = batch(n), lr = schedule.rate(at: n) * lrFactor
         let m = try mirrored.step(pairs, lr: lr)
@@ -158,13 +162,20 @@ extension RunContext {
     /// Supervised training through the loop: batches from `batch(step, learning rate)` (gold solutions, or
     /// the outputs rejection sampling kept), data-parallel on every rank.
     @discardableResult
-    func supervised(_ plan: TrainingPlan, adamW: AdamWSettings, maxGradNorm: Float, schedule: LearningRateSchedule,
+    func supervised(_ plan: TrainingPlan, adamW: AdamWSettings, maxGradNorm: Float, schedule: LearningRateSchedule, scope: TrainingScope,
                     microBatchTokens: Int = 8192, batch: @escaping (Int, Float) -> TrainBatch) throws -> Double {
         try train(plan) {
             let setup = TrainerSetup(adamW: adamW, maxGradNorm: maxGradNorm > 0 ? maxGradNorm : nil, microBatchTokens: microBatchTokens,
-                                     checksumEvery: 50, reductionShards: config.reductionShards)
+                                     checksumEvery: 50, reductionShards: config.reductionShards, scope: seeded(scope))
             return SupervisedSession(key: plan.key, mirrored: try cluster.trainer(setup, model: policy), schedule: schedule, batch: batch)
         }
+    }
+
+    /// A phase's LoRA / ZeRO settings with the adapters drawn from the run's seed.
+    func seeded(_ scope: TrainingScope) -> TrainingScope {
+        var s = scope
+        s.loraSeed = config.seed
+        return s
     }
 
     /// The plan of `steps` steps of gold-solution batches of `size` drawn with `tag`.
