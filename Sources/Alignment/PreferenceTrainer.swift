@@ -46,6 +46,8 @@ public final class PreferenceTrainer {
     /// See `TrainerSetup.reductionShards`.
     public var reductionShards: Int
     var reductionScratch: FloatBuffer?
+    /// Weight checksums are compared across ranks every this many steps.
+    static let checksumEvery = 10
 
     public init(model: LlamaModel, loss: PreferenceLoss, adamW: AdamWSettings, maxGradNorm: Float?,
                 microBatchTokens: Int = 4096, comm: Communicator, reductionShards: Int = 1, scope: TrainingScope = .full) throws {
@@ -134,6 +136,9 @@ public final class PreferenceTrainer {
             emulated.endShard(shard, grads: trainer.grads, scratch: reductionScratch)
         }
         let norm = try trainer.synchronizedUpdate(comm: comm, sums: &sums, lr: lr)
+        if comm.size > 1 && trainer.step % PreferenceTrainer.checksumEvery == 0 {
+            try Replicas.verify(trainer.model, step: trainer.step, comm: comm)
+        }
         let seconds = Date().timeIntervalSince(start)
         return PreferenceStepMetrics(loss: sums[0] / n, rewardMargin: sums[1] / n, accuracy: sums[2] / n,
                                      chosenLength: sums[3] / n, rejectedLength: sums[4] / n,

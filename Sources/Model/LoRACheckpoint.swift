@@ -18,7 +18,7 @@ public enum AdapterCheckpoint {
     /// Writes the adapters of `model` (which must carry them) into `dir`, which must exist.
     static func save(_ model: LlamaModel, tokenizer: BPETokenizer?, to dir: URL) throws {
         guard let a = model.adapters else { throw ModelError("\(dir.path): the model has no adapters to save") }
-        var base = a.base
+        var base = a.base.map { nearby($0, from: dir) }
         if base == nil {
             try Checkpoint.saveFull(model, tokenizer: tokenizer, to: dir.appendingPathComponent(inlineBase))
             base = inlineBase
@@ -38,6 +38,18 @@ public enum AdapterCheckpoint {
             try AtomicFile.write(tokenizer.tokenizerJSON(), to: dir.appendingPathComponent("tokenizer.json"))
             try AtomicFile.write(tokenizer.tokenizerConfigJSON(), to: dir.appendingPathComponent("tokenizer_config.json"))
         }
+    }
+
+    /// `path` relative to the adapter directory `dir` when the two are near (at most three levels up, as in
+    /// one run directory: `../../initial/model`), so that a run directory can move; else as it is.
+    static func nearby(_ path: String, from dir: URL) -> String {
+        let target = URL(fileURLWithPath: path).standardizedFileURL.pathComponents
+        let here = dir.standardizedFileURL.pathComponents
+        var common = 0
+        while common < min(target.count, here.count) && target[common] == here[common] { common += 1 }
+        let up = here.count - common
+        guard common > 1, up <= 3 else { return path }
+        return (Array(repeating: "..", count: up) + target[common...]).joined(separator: "/")
     }
 
     /// The adapter configuration and the base's path (resolved against the adapter directory when
@@ -66,7 +78,7 @@ public enum AdapterCheckpoint {
         guard var base = json["base_model_name_or_path"]?.string, !base.isEmpty else {
             throw fail("base_model_name_or_path", "expected the path of the base model")
         }
-        let inside = dir.appendingPathComponent(base).path
+        let inside = dir.appendingPathComponent(base).standardizedFileURL.path
         if !base.hasPrefix("/") && FileManager.default.fileExists(atPath: inside) { base = inside }
         let config: LoRAConfig
         do { config = try LoRAConfig(rank: r, alpha: Float(alpha), targets: targets) } catch let e as ModelError { throw ModelError("\(url.path): \(e.description)") }

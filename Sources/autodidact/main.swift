@@ -103,13 +103,15 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "A UTF-8 text file to train on instead of the built-in pages.") var text: String?
     @Option(help: "Save the trained model here (Hugging Face layout).") var output: String?
+    @Option(help: "1: ZeRO-1, the AdamW moments sharded over the ranks; 0: replicated.") var zero = 0
 
     func run() throws {
         let logger = common.setUp()
         try runReportingErrors {
             var o = PretrainOptions()
             o.shape = shape; o.steps = steps; o.batch = batch; o.sequence = seq; o.learningRate = lr
-            o.seed = seed; o.textFile = text; o.output = output
+            o.seed = seed; o.textFile = text; o.output = output; o.zero = zero
+            guard zero == 0 || zero == 1 else { throw ValidationError("--zero must be 0 or 1 (got \(zero))") }
             try Cluster.run(logger: logger) { cluster in
                 let result = try Pipeline.Pretrain.run(o, cluster: cluster, logger: logger)
                 print(String(format: "loss: %.3f -> %.3f", result.firstLoss, result.finalLoss))

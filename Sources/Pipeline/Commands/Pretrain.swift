@@ -19,6 +19,8 @@ public struct PretrainOptions: Sendable {
     public var seed: UInt64 = 0
     public var textFile: String?
     public var output: String?
+    /// 1: ZeRO-1 (AdamW moments sharded over the ranks).
+    public var zero = 0
     public var samplePrompts = ["The keeper", "In the winter", "Ten ships came and"]
     public var sampleTokens = 120
     public var temperature: Float = 0.7
@@ -60,7 +62,7 @@ public enum Pretrain {
         let model = try cluster.initialise(config, seed: o.seed)
         logger.info("pretrain: \(o.shape) shape, \(model.parameterCount) parameters, \(data.count) byte tokens of text, \(o.steps) steps of \(o.batch)x\(o.sequence), \(cluster.size) rank(s) x \(Parallel.threads) threads")
         let setup = TrainerSetup(adamW: AdamWSettings(learningRate: o.learningRate, beta1: 0.9, beta2: 0.95, weightDecay: 0.1),
-                                 maxGradNorm: 1)
+                                 maxGradNorm: 1, scope: TrainingScope(zero: o.zero))
         let trainer = try cluster.trainer(setup, model: model)
         let schedule = LearningRateSchedule(kind: .cosine, peak: o.learningRate, warmupSteps: o.warmup, totalSteps: o.steps, minRatio: 0.1)
         var rng = RandomStream(key: o.seed, 1)

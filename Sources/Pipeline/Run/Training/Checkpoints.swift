@@ -37,8 +37,10 @@ extension RunContext {
         }
         if cp.final == true { return try finished(tokens: state.trainingTokens[key] ?? cp.tokens) }
         let url = dir.appendingPathComponent(cp.directory)
-        if fm.fileExists(atPath: url.appendingPathComponent("model.safetensors").path) { return .checkpoint(cp, url) }
-        if fm.fileExists(atPath: outputURL.appendingPathComponent("model.safetensors").path) {
+        // A whole model's weights, or LoRA adapters'.
+        func holdsModel(_ u: URL) -> Bool { fm.fileExists(atPath: u.appendingPathComponent("model.safetensors").path) || AdapterCheckpoint.isAdapterDirectory(u) }
+        if holdsModel(url) { return .checkpoint(cp, url) }
+        if holdsModel(outputURL) {
             let optimizer = outputURL.appendingPathComponent("optimizer.safetensors")
             let last = fm.fileExists(atPath: optimizer.path) ? try SafetensorsFile(url: optimizer).metadata["step"].flatMap(Int.init) ?? cp.step : cp.step
             logger.warning("\(key): state.json names \(cp.directory), which is gone, but the phase's model \(output) is saved: its training had finished (step \(last)); continuing from that model (the metrics lines of steps \(cp.step + 1)-\(last) were not kept)")
