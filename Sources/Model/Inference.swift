@@ -31,7 +31,7 @@ extension LlamaModel {
                 ids += s
                 targets += s.dropFirst() + [-1]
             }
-            forward(ids: ids, targets: targets, packing: packing, workspace: ws)
+            forward(ids: ids, targets: targets, packing: packing, workspace: ws, keepActivations: false)
             let lp = ws.logprob.pointer
             for (k, s) in sequences[start..<end].enumerated() {
                 let r0 = packing.starts[k]

@@ -7,9 +7,10 @@ extension LlamaModel {
     /// `workspace.logprob[r]` = log p(targets[r] | ids of the segment up to r), 0 where targets[r] < 0.
     /// Returns the sum of the scored log-probs.
     @discardableResult
-    public func forward(ids: [Int32], targets: [Int32], packing: Packing, workspace ws: Workspace) -> Double {
+    /// `keepActivations: false` (scoring) keeps one layer's activations at a time: no backward may follow.
+    public func forward(ids: [Int32], targets: [Int32], packing: Packing, workspace ws: Workspace, keepActivations: Bool = true) -> Double {
         precondition(ids.count == packing.tokens && targets.count == packing.tokens, "forward: ids/targets/packing disagree")
-        ws.prepare(packing: packing)
+        ws.prepare(packing: packing, keep: keepActivations)
         ws.ids.removeAll(keepingCapacity: true); ws.ids.append(contentsOf: ids)
         ws.targets.removeAll(keepingCapacity: true); ws.targets.append(contentsOf: targets)
         let c = config, N = packing.tokens, C = c.hiddenSize, F = c.intermediateSize
@@ -23,23 +24,23 @@ extension LlamaModel {
         packing.positions.withUnsafeBufferPointer { posBuf in
             let pos = posBuf.baseAddress!
             for l in 0..<c.numLayers {
-                let w = layout.layer(l, in: params)
-                let x = ws.resid.pointer + l * N * C, xNext = ws.resid.pointer + (l + 1) * N * C
-                let xn1 = ws.xn1.pointer + l * N * C, xn2 = ws.xn2.pointer + l * N * C
-                let qkv = ws.qkv.pointer + l * N * c.qkvDim, att = ws.att.pointer + l * N * c.qDim
-                let mid = ws.mid.pointer + l * N * C
-                let gu = ws.gu.pointer + l * N * 2 * F, h = ws.h.pointer + l * N * F
-                RMSNorm.forward(out: xn1, rstd: ws.rstd1.pointer + l * N, x: x, w: w.attnNorm, rows: N, dim: C, eps: c.rmsNormEps)
+                let w = layout.layer(l, in: params), s = ws.slot(l)
+                let x = ws.resid.pointer + ws.residSlot(l) * N * C, xNext = ws.resid.pointer + ws.residSlot(l + 1) * N * C
+                let xn1 = ws.xn1.pointer + s * N * C, xn2 = ws.xn2.pointer + s * N * C
+                let qkv = ws.qkv.pointer + s * N * c.qkvDim, att = ws.att.pointer + s * N * c.qDim
+                let mid = ws.mid.pointer + s * N * C
+                let gu = ws.gu.pointer + s * N * 2 * F, h = ws.h.pointer + s * N * F
+                RMSNorm.forward(out: xn1, rstd: ws.rstd1.pointer + s * N, x: x, w: w.attnNorm, rows: N, dim: C, eps: c.rmsNormEps)
                 Gemm.linear(qkv, xn1, w.qkv, rows: N, inDim: C, outDim: c.qkvDim)
                 lora?.forward(layer: l, site: .qkv, x: xn1, out: qkv)
-                finishQKV(qkv, layer: w, rows: N, positions: pos, raw: c.qkNorm ? ws.qkRaw.pointer + l * N * c.qkvDim : nil,
-                          rstd: c.qkNorm ? ws.qkRstd.pointer + l * N * (c.numHeads + c.numKVHeads) : nil)
-                Attention.forward(out: att, probs: ws.probs.pointer + l * c.numHeads * packing.squares,
+                finishQKV(qkv, layer: w, rows: N, positions: pos, raw: c.qkNorm ? ws.qkRaw.pointer + s * N * c.qkvDim : nil,
+                          rstd: c.qkNorm ? ws.qkRstd.pointer + s * N * (c.numHeads + c.numKVHeads) : nil)
+                Attention.forward(out: att, probs: ws.probs.pointer + s * c.numHeads * packing.squares,
                                   q: qkv, k: qkv + c.qDim, v: qkv + c.qDim + c.kvDim, shape: shape, packing: packing)
                 mid.update(from: x, count: N * C)
                 Gemm.linear(mid, att, w.o, rows: N, inDim: c.qDim, outDim: C, accumulate: true)
                 lora?.forward(layer: l, site: .o, x: att, out: mid)
-                RMSNorm.forward(out: xn2, rstd: ws.rstd2.pointer + l * N, x: mid, w: w.mlpNorm, rows: N, dim: C, eps: c.rmsNormEps)
+                RMSNorm.forward(out: xn2, rstd: ws.rstd2.pointer + s * N, x: mid, w: w.mlpNorm, rows: N, dim: C, eps: c.rmsNormEps)
                 Gemm.linear(gu, xn2, w.gateUp, rows: N, inDim: C, outDim: 2 * F)
                 lora?.forward(layer: l, site: .gateUp, x: xn2, out: gu)
                 SwiGLU.forward(h: h, gu: gu, rows: N, dim: F)
@@ -48,7 +49,7 @@ extension LlamaModel {
                 lora?.forward(layer: l, site: .down, x: h, out: xNext)
             }
         }
-        let xL = ws.resid.pointer + c.numLayers * N * C
+        let xL = ws.resid.pointer + ws.residSlot(c.numLayers) * N * C
         RMSNorm.forward(out: ws.xnF.pointer, rstd: ws.rstdF.pointer, x: xL, w: P + layout.finalNorm, rows: N, dim: C, eps: c.rmsNormEps)
         Gemm.linear(ws.logits.pointer, ws.xnF.pointer, P + layout.lmHead, rows: N, inDim: C, outDim: c.vocabSize)
         targets.withUnsafeBufferPointer { t in

@@ -11,6 +11,10 @@ public final class Workspace: @unchecked Sendable {
     public let config: LlamaConfig
     public private(set) var tokens = 0
     public private(set) var packing = Packing()
+    /// Whether the last forward kept every layer's activations (for a backward) or only the current
+    /// layer's (scoring: a layer's buffers are reused by the next, and the residual stream alternates
+    /// between two slots), which holds 1/L of the memory and computes the same bits.
+    public private(set) var keepsActivations = true
 
     let resid = Scratch(), rstd1 = Scratch(), rstd2 = Scratch(), xn1 = Scratch(), xn2 = Scratch()
     let qkv = Scratch(), probs = Scratch(), att = Scratch(), mid = Scratch(), gu = Scratch(), h = Scratch()
@@ -31,10 +35,11 @@ public final class Workspace: @unchecked Sendable {
                         qStride: config.qkvDim, kvStride: config.qkvDim, outStride: config.qDim)
     }
 
-    /// Sizes every buffer for `packing` (growing only).
-    func prepare(packing: Packing) {
+    /// Sizes every buffer for `packing` (growing only), for all layers or (`keep` false) for one.
+    func prepare(packing: Packing, keep: Bool = true) {
         self.packing = packing
-        let c = config, N = packing.tokens, L = c.numLayers
+        keepsActivations = keep
+        let c = config, N = packing.tokens, L = keep ? c.numLayers : 1
         tokens = N
         resid.ensure((L + 1) * N * c.hiddenSize)
         rstd1.ensure(L * N); rstd2.ensure(L * N)
@@ -48,7 +53,12 @@ public final class Workspace: @unchecked Sendable {
         logits.ensure(N * c.vocabSize); lse.ensure(N); logprob.ensure(N)
     }
 
+    /// The slot of layer l's activations, and of the residual stream entering layer l (l = L: the final one).
+    @inline(__always) func slot(_ l: Int) -> Int { keepsActivations ? l : 0 }
+    @inline(__always) func residSlot(_ l: Int) -> Int { keepsActivations ? l : l % 2 }
+
     func prepareBackward() {
+        precondition(keepsActivations, "backward after a scoring-only forward (keepActivations: false)")
         let c = config, N = tokens
         dX.ensure(N * c.hiddenSize); dXn.ensure(N * c.hiddenSize)
         dqkv.ensure(N * c.qkvDim); datt.ensure(N * c.qDim)

@@ -114,7 +114,7 @@ import TestSupport
             if url.lastPathComponent == "metrics.jsonl" {
                 let lines = try String(decoding: data, as: UTF8.self).split(separator: "\n").map { line -> String in
                     var o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
-                    for k in o.keys where k.contains("second") || k.hasSuffix("_per_s") { o[k] = nil }
+                    for k in o.keys where k.contains("second") || k.hasSuffix("_per_s") || k.hasPrefix("peak_rss") { o[k] = nil }
                     return String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self)
                 }
                 data = Data(lines.joined(separator: "\n").utf8)
