@@ -102,6 +102,7 @@ if has lora; then
   qwen=models/Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf
   qdir=$out/qwen2.5-coder-0.5b-instruct
   [ -f "$qdir/model.safetensors" ] || .build/release/autodidact convert "$qwen" "$qdir"
+  "$bench" --threads "$threads" lora-generate "$sdir"
   for model in "$sdir" "$qdir"; do
     "$bench" --threads "$threads" dpo-model "$model" 2 128 128 full
     "$bench" --threads "$threads" dpo-model "$model" 2 128 128 lora16

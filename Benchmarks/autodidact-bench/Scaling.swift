@@ -1,6 +1,7 @@
 import Alignment
 import CMPI
 import Distributed
+import Generation
 import Foundation
 import Kernels
 import Model
@@ -80,4 +81,36 @@ func benchCollectives(iterations: Int) throws {
         res["\(mb)MB"] = t.mapValues(median)
     }
     if comm.rank == 0 { emit("collectives", ["tag": "collectives_np\(comm.size)", "ranks": comm.size, "iterations": iterations, "median_s": res]) }
+}
+
+/// `lora-generate PATH`: what adapters cost generation when merged into the packed weights (the way the
+/// pipeline generates): the packing of the inference weights without and with rank-16 adapters on all seven
+/// projections (the merge included), and greedy decoding at batch 1 and 8 (32-token prompts, 64 new) through
+/// each; the two must decode at the same speed.
+func benchLoRAGenerate(path: String) throws {
+    let model = try Checkpoint.load(path: path).model
+    var rng = RandomStream(seed: 5)
+    var fields: [String: Any] = ["tag": "lora_generate_\(modelLabel(path))_t\(Parallel.threads)"]
+    for adapters in [false, true] {
+        if adapters {
+            try model.attach(try LoRAConfig(rank: 16), seed: 1)
+            let a = model.adapters!
+            for spec in a.layout.tensors where spec.name.hasSuffix("lora_B.weight") {
+                for i in 0..<spec.count { a.params.pointer[spec.offset + i] = Float(rng.normal()) * 0.01 }
+            }
+        }
+        let name = adapters ? "lora16" : "base"
+        fields["\(name)_pack_s"] = time(warmup: 0, iterations: 3) { _ = PackedWeights(model) }.median
+        for batch in [1, 8] {
+            let requests = (0..<batch).map { i in
+                GenerationRequest(promptIndex: i, sampleIndex: 0, prompt: (0..<32).map { _ in Int32(3 + rng.int(below: model.config.vocabSize - 3)) })
+            }
+            var params = SamplingParameters()
+            params.temperature = 0; params.maxNewTokens = 64; params.ignoreEOS = true
+            let generator = Generator(model: model, tokenizer: nil, batchSize: batch)
+            let t = time(warmup: 1, iterations: 3) { _ = try! generator.generate(requests, params: params) }
+            fields["\(name)_b\(batch)_tokens_per_s"] = Double(batch * 64) / t.median
+        }
+    }
+    emit("lora_generate", fields)
 }

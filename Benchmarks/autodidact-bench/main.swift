@@ -388,6 +388,7 @@ while i < args.count {
         try! benchDPO(shape: args[i + 1], pairs: p, promptLength: pl, completionLength: cl, iterations: args[i + 1] == "smol" ? 3 : 10); i += 5
     case "allreduce": try! benchAllReduce(iterations: 20); i += 1
     case "collectives": try! benchCollectives(iterations: 10); i += 1
+    case "lora-generate": try! benchLoRAGenerate(path: args[i + 1]); i += 2
     case "dpo-model":
         guard i + 5 < args.count, let p = Int(args[i + 2]), let pl = Int(args[i + 3]), let cl = Int(args[i + 4]) else {
             FileHandle.standardError.write("usage: dpo-model PATH PAIRS PROMPT_LEN COMPLETION_LEN full|zero|loraR\n".data(using: .utf8)!)

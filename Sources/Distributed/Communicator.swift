@@ -30,6 +30,8 @@ public enum DistributedError: Error, CustomStringConvertible, Sendable, Equatabl
 public enum Tags {
     /// A rank's failure report to rank 0 (payload: UTF-8 description).
     public static let failure = 32_000
+    /// The ring of a reduce-scatter.
+    public static let ring = 31_000
     /// Commands from rank 0 to a worker.
     public static let command = 1
     /// A worker's reply to a command.

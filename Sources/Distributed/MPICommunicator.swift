@@ -12,6 +12,8 @@ public final class MPICommunicator: Communicator {
     public let rank: Int
     public let size: Int
     let comm: MPI_Comm
+    /// The piece a ring step receives (reduce-scatter), kept between calls.
+    var ringScratch: [Float] = []
 
     public init() throws {
         var provided: Int32 = 0
@@ -133,11 +135,28 @@ public final class MPICommunicator: Communicator {
         return (zip(bounds, bounds.dropFirst()).map { Int32($1 - $0) }, bounds.dropLast().map { Int32($0) })
     }
 
+    /// A ring: at step s (0..<size-1) rank r sends its partial sum of piece (r - s - 1) to rank r + 1 and adds
+    /// the partial sum of piece (r - s - 2) it receives from rank r - 1 into its own; after size - 1 steps
+    /// piece r is complete on rank r. Each rank moves (size - 1) / size of the buffer, and every piece is
+    /// summed in one fixed order. (Open MPI's own in-place MPI_Reduce_scatter measured 2.4x slower than its
+    /// all-reduce of the whole buffer at 2 ranks; this ring takes about half of that all-reduce's time.)
     public func reduceScatter(_ buffer: UnsafeMutablePointer<Float>, bounds: [Int]) throws {
-        var (counts, _) = try pieces(bounds, "MPI_Reduce_scatter")
-        // In place, MPI leaves the rank's piece of the sum at the start of the buffer: moved to its own place.
-        try check(MPI_Reduce_scatter(autodidact_in_place(), buffer, &counts, autodidact_float(), autodidact_op_sum(), comm), "MPI_Reduce_scatter")
-        if bounds[rank] > 0 { memmove(buffer + bounds[rank], buffer, Int(counts[rank]) * 4) }
+        let (counts, _) = try pieces(bounds, "reduce-scatter")
+        guard size > 1 else { return }
+        let largest = Int(counts.max()!)
+        if ringScratch.count < largest { ringScratch = [Float](repeating: 0, count: largest) }
+        let next = Int32((rank + 1) % size), previous = Int32((rank + size - 1) % size)
+        try ringScratch.withUnsafeMutableBufferPointer { scratch in
+            let tmp = scratch.baseAddress!
+            for s in 0..<(size - 1) {
+                let out = ((rank - s - 1) % size + size) % size, into = ((rank - s - 2) % size + size) % size
+                try check(MPI_Sendrecv(buffer + bounds[out], counts[out], autodidact_float(), next, Int32(Tags.ring),
+                                       tmp, counts[into], autodidact_float(), previous, Int32(Tags.ring), comm, autodidact_status_ignore()),
+                          "MPI_Sendrecv (reduce-scatter)")
+                let p = buffer + bounds[into]
+                for i in 0..<Int(counts[into]) { p[i] += tmp[i] }
+            }
+        }
     }
 
     public func allGather(_ buffer: UnsafeMutablePointer<Float>, bounds: [Int]) throws {
