@@ -7,8 +7,15 @@ import Model
 func peakRSS() -> Int {
     guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
           let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-          let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+          let kb = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") else { return 0 }
     return kb * 1024
+}
+
+/// Restarts the peak (VmHWM) at the current resident size (Linux's /proc/self/clear_refs).
+func resetPeakRSS() {
+    guard let h = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return }
+    try? h.write(contentsOf: Data("5".utf8))
+    try? h.close()
 }
 
 /// `quantized PATH PRECISION`: what llama.cpp's anchor (../shared/anchors/bench_llamacpp.py) times, on the

@@ -9,12 +9,15 @@ import Model
 /// `dpo-model PATH PAIRS PROMPT COMPLETION MODE`: DPO steps (sigmoid, beta 0.1, AdamW, reference log-probs
 /// stored with the pairs) on the model at PATH in float32, MODE full (every weight, replicated moments),
 /// zero (every weight, ZeRO-1: run it under mpirun) or loraR (LoRA of rank R on all seven projections, base
-/// frozen). Run under mpirun, each rank takes its share of the pairs. Emits the median step, the parts of
-/// the step (forward + backward, the update with its collectives) and every rank's peak resident memory.
+/// frozen). Run under mpirun, each rank takes its share of the pairs. Emits the median step, the update
+/// alone (clipping, AdamW, collectives), and every rank's peak resident memory after loading and during the
+/// steps (the peak restarted after loading).
 func benchDPOModel(path: String, pairs count: Int, promptLength: Int, completionLength: Int, mode: String, iterations: Int) throws {
     let comm = try Communicators.make()
     let model = try Checkpoint.load(path: path).model
     let afterLoad = peakRSS()
+    // The steps' own peak from here: the load's (the file's pages beside the weights) is not the training's.
+    resetPeakRSS()
     var scope = TrainingScope.full
     if mode == "zero" { scope.zero = 1 } else if mode.hasPrefix("lora"), let r = Int(mode.dropFirst(4)) { scope.lora = try LoRAConfig(rank: r) }
     var rng = RandomStream(seed: 7)

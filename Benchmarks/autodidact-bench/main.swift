@@ -212,12 +212,12 @@ func benchAllReduce(iterations: Int) throws {
 
 /// Data-parallel training steps under mpirun (every rank runs the worker's code path): tokens/s and the
 /// share of the step spent in the gradient all-reduce.
-func benchTrainDP(shape: String, batch: Int, seq: Int, iterations: Int) throws {
+func benchTrainDP(shape: String, batch: Int, seq: Int, iterations: Int, zero: Int = 0) throws {
     let comm = try Communicators.make()
     let config = LlamaConfig.named(shape)!
     let model = LlamaModel.randomlyInitialised(config: config, seed: 0)
     let dp = try DataParallelTrainer(model: model, setup: TrainerSetup(adamW: AdamWSettings(learningRate: 1e-4), maxGradNorm: nil,
-                                                                 microBatchTokens: 1 << 20, checksumEvery: 0), comm: comm)
+                                                                 microBatchTokens: 1 << 20, checksumEvery: 0, scope: TrainingScope(zero: zero)), comm: comm)
     var rng = RandomStream(seed: 123)
     var ids: [[Int32]] = [], targets: [[Int32]] = []
     for _ in 0..<batch {
@@ -237,7 +237,8 @@ func benchTrainDP(shape: String, batch: Int, seq: Int, iterations: Int) throws {
     }
     let syncPerStep = (dp.syncSeconds - sync0) / Double(iterations)
     if comm.rank == 0 {
-        emit("train_dp", ["tag": "train_dp_\(shape)_b\(batch)_s\(seq)_np\(comm.size)_t\(Parallel.threads)", "model": shape,
+        emit("train_dp", ["tag": "train_dp_\(shape)_b\(batch)_s\(seq)_np\(comm.size)_z\(zero)_t\(Parallel.threads)", "model": shape, "zero": zero,
+                          "peak_rss_mb": Double(peakRSS()) / 1048576,
                           "batch": batch, "seq": seq, "ranks": comm.size, "median_s": median(times), "times_s": times,
                           "tokens_per_s": Double(batch * seq) / median(times), "sync_s_per_step": syncPerStep,
                           "sync_fraction": syncPerStep / median(times)])
@@ -397,7 +398,8 @@ while i < args.count {
         try! benchDPOModel(path: args[i + 1], pairs: p, promptLength: pl, completionLength: cl, mode: args[i + 5], iterations: 3); i += 6
     case "train-dp":
         guard i + 3 < args.count, LlamaConfig.named(args[i + 1]) != nil, let b = Int(args[i + 2]), let s = Int(args[i + 3]) else { exit(2) }
-        try! benchTrainDP(shape: args[i + 1], batch: b, seq: s, iterations: args[i + 1] == "smol" ? 3 : 10); i += 4
+        let zero = i + 4 < args.count ? Int(args[i + 4]) : nil
+        try! benchTrainDP(shape: args[i + 1], batch: b, seq: s, iterations: args[i + 1] == "smol" ? 3 : 10, zero: zero ?? 0); i += zero == nil ? 4 : 5
     case "attention":
         guard i + 1 < args.count, let p = Int(args[i + 1]), p >= 0 else {
             FileHandle.standardError.write("usage: attention POSITION\n".data(using: .utf8)!)
