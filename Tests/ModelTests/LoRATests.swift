@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import Kernels
 import Model
+import Generation
 import TestSupport
 
 /// LoRA adapters: the base's function at initialisation, gradients against finite differences, and the
@@ -93,6 +94,20 @@ import TestSupport
             #expect(worst <= 1e-5, "targets \(targets): merged differs by \(worst)")
             #expect(moved > 1e-2, "targets \(targets): the adapters changed nothing (\(moved))")
         }
+    }
+
+    /// Generation merges the adapters into its packed weights: its scoring equals the training forward's (which
+    /// applies them on the fly) within 1e-5, and with the adapters off it is the base's again.
+    @Test func theInferencePathMergesTheAdapters() throws {
+        let m = LoRATests.model("qwen2"), seqs = LoRATests.sequences(40)
+        try m.attach(try LoRAConfig(rank: 4, targets: [.q, .k, .o, .up, .down]), seed: 1)
+        LoRATests.randomiseB(m.adapters!, seed: 3)
+        let training = try m.tokenLogProbs(seqs), inference = try Generator.tokenLogProbs(model: m, seqs)
+        #expect(zip(training.joined(), inference.joined()).allSatisfy { abs($0 - $1) <= 1e-5 })
+        m.adapters!.enabled = false
+        let base = try Generator.tokenLogProbs(model: m, seqs)
+        #expect(zip(base.joined(), try LoRATests.model("qwen2").tokenLogProbs(seqs).joined()).allSatisfy { abs($0 - $1) <= 1e-5 })
+        #expect(zip(base.joined(), inference.joined()).contains { abs($0 - $1) > 1e-2 })
     }
 
     @Test func targetsParseAndBadValuesAreRefused() throws {
