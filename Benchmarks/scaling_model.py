@@ -82,7 +82,7 @@ for n in (1, 2, 3):
         cores = min(n, 2) / n  # one thread per rank; 3 ranks share the 2 cores
         pred = step(134515008, 134515008, 6 * 256, n, "zero" if z else "full", cores=cores)
         print(f"  smol supervised 6 x 256, {n} rank(s){' ZeRO-1' if z else ''}: measured {med(tag):.2f} s, "
-              f"model {pred:.2f} s, sync measured {o['sync_s_per_step']:.2f} s")
+              f"model {pred:.2f} s, sync_s_per_step {o['sync_s_per_step']:.2f} s")
 
 print("\npredicted seconds per DPO step of 64 pairs (128 + 128), nodes of 2 cores like this one; a = 20 us:")
 for label, Pm, Pt_lora in ((S, 134515008, 4884480), (Q, 630167424, 8798208)):

@@ -2,21 +2,10 @@ import Foundation
 import Generation
 import Kernels
 import Model
+import Pipeline
 
-/// The peak resident memory of this process in bytes (VmHWM).
-func peakRSS() -> Int {
-    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-          let kb = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") else { return 0 }
-    return kb * 1024
-}
-
-/// Restarts the peak (VmHWM) at the current resident size (Linux's /proc/self/clear_refs).
-func resetPeakRSS() {
-    guard let h = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return }
-    try? h.write(contentsOf: Data("5".utf8))
-    try? h.close()
-}
+/// The peak resident memory of this process in bytes (VmHWM), 0 where /proc is absent.
+func peakRSS() -> Int { ResidentMemory.peakBytes() ?? 0 }
 
 /// `quantized PATH PRECISION`: what llama.cpp's anchor (../shared/anchors/bench_llamacpp.py) times, on the
 /// same GGUF file, with the model held as `PRECISION` (quantized or float32): greedy decoding of 128 tokens

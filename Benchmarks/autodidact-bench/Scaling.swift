@@ -5,6 +5,7 @@ import Generation
 import Foundation
 import Kernels
 import Model
+import Pipeline
 
 /// `dpo-model PATH PAIRS PROMPT COMPLETION MODE`: DPO steps (sigmoid, beta 0.1, AdamW, reference log-probs
 /// stored with the pairs) on the model at PATH in float32, MODE full (every weight, replicated moments),
@@ -17,7 +18,7 @@ func benchDPOModel(path: String, pairs count: Int, promptLength: Int, completion
     let model = try Checkpoint.load(path: path).model
     let afterLoad = peakRSS()
     // The steps' own peak from here: the load's (the file's pages beside the weights) is not the training's.
-    resetPeakRSS()
+    ResidentMemory.resetPeak()
     var scope = TrainingScope.full
     if mode == "zero" { scope.zero = 1 } else if mode.hasPrefix("lora"), let r = Int(mode.dropFirst(4)) { scope.lora = try LoRAConfig(rank: r) }
     var rng = RandomStream(seed: 7)
@@ -43,11 +44,10 @@ func benchDPOModel(path: String, pairs count: Int, promptLength: Int, completion
         _ = try trainer.trainer.synchronizedUpdate(comm: comm, sums: &sums, lr: 0)
         update.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
     }
-    var rss = [Double(afterLoad), Double(peakRSS())]
-    var all = [Double](repeating: 0, count: 2 * comm.size)
-    all[2 * comm.rank] = rss[0]; all[2 * comm.rank + 1] = rss[1]
-    try comm.allReduce(&all, op: .sum)
-    rss = all
+    // Every rank's two figures, in rank order (each rank fills its own pair; the sum assembles them).
+    var rss = [Double](repeating: 0, count: 2 * comm.size)
+    rss[2 * comm.rank] = Double(afterLoad); rss[2 * comm.rank + 1] = Double(peakRSS())
+    try comm.allReduce(&rss, op: .sum)
     if comm.rank == 0 {
         emit("dpo_model", ["tag": "dpo_\(modelLabel(path))_\(mode)_p\(count)_\(promptLength)_\(completionLength)_np\(comm.size)_t\(Parallel.threads)",
                            "mode": mode, "ranks": comm.size, "pairs": count, "prompt_len": promptLength, "completion_len": completionLength,

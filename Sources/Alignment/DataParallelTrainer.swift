@@ -42,7 +42,7 @@ public final class DataParallelTrainer {
     public let trainer: Trainer
     let comm: Communicator
     let setup: TrainerSetup
-    /// Seconds spent in the gradient all-reduce (cumulative).
+    /// Seconds spent exchanging gradients and parameters between ranks (cumulative).
     public private(set) var syncSeconds = 0.0
     var reductionScratch: FloatBuffer?
 
@@ -84,9 +84,8 @@ public final class DataParallelTrainer {
             }
             emulated.endShard(shard, grads: trainer.grads, scratch: reductionScratch)
         }
-        let t0 = Date()
-        let norm = try trainer.synchronizedUpdate(comm: comm, sums: &sums, lr: batch.learningRate)
-        syncSeconds += Date().timeIntervalSince(t0)
+        let (norm, exchange) = try trainer.synchronizedUpdate(comm: comm, sums: &sums, lr: batch.learningRate)
+        syncSeconds += exchange
         if comm.size > 1 && setup.checksumEvery > 0 && trainer.step % setup.checksumEvery == 0 {
             try verifyReplicas()
         }

@@ -33,22 +33,31 @@ extension Trainer {
     /// and under ZeRO-1 the parameters all-gathered. Replicated: one all-reduce of the whole gradient, every
     /// rank updating everything. ZeRO-1: a reduce-scatter leaves each rank the sum of its shard, the global
     /// norm comes from the shards' sums of squares (all-reduced with `sums`), each rank updates its shard with
-    /// its moments, and an all-gather gives every rank every updated parameter. Returns the pre-clip norm.
-    public func synchronizedUpdate(comm: Communicator, sums: inout [Double], lr: Float) throws -> Float {
-        guard comm.size > 1 else { return applyUpdate(lr: lr) }
+    /// its moments, and an all-gather gives every rank every updated parameter. Returns the pre-clip norm and
+    /// the seconds spent in the collectives.
+    @discardableResult
+    public func synchronizedUpdate(comm: Communicator, sums: inout [Double], lr: Float) throws -> (norm: Float, exchangeSeconds: Double) {
+        guard comm.size > 1 else { return (applyUpdate(lr: lr), 0) }
+        var exchange = 0.0
+        func timed(_ body: () throws -> Void) rethrows {
+            let t0 = Date()
+            try body()
+            exchange += Date().timeIntervalSince(t0)
+        }
         guard isSharded else {
-            try comm.allReduce(grads.pointer, count: grads.count, op: .sum)
-            try comm.allReduce(&sums, op: .sum)
-            return applyUpdate(lr: lr)
+            try timed {
+                try comm.allReduce(grads.pointer, count: grads.count, op: .sum)
+                try comm.allReduce(&sums, op: .sum)
+            }
+            return (applyUpdate(lr: lr), exchange)
         }
         let bounds = Trainer.shardBounds(count: grads.count, ranks: comm.size)
-        try comm.reduceScatter(grads.pointer, bounds: bounds)
+        try timed { try comm.reduceScatter(grads.pointer, bounds: bounds) }
         sums.append(GradientClipping.sumOfSquares(grads.pointer + shard.lowerBound, count: shard.count))
-        try comm.allReduce(&sums, op: .sum)
-        let norm = Float(sums.removeLast().squareRoot())
-        let result = applyUpdate(lr: lr, globalNorm: norm)
-        try comm.allGather(model.trainable.pointer, bounds: bounds)
-        return result
+        try timed { try comm.allReduce(&sums, op: .sum) }
+        let norm = applyUpdate(lr: lr, globalNorm: Float(sums.removeLast().squareRoot()))
+        try timed { try comm.allGather(model.trainable.pointer, bounds: bounds) }
+        return (norm, exchange)
     }
 
     /// The whole optimizer state on rank 0 (nil elsewhere): under ZeRO every rank's moments gathered there;

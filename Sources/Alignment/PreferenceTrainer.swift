@@ -135,7 +135,7 @@ public final class PreferenceTrainer {
             }
             emulated.endShard(shard, grads: trainer.grads, scratch: reductionScratch)
         }
-        let norm = try trainer.synchronizedUpdate(comm: comm, sums: &sums, lr: lr)
+        let norm = try trainer.synchronizedUpdate(comm: comm, sums: &sums, lr: lr).norm
         if comm.size > 1 && trainer.step % PreferenceTrainer.checksumEvery == 0 {
             try Replicas.verify(trainer.model, step: trainer.step, comm: comm)
         }

@@ -152,9 +152,12 @@ public enum Checkpoint {
         if !model.config.eosTokenIds.isEmpty { gen["eos_token_id"] = model.config.eosTokenIds.count == 1 ? model.config.eosTokenIds[0] : model.config.eosTokenIds }
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: gen, options: [.prettyPrinted, .sortedKeys]),
                              to: dir.appendingPathComponent("generation_config.json"))
-        if let tokenizer {
-            try AtomicFile.write(tokenizer.tokenizerJSON(), to: dir.appendingPathComponent("tokenizer.json"))
-            try AtomicFile.write(tokenizer.tokenizerConfigJSON(), to: dir.appendingPathComponent("tokenizer_config.json"))
-        }
+        if let tokenizer { try saveTokenizer(tokenizer, to: dir) }
+    }
+
+    /// `tokenizer.json` and `tokenizer_config.json`, each written atomically.
+    static func saveTokenizer(_ tokenizer: BPETokenizer, to dir: URL) throws {
+        try AtomicFile.write(tokenizer.tokenizerJSON(), to: dir.appendingPathComponent("tokenizer.json"))
+        try AtomicFile.write(tokenizer.tokenizerConfigJSON(), to: dir.appendingPathComponent("tokenizer_config.json"))
     }
 }

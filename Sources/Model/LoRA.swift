@@ -39,7 +39,12 @@ public struct LoRAConfig: Codable, Equatable, Sendable {
 
     /// Parses `q,k,v,...` (or the `_proj` names); an unknown name is an error listing the known ones.
     public static func targets(_ list: String) throws -> [LoRATarget] {
-        try list.split(separator: ",").map { s in
+        try targets(list.split(separator: ",").map(String.init))
+    }
+
+    /// The targets named (`q` or `q_proj`, surrounding spaces ignored).
+    public static func targets(_ names: [String]) throws -> [LoRATarget] {
+        try names.map { s in
             let name = s.trimmingCharacters(in: .whitespaces)
             guard let t = LoRATarget(name: name) else {
                 throw ModelError("unknown LoRA target '\(name)' (expected some of \(LoRATarget.allCases.map(\.shortName).joined(separator: ", ")))")

@@ -34,10 +34,7 @@ public enum AdapterCheckpoint {
                              to: dir.appendingPathComponent(configFile))
         try SafetensorsFile.write(a.layout.tensors.map { (name: $0.name, shape: $0.shape, data: UnsafePointer(a.params.pointer + $0.offset)) },
                                   to: dir.appendingPathComponent(weightsFile))
-        if let tokenizer {
-            try AtomicFile.write(tokenizer.tokenizerJSON(), to: dir.appendingPathComponent("tokenizer.json"))
-            try AtomicFile.write(tokenizer.tokenizerConfigJSON(), to: dir.appendingPathComponent("tokenizer_config.json"))
-        }
+        if let tokenizer { try Checkpoint.saveTokenizer(tokenizer, to: dir) }
     }
 
     /// `path` relative to the adapter directory `dir` when the two are near (at most three levels up, as in
@@ -95,7 +92,7 @@ public enum AdapterCheckpoint {
         let model = base.model
         let adapters = LoRAAdapters(layout: LoRALayout(model: model.config, lora: config))
         adapters.base = basePath
-        try read(into: adapters, from: dir)
+        try readWeights(into: adapters, from: dir)
         model.adapters = adapters
         model.origin = dir.standardizedFileURL.path
         var tokenizer = base.tokenizer
@@ -116,6 +113,11 @@ public enum AdapterCheckpoint {
         guard config == adapters.config else {
             throw ModelError("\(dir.appendingPathComponent(configFile).path): adapters of rank \(config.rank), alpha \(config.alpha) on \(config.targets.map(\.shortName)) where rank \(adapters.config.rank), alpha \(adapters.config.alpha) on \(adapters.config.targets.map(\.shortName)) are expected")
         }
+        try readWeights(into: adapters, from: dir)
+    }
+
+    /// The tensors of `adapter_model.safetensors`, for adapters whose configuration was checked against the directory's.
+    static func readWeights(into adapters: LoRAAdapters, from dir: URL) throws {
         let file = try SafetensorsFile(url: dir.appendingPathComponent(weightsFile))
         for spec in adapters.layout.tensors {
             guard let e = file.entries[spec.name] else { throw ModelError.format(file.path, "missing tensor '\(spec.name)'") }

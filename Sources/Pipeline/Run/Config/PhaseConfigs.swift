@@ -270,7 +270,7 @@ extension TrainingScope {
             let alpha = l.has("alpha") ? Float(try l.double("alpha", default: 0, min: 1e-6)) : nil
             let names = try l.strings("targets", default: LoRATarget.allCases.map(\.shortName))
             let targets: [LoRATarget]
-            do { targets = try LoRAConfig.targets(names.joined(separator: ",")) } catch let e as ModelError { throw l.error("targets", e.description) }
+            do { targets = try LoRAConfig.targets(names) } catch let e as ModelError { throw l.error("targets", e.description) }
             lora = try LoRAConfig(rank: rank, alpha: alpha, targets: targets)
             try l.finish()
         }
