@@ -57,12 +57,18 @@ struct Run: ParsableCommand {
     @Argument(help: "Overrides as key.path=value (e.g. schedule.rounds.count=1).") var overrides: [String] = []
     @Flag(help: "Continue the run in run.output_dir from its last completed unit of work.") var resume = false
     @Flag(help: "With --resume: continue even though the configuration changed.") var force = false
+    @Option(help: "Run the whole schedule once per seed (run.seed, run.seed + 1, ...) into run.output_dir/seed-S, then write a table across seeds (sets run.seeds).")
+    var seeds: Int?
 
     func run() throws {
         let logger = common.setUp()
         try runReportingErrors {
-            let cfg = try RunConfig.load(config, overrides: overrides)
+            let cfg = try RunConfig.load(config, overrides: overrides + (seeds.map { ["run.seeds=\($0)"] } ?? []))
             try Cluster.run(logger: logger) { cluster in
+                if cfg.seeds > 1 {
+                    print(try SeedSweep(config: cfg).run(cluster: cluster, resume: resume, force: force, logger: logger))
+                    return
+                }
                 let scheduler = try Scheduler(config: cfg, cluster: cluster, resume: resume, force: force, logger: logger)
                 switch try scheduler.run() {
                 case .alreadyFinished(let summary):

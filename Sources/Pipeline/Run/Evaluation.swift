@@ -75,8 +75,19 @@ public struct JudgeAccuracyResult: Codable, Equatable {
 
 /// The per-round table printed at the end of each round and of the run.
 public struct RoundReport {
-    public var rows: [(label: String, result: EvaluationResult, pairs: Int?, seconds: [(String, Double)])] = []
+    public struct Row {
+        public var label: String
+        public var result: EvaluationResult
+        public var pairs: Int?
+        public var seconds: [(String, Double)]
+        /// False for a round whose model the promotion gate dropped: later rounds are compared with the
+        /// model it kept.
+        public var promoted = true
+    }
+    public var rows: [Row] = []
     public var start: EvaluationResult?
+    /// The promotion gate's decisions, one line each, printed under the table.
+    public var promotions: [String] = []
 
     public func table() -> String {
         var lines = ["| model | accuracy (95% CI) | p vs previous | p vs SFT | pairs | mean length (sd) | phase seconds |",
@@ -88,9 +99,11 @@ public struct RoundReport {
             let pPrev = previous.map { String(format: "%.2g", r.pValue(against: $0)) } ?? "-"
             let pStart = start.map { $0 == r ? "-" : String(format: "%.2g", r.pValue(against: $0)) } ?? "-"
             let secs = row.seconds.map { "\($0.0) \(String(format: "%.0f", $0.1))" }.joined(separator: ", ")
-            lines.append("| \(row.label) | \(ci) | \(pPrev) | \(pStart) | \(row.pairs.map(String.init) ?? "-") | \(String(format: "%.1f (%.1f)", r.meanLength, r.sdLength)) | \(secs) |")
-            if !row.label.hasPrefix("control") { previous = r }
+            let label = row.promoted ? row.label : row.label + " (not promoted)"
+            lines.append("| \(label) | \(ci) | \(pPrev) | \(pStart) | \(row.pairs.map(String.init) ?? "-") | \(String(format: "%.1f (%.1f)", r.meanLength, r.sdLength)) | \(secs) |")
+            if !row.label.hasPrefix("control") && row.promoted { previous = r }
         }
+        if !promotions.isEmpty { lines += ["", "Promotion gate:"] + promotions.map { "- " + $0 } }
         let judging = rows.filter { $0.result.judgeAccuracy != nil }
         if !judging.isEmpty {
             lines += ["", "| model | judge accuracy, both orders (95% CI) | single-order accuracy | ties / unparsed of pairs |", "|---|---|---|---|"]

@@ -10,6 +10,8 @@ enum RunFile: String {
     case pairs = "pairs.jsonl", synthesis = "synthesis.jsonl", questions = "questions.jsonl", modifiedPairs = "modified_pairs.jsonl"
     case winRateResponses = "win_rate_responses.jsonl", winRateJudgments = "win_rate_judgments.jsonl"
     case judgeAudit = "judge_audit.json", judgeAccuracy = "judge_accuracy.jsonl", evaluation = "evaluation.json", metrics = "metrics.jsonl"
+    /// The promotion gate: a model's greedy results on the dev split, and the round's decision.
+    case devEvaluation = "dev_evaluation.json", promotion = "promotion.json"
     /// Generation chunks written as they finish, so that a killed generate phase resumes (a folder).
     case partialGenerations = "generations.partial"
     /// The model a training phase ends with (a folder).

@@ -24,6 +24,8 @@ public struct RunState: Codable, Equatable {
     /// Training tokens each finished training phase processed (the control arm matches their sum).
     public var trainingTokens: [String: Double] = [:]
     public var finished = false
+    /// The promotion gate's decisions by round number ("1": true when round 1's model was promoted).
+    public var promotions: [String: Bool]?
 
     public struct Checkpointed: Codable, Equatable {
         public var phase: String

@@ -78,8 +78,11 @@ public final class Scheduler {
         }
         let start = try EvaluatePhase().evaluate(ctx, key: "initial-evaluate", folder: initial, label: ctx.config.initial.isEmpty ? "start" : "SFT")
         report.start = start
-        report.rows.append((start.label, start, nil, []))
+        report.rows.append(.init(label: start.label, result: start, pairs: nil, seconds: []))
         var last = start
+        if let gate = ctx.config.promotion.map(PromotionGate.init), !ctx.config.rounds.isEmpty {
+            _ = try gate.devResult(ctx, key: "initial-dev", folder: initial, label: start.label)
+        }
         for (r, phases) in ctx.config.rounds.enumerated() {
             let round = r + 1, folder = ctx.round(round)
             var result: EvaluationResult?
@@ -95,14 +98,24 @@ public final class Scheduler {
                 let pairCount = phases.contains { if case .pairs = $0 { return true } else { return false } }
                     ? (try? folder.read(.pairs).count) : nil
                 let timings = phaseSeconds(folder)
-                report.rows.append((result.label, result, pairCount, timings))
-                ctx.logger.info("round \(round) done in \(String(format: "%.0f", timings.reduce(0) { $0 + $1.1 })) s\n\(report.table())")
-                last = result
+                report.rows.append(.init(label: result.label, result: result, pairs: pairCount, seconds: timings))
+            }
+            var promoted = true
+            if let gate = ctx.config.promotion.map(PromotionGate.init) {
+                let decision = try gate.run(ctx, round: round)
+                promoted = decision.promoted
+                report.promotions.append(decision.line)
+                if result != nil { report.rows[report.rows.count - 1].promoted = promoted }
+            }
+            if let result {
+                let seconds = report.rows.last!.seconds.reduce(0) { $0 + $1.1 }
+                ctx.logger.info("round \(round) done in \(String(format: "%.0f", seconds)) s\n\(report.table())")
+                if promoted { last = result }
             }
         }
         if ctx.config.control != nil, !ctx.config.rounds.isEmpty {
             let result = try ControlPhase().run(ctx)
-            report.rows.append((result.label, result, nil, []))
+            report.rows.append(.init(label: result.label, result: result, pairs: nil, seconds: []))
             let p = result.pValue(against: last)
             ctx.logger.info("control (same training compute spent on SFT): \(String(format: "%.1f%%", 100 * result.accuracy)) vs last round \(String(format: "%.1f%%", 100 * last.accuracy)), p = \(String(format: "%.2g", p))")
         }

@@ -28,7 +28,7 @@ struct TaskFormat {
         switch template ?? data.template {
         case .chat:
             // A question without a reference answer (a synthesized or win-rate instruction) is shown as it is.
-            let content = judging || p.answer.isEmpty ? p.question : p.question + "\nEnd your answer with '#### <number>'."
+            let content = judging || p.answer.isEmpty ? p.question : p.question + "\n" + data.instruction
             return PromptEncoder(tokenizer: t ?? tokenizer, template: ChatTemplate.detect(from: (t ?? tokenizer).chatTemplate),
                                  thought: data.thought).text(content)
         case .qa:

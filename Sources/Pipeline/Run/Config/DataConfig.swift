@@ -21,6 +21,10 @@ public struct DataConfig: Equatable {
     /// Thought Preference Optimization: questions are wrapped in the thought prompt (`ThoughtPrompt`); answers
     /// and judges read only the response part, and an output without one is unparseable.
     public var thought: Bool
+    /// In the chat format, the line after each question that has a reference answer (what to write and how
+    /// to end it). The "qa" format shows the question alone.
+    public var instruction: String
+    public static let defaultInstruction = "End your answer with '#### <number>'."
 
     init(_ r: ConfigReader) throws {
         let kind = try r.string("task", default: "arithmetic", oneOf: ["arithmetic", "file", "judge_pairs"])!
@@ -48,6 +52,7 @@ public struct DataConfig: Equatable {
         validationSize = try r.int("validation_size", default: 200, min: 1)
         template = try r.choice("template", default: .qa)
         thought = try r.bool("thought", default: false)
+        instruction = try r.string("instruction", default: DataConfig.defaultInstruction)!
         if thought && isJudgePairs { throw r.error("thought", "the thought template is for answering questions, not for judge_pairs") }
         try r.finish()
     }

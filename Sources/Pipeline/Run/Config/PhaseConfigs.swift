@@ -211,6 +211,21 @@ public struct ControlConfig {
     }
 }
 
+/// The promotion gate (`schedule.promotion`): after each round the round's model and the current one answer
+/// the dev split (the validation problems, greedy), compared by exact McNemar. `not_worse`: the round's model
+/// replaces the current one unless significantly worse at `alpha`; `better`: only if significantly better.
+public struct PromotionConfig: Equatable {
+    public enum Rule: String, CaseIterable, Sendable { case notWorse = "not_worse", better }
+    public var rule: Rule
+    public var alpha: Double
+    public init(rule: Rule, alpha: Double) { self.rule = rule; self.alpha = alpha }
+    init(_ r: ConfigReader) throws {
+        rule = try r.choice("rule", default: .notWorse)
+        alpha = try r.double("alpha", default: 0.05, min: 1e-9, max: 1)
+        try r.finish()
+    }
+}
+
 /// Synthesis of new training questions by the policy, from documents or from example prompts.
 /// Documents (NaturalReasoning style): `samples` questions with numeric reference answers from each document
 /// (`.txt` and `.md` files of `documents`, in name order, each cut to its first `maxDocumentWords` words); see

@@ -23,6 +23,9 @@ public struct RunConfig {
     public var initial: [PhaseConfig]
     public var rounds: [[PhaseConfig]]
     public var control: ControlConfig?
+    public var promotion: PromotionConfig?
+    /// `run.seeds`: the whole schedule once per seed (`seed`, `seed + 1`, ...), each into `output_dir/seed-S`.
+    public var seeds: Int
 
     public enum ModelSource: Equatable { case shape(String), path(String) }
 
@@ -51,6 +54,7 @@ public struct RunConfig {
         seed = UInt64(try run.int("seed", default: 0, min: 0))
         outputDir = try run.string("output_dir", default: "runs/\(name)")!
         reductionShards = try run.int("reduction_shards", default: 1, min: 1, max: 64)
+        seeds = try run.int("seeds", default: 1, min: 1, max: 100)
         try run.finish()
 
         let m = try root.child("model")
@@ -119,6 +123,10 @@ public struct RunConfig {
         try rs.finish()
         let c = try schedule.child("control")
         control = c.has("enabled") || !c.entries.isEmpty ? try ControlConfig(c) : nil
+        if schedule.has("promotion") {
+            promotion = try PromotionConfig(try schedule.child("promotion"))
+            if data.isJudgePairs { throw ConfigError(file: file, line: schedule.line, key: "schedule.promotion", message: "the gate compares accuracy on the dev split; data.task judge_pairs has none") }
+        }
         let synthesizes = rounds.flatMap { $0 }.compactMap { if case .synthesize(let c) = $0 { return c } else { return nil } }
         func modifies(_ c: SynthesizeConfig) -> Bool { if case .modifiedInstructions = c.source { return true } else { return false } }
         if !data.isJudgePairs, synthesizes.contains(where: modifies) {

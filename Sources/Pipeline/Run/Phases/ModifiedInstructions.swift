@@ -24,7 +24,7 @@ struct ModifiedInstructions {
         let texts = try service.complete(sources.map { ModifiedInstruction.prompt($0.prompt) }, samples: 1, params: params).map { $0[0] }
         let modified = texts.map { PromptSynthesis.parse($0, label: "Question") }
         let asked = modified.indices.filter { modified[$0] != nil }
-        let answerPrompts = asked.map { k in chat ? modified[k]! + "\nEnd your answer with '#### <number>'." : "Q: \(modified[k]!)\nA: " }
+        let answerPrompts = asked.map { k in chat ? modified[k]! + "\n" + ctx.config.data.instruction : "Q: \(modified[k]!)\nA: " }
         let answers = try service.complete(answerPrompts, samples: 1, params: params).map { $0[0] }
         var answerOf: [Int: String] = [:]
         for (k, a) in zip(asked, answers) { answerOf[k] = a }

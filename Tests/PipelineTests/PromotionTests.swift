@@ -1,0 +1,181 @@
+import Testing
+import Foundation
+import Alignment
+import Pipeline
+import TestSupport
+
+/// The promotion gate (`schedule.promotion`) and several seeds (`run --seeds N`), on a tiny model that is
+/// right on some of the task's problems (the distillation tests' teacher), through configs/irpo-smollm2.yaml
+/// and configs/rft-smollm2.yaml with small sizes.
+@Suite(.serialized) struct PromotionTests {
+    static func args(_ config: String, _ out: URL, rounds: Int = 2) throws -> [String] {
+        let train = config == "rft-smollm2" ? 2 : 3
+        return ["run", RecipeTests.config(config), "model.path=\(try DistillRecipeTests.teacherModel())", "data.template=qa",
+         "data.train_size=200", "data.validation_size=40", "data.eval_size=20", "evaluation.max_new_tokens=40",
+         "schedule.rounds.count=\(rounds)", "schedule.rounds.phases.0.generate.questions=12", "schedule.rounds.phases.0.generate.samples=4",
+         "schedule.rounds.phases.0.generate.max_new_tokens=40", "schedule.rounds.phases.0.generate.stop=\n\n",
+         "schedule.rounds.phases.\(train).train.lr=0.001", "run.output_dir=\(out.path)"]
+    }
+
+    struct Decision: Decodable {
+        var round: Int, n: Int, p: Double, promoted: Bool, current: String
+        var current_correct: Int, candidate_correct: Int, only_current: Int, only_candidate: Int
+    }
+    struct Evaluation: Decodable { var label: String; var correct: [Bool] }
+
+    static func read<T: Decodable>(_ type: T.Type, _ url: URL) throws -> T { try JSONDecoder().decode(T.self, from: Data(contentsOf: url)) }
+
+    /// Exact two-sided McNemar p, written out here from the binomial: 2 P(X <= min(b, c)), X ~ Bin(b + c, 1/2).
+    static func mcnemar(_ b: Int, _ c: Int) -> Double {
+        let n = b + c
+        guard n > 0 else { return 1 }
+        var term = pow(0.5, Double(n)), total = 0.0
+        for i in 0...min(b, c) {
+            if i > 0 { term *= Double(n - i + 1) / Double(i) }
+            total += term
+        }
+        return min(1, 2 * total)
+    }
+
+    /// Each round's decision recomputed from the two dev evaluation files it names.
+    static func checkDecision(_ out: URL, round: Int, against currentFolder: String, rule: String, alpha: Double) throws -> Decision {
+        let d = try read(Decision.self, out.appendingPathComponent(String(format: "round-%02d/promotion.json", round)))
+        let current = try read(Evaluation.self, out.appendingPathComponent("\(currentFolder)/dev_evaluation.json"))
+        let candidate = try read(Evaluation.self, out.appendingPathComponent(String(format: "round-%02d/dev_evaluation.json", round)))
+        #expect(current.correct.count == 40 && candidate.correct.count == 40)
+        let b = zip(current.correct, candidate.correct).filter { $0 && !$1 }.count
+        let c = zip(current.correct, candidate.correct).filter { !$0 && $1 }.count
+        let before = current.correct.filter { $0 }.count, after = candidate.correct.filter { $0 }.count
+        #expect(d.only_current == b && d.only_candidate == c && d.current_correct == before && d.candidate_correct == after)
+        #expect(abs(d.p - mcnemar(b, c)) < 1e-12)
+        let significant = mcnemar(b, c) < alpha
+        #expect(d.promoted == (rule == "better" ? significant && after > before : !(significant && after < before)))
+        return d
+    }
+
+    /// Scripted dev results through both rules: 40 problems, the current model right on the first 20.
+    @Test func theRulesDecideOnExactMcNemar() {
+        let current = EvaluationResult(label: "start", correct: (0..<40).map { $0 < 20 }, lengths: [])
+        func candidate(_ right: (Int) -> Bool) -> EvaluationResult { EvaluationResult(label: "round 1", correct: (0..<40).map(right), lengths: []) }
+        let worse = candidate { $0 < 10 }                 // b = 10, c = 0: p = 2 / 2^10
+        let better = candidate { $0 < 30 }                // b = 0, c = 10
+        let level = candidate { $0 < 19 || $0 == 20 || $0 == 21 || $0 == 22 }  // b = 1, c = 3: p = 0.625
+        let notWorse = PromotionGate(config: PromotionConfig(rule: .notWorse, alpha: 0.05))
+        let strict = PromotionGate(config: PromotionConfig(rule: .better, alpha: 0.05))
+        let w = notWorse.decide(round: 1, current: current, candidate: worse)
+        #expect(!w.promoted && w.onlyCurrent == 10 && w.onlyCandidate == 0 && abs(w.p - 2.0 / 1024) < 1e-12)
+        #expect(!strict.decide(round: 1, current: current, candidate: worse).promoted)
+        #expect(notWorse.decide(round: 1, current: current, candidate: better).promoted)
+        #expect(strict.decide(round: 1, current: current, candidate: better).promoted)
+        let l = notWorse.decide(round: 1, current: current, candidate: level)
+        #expect(l.promoted && l.onlyCurrent == 1 && l.onlyCandidate == 3 && abs(l.p - 0.625) < 1e-12)
+        #expect(!strict.decide(round: 1, current: current, candidate: level).promoted)
+        // At alpha 0.001 the worse model is within the rule.
+        #expect(PromotionGate(config: PromotionConfig(rule: .notWorse, alpha: 0.001)).decide(round: 1, current: current, candidate: worse).promoted)
+    }
+
+    /// `better` at a tiny alpha cannot be met on 40 dev problems: both rounds are dropped, the run ends on its
+    /// starting model, and round 2 starts from it: its samples are what the starting model writes on its own
+    /// for round 2 (`autodidact generate` with the run's seed and round). With `not_worse` at the same alpha
+    /// both rounds are promoted and round 2 samples from round 1's model.
+    @Test func aDroppedRoundsModelIsNotUsedNext() throws {
+        let dropped = RecipeTests.freshDirectory("promotion-dropped"), kept = RecipeTests.freshDirectory("promotion-kept")
+        let r = try autodidact(try Self.args("irpo-smollm2", dropped) + ["schedule.promotion.rule=better", "schedule.promotion.alpha=0.000001"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let r2 = try autodidact(try Self.args("irpo-smollm2", kept) + ["schedule.promotion.alpha=0.000001"])
+        #expect(r2.status == 0, "\(r2.stderr)")
+        for round in 1...2 {
+            let d = try Self.checkDecision(dropped, round: round, against: "initial", rule: "better", alpha: 1e-6)
+            #expect(!d.promoted && d.current == "start")
+            let k = try Self.checkDecision(kept, round: round, against: round == 1 ? "initial" : "round-01", rule: "not_worse", alpha: 1e-6)
+            #expect(k.promoted)
+        }
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: dropped.appendingPathComponent("state.json"))) as! [String: Any]
+        #expect(state["promotions"] as? [String: Bool] == ["1": false, "2": false])
+        #expect(state["model"] == nil, "the run ends on its starting model")
+        let keptState = try JSONSerialization.jsonObject(with: Data(contentsOf: kept.appendingPathComponent("state.json"))) as! [String: Any]
+        #expect(keptState["model"] as? String == "round-02/model")
+        let summary = try String(contentsOf: dropped.appendingPathComponent("summary.md"), encoding: .utf8)
+        #expect(summary.contains("| round 2 (not promoted) |") && summary.contains("round 1: not promoted"), "\(summary)")
+
+        // Round 2's samples against the starting model's own, for the same questions, seed and round.
+        var task = ArithmeticTask()
+        task.maxOperands = 3; task.maxValue = 20
+        let questions = task.problems(12..<24, split: .train)
+        let prompts = RecipeTests.dir.appendingPathComponent("promotion-prompts.jsonl")
+        try questions.map { String(decoding: try JSONSerialization.data(withJSONObject: ["prompt": "Q: \($0.question)\nA: "]), as: UTF8.self) }
+            .joined(separator: "\n").write(to: prompts, atomically: true, encoding: .utf8)
+        let direct = RecipeTests.dir.appendingPathComponent("promotion-direct.jsonl")
+        let g = try autodidact(["generate", "--model", try DistillRecipeTests.teacherModel(), "--prompts", prompts.path, "--output", direct.path,
+                                "--samples", "4", "--temperature", "0.8", "--max-new-tokens", "40", "--stop", "\n\n", "--seed", "0", "--round", "2",
+                                "--template", "none", "--truncate-prompts"])
+        #expect(g.status == 0, "\(g.stderr)")
+        let startTexts = try RecipeTests.jsonLines(direct).map { $0["text"] as! String }
+        let droppedTexts = try RecipeTests.records(GenerationRecord.self, dropped.appendingPathComponent("round-02"), "generations.jsonl").map(\.text)
+        let keptTexts = try RecipeTests.records(GenerationRecord.self, kept.appendingPathComponent("round-02"), "generations.jsonl").map(\.text)
+        #expect(droppedTexts == startTexts)
+        #expect(keptTexts != startTexts, "round 1's promoted model should sample differently")
+    }
+
+    /// Killed right after round 1's decision is recorded and resumed, the run keeps the decision and ends with
+    /// the same files as an uninterrupted run.
+    @Test func aResumedRunKeepsTheDecision() throws {
+        let whole = RecipeTests.freshDirectory("promotion-dropped-whole"), killed = RecipeTests.freshDirectory("promotion-dropped-killed")
+        let extra = ["schedule.promotion.rule=better", "schedule.promotion.alpha=0.000001"]
+        #expect(try autodidact(try Self.args("irpo-smollm2", whole) + extra).status == 0)
+        let k = try autodidact(try Self.args("irpo-smollm2", killed) + extra, environment: ["AUTODIDACT_KILL_AT": "round-1-promotion/done"])
+        #expect(k.status != 0)
+        #expect(FileManager.default.fileExists(atPath: killed.appendingPathComponent("round-01/promotion.json").path))
+        #expect(!FileManager.default.fileExists(atPath: killed.appendingPathComponent("round-02").path))
+        let r = try autodidact(try Self.args("irpo-smollm2", killed) + extra + ["--resume"])
+        #expect(r.status == 0, "\(r.stderr)")
+        for file in ["round-01/promotion.json", "round-02/promotion.json", "round-02/generations.jsonl", "round-02/pairs.jsonl",
+                     "round-02/model/model.safetensors", "round-02/dev_evaluation.json", "round-02/evaluation.json", "summary.md"] {
+            let d = fileDifference(whole.appendingPathComponent(file).path, killed.appendingPathComponent(file).path)
+            #expect(d == nil, "\(file): \(d ?? "")")
+        }
+    }
+
+    /// `--seeds 2` on the RFT config: one complete run per seed in `seed-S`, each round's SFT examples exactly
+    /// the distinct correct samples, and a table whose figures are those of each folder's evaluation records.
+    @Test func seedsRunOneFolderEachAndATableAcrossThem() throws {
+        let out = RecipeTests.freshDirectory("rft-seeds")
+        let r = try autodidact(try Self.args("rft-smollm2", out, rounds: 1) + ["--seeds", "2", "run.seed=5"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let table = try String(contentsOf: out.appendingPathComponent("seeds.md"), encoding: .utf8)
+        var texts: [[String]] = []
+        for seed in [5, 6] {
+            let dir = out.appendingPathComponent("seed-\(seed)")
+            let config = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("config.yaml"))) as! [String: Any]
+            #expect((config["run"] as? [String: Any])?["seed"] as? Int == seed)
+            // Rejection sampling: the distinct outputs with the right final answer.
+            let round = dir.appendingPathComponent("round-01")
+            let gens = try RecipeTests.records(GenerationRecord.self, round, "generations.jsonl")
+            texts.append(gens.map(\.text))
+            var task = ArithmeticTask()
+            task.maxOperands = 3; task.maxValue = 20
+            let problems = Dictionary(uniqueKeysWithValues: task.problems(0..<12, split: .train).map { ($0.id, $0) })
+            let correct = Set(gens.filter { VerifiableJudge.isCorrect($0.text, reference: problems[$0.promptId]!.answer) }.map { $0.promptId + "\u{0}" + $0.text })
+            let metrics = try String(contentsOf: round.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+            #expect(metrics.contains("\"examples\":\(correct.count),"), "\(metrics)")
+            // The table's cells, recomputed from the evaluation records.
+            for folder in ["initial", "round-01"] {
+                let e = try Self.read(Evaluation.self, dir.appendingPathComponent("\(folder)/evaluation.json"))
+                let k = e.correct.filter { $0 }.count, n = e.correct.count
+                let ci = Statistics.wilson(successes: k, trials: n)
+                var cell = String(format: "%.1f%% (%.1f%%-%.1f%%)", 100 * Double(k) / Double(n), 100 * ci.low, 100 * ci.high)
+                if folder != "initial" {
+                    let start = try Self.read(Evaluation.self, dir.appendingPathComponent("initial/evaluation.json"))
+                    let b = zip(start.correct, e.correct).filter { $0 && !$1 }.count, c = zip(start.correct, e.correct).filter { !$0 && $1 }.count
+                    cell += String(format: ", p = %.2g", Self.mcnemar(b, c))
+                }
+                #expect(table.contains(cell), "\(cell) not in\n\(table)")
+            }
+        }
+        #expect(texts[0] != texts[1], "the seeds should sample differently")
+        // Run again with --resume: every seed has finished, and the table is the same.
+        let again = try autodidact(try Self.args("rft-smollm2", out, rounds: 1) + ["--seeds", "2", "run.seed=5", "--resume"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try String(contentsOf: out.appendingPathComponent("seeds.md"), encoding: .utf8) == table)
+    }
+}
