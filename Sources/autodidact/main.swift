@@ -15,7 +15,7 @@ struct Autodidact: ParsableCommand {
         commandName: "autodidact",
         abstract: "Iterative self-improvement of language models: generate, judge, build preference pairs, train, evaluate.",
         subcommands: [Run.self, Validate.self, Pretrain.self, Logprobs.self, Generate.self, Tokenize.self, Convert.self, PreferenceLoss.self,
-                      PreferenceTrain.self, JudgePairs.self, JudgeAccuracyCommand.self, MPICheck.self])
+                      PreferenceTrain.self, Compare.self, JudgePairs.self, JudgeAccuracyCommand.self, MPICheck.self])
 }
 
 struct CommonOptions: ParsableArguments {
@@ -78,6 +78,19 @@ struct Run: ParsableCommand {
                 }
             }
         }
+    }
+}
+
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare two arms seed by seed: each seed's final model in A against B's of the same seed on the same test problems (exact McNemar).")
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "A run folder, or a folder of seed-S run folders (run --seeds).") var a: String
+    @Argument(help: "The other arm, likewise.") var b: String
+
+    func run() throws {
+        _ = common.setUp()
+        try runReportingErrors { print(try SeedSweep.compare(URL(fileURLWithPath: a), URL(fileURLWithPath: b))) }
     }
 }
 

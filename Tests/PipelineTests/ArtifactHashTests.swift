@@ -41,7 +41,7 @@ import TestSupport
     static func overrides(_ name: String) throws -> [String] {
         let fromScratch = ["quickstart", "irpo", "irpo-ablation", "scpo"]
         if fromScratch.contains(name) {
-            return ["model.shape=micro", "data.max_operands=2", "data.max_value=9", "data.train_size=300", "data.validation_size=16",
+            return ["run.seeds=1", "model.shape=micro", "data.max_operands=2", "data.max_value=9", "data.train_size=300", "data.validation_size=16",
                     "data.eval_size=16", "evaluation.max_new_tokens=12", "evaluation.batch_size=8",
                     "schedule.initial.0.sft.batch_size=8", "schedule.initial.0.sft.lr=0.01", "schedule.initial.0.sft.warmup=5",
                     "schedule.initial.0.sft.min_steps=60", "schedule.initial.0.sft.max_steps=120", "schedule.initial.0.sft.eval_every=20",

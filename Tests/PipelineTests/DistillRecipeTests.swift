@@ -16,6 +16,20 @@ import TestSupport
         }
     }
 
+    /// What `model` samples on its own through `autodidact generate` (4 samples of each problem in the "qa"
+    /// format, stopping at a blank line) with seed 0 and the given round's streams.
+    static func samplesAlone(_ model: String, _ problems: [Problem], name: String, temperature: Double, maxNewTokens: Int, round: Int) throws -> [String] {
+        let prompts = RecipeTests.dir.appendingPathComponent("\(name)-prompts.jsonl")
+        try problems.map { String(decoding: try JSONSerialization.data(withJSONObject: ["prompt": "Q: \($0.question)\nA: "]), as: UTF8.self) }
+            .joined(separator: "\n").write(to: prompts, atomically: true, encoding: .utf8)
+        let direct = RecipeTests.dir.appendingPathComponent("\(name)-direct.jsonl")
+        let g = try autodidact(["generate", "--model", model, "--prompts", prompts.path, "--output", direct.path, "--samples", "4",
+                                "--temperature", "\(temperature)", "--max-new-tokens", "\(maxNewTokens)", "--stop", "\n\n", "--seed", "0",
+                                "--round", "\(round)", "--template", "none", "--truncate-prompts"])
+        #expect(g.status == 0, "\(g.stderr)")
+        return try RecipeTests.jsonLines(direct).map { $0["text"] as! String }
+    }
+
     /// The round's outputs are exactly what the teacher samples on its own (same random streams), the SFT
     /// examples are exactly the distinct correct ones, and under mpirun -np 2 (gradients summed as over 2
     /// shards in both runs) the student trains to the same bytes: the workers got the student back after
@@ -38,15 +52,7 @@ import TestSupport
         var task = ArithmeticTask()
         task.maxOperands = 3; task.maxValue = 20
         let problems = task.problems(0..<16, split: .train)
-        let prompts = RecipeTests.dir.appendingPathComponent("distill-prompts.jsonl")
-        try problems.map { String(decoding: try JSONSerialization.data(withJSONObject: ["prompt": "Q: \($0.question)\nA: "]), as: UTF8.self) }
-            .joined(separator: "\n").write(to: prompts, atomically: true, encoding: .utf8)
-        let direct = RecipeTests.dir.appendingPathComponent("distill-direct.jsonl")
-        let g = try autodidact(["generate", "--model", teacher, "--prompts", prompts.path, "--output", direct.path, "--samples", "4",
-                                "--temperature", "0.7", "--max-new-tokens", "70", "--stop", "\n\n", "--seed", "0", "--round", "1",
-                                "--template", "none", "--truncate-prompts"])
-        #expect(g.status == 0, "\(g.stderr)")
-        let directTexts = try RecipeTests.jsonLines(direct).map { $0["text"] as! String }
+        let directTexts = try Self.samplesAlone(teacher, problems, name: "distill", temperature: 0.7, maxNewTokens: 70, round: 1)
         #expect(gens.map(\.text) == directTexts)
         // Rejection sampling: the distinct outputs with the right final answer.
         var kept = Set<String>()

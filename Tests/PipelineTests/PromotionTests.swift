@@ -102,15 +102,8 @@ import TestSupport
         var task = ArithmeticTask()
         task.maxOperands = 3; task.maxValue = 20
         let questions = task.problems(12..<24, split: .train)
-        let prompts = RecipeTests.dir.appendingPathComponent("promotion-prompts.jsonl")
-        try questions.map { String(decoding: try JSONSerialization.data(withJSONObject: ["prompt": "Q: \($0.question)\nA: "]), as: UTF8.self) }
-            .joined(separator: "\n").write(to: prompts, atomically: true, encoding: .utf8)
-        let direct = RecipeTests.dir.appendingPathComponent("promotion-direct.jsonl")
-        let g = try autodidact(["generate", "--model", try DistillRecipeTests.teacherModel(), "--prompts", prompts.path, "--output", direct.path,
-                                "--samples", "4", "--temperature", "0.8", "--max-new-tokens", "40", "--stop", "\n\n", "--seed", "0", "--round", "2",
-                                "--template", "none", "--truncate-prompts"])
-        #expect(g.status == 0, "\(g.stderr)")
-        let startTexts = try RecipeTests.jsonLines(direct).map { $0["text"] as! String }
+        let startTexts = try DistillRecipeTests.samplesAlone(try DistillRecipeTests.teacherModel(), questions, name: "promotion",
+                                                             temperature: 0.8, maxNewTokens: 40, round: 2)
         let droppedTexts = try RecipeTests.records(GenerationRecord.self, dropped.appendingPathComponent("round-02"), "generations.jsonl").map(\.text)
         let keptTexts = try RecipeTests.records(GenerationRecord.self, kept.appendingPathComponent("round-02"), "generations.jsonl").map(\.text)
         #expect(droppedTexts == startTexts)

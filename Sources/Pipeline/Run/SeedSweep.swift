@@ -16,7 +16,9 @@ public struct SeedSweep {
 
     /// The config of one seed's run: the same but for `run.seed`, `run.output_dir` and `run.seeds` (1).
     public func config(seed: UInt64) throws -> RunConfig {
-        let dir = URL(fileURLWithPath: config.outputDir).appendingPathComponent("seed-\(seed)").path
+        // Spelled as output_dir is (relative stays relative), so that `run.seed=S run.output_dir=DIR/seed-S
+        // run.seeds=1` names the same run.
+        let dir = (config.outputDir.hasSuffix("/") ? config.outputDir : config.outputDir + "/") + "seed-\(seed)"
         var tree = config.tree
         for (key, value) in [("seed", String(seed)), ("output_dir", dir), ("seeds", "1")] {
             tree = tree.setting(["run", key], to: .scalar(value, line: 0))
@@ -115,6 +117,44 @@ public struct SeedSweep {
         }
         let finals = seeds.map { s in "seed \(s.seed): \(s.final?.label ?? "-")" }.joined(separator: ", ")
         lines.append("- the final model of each seed (the last promoted round): \(finals)")
+        return lines.joined(separator: "\n")
+    }
+
+    /// The run folders of `dir`: its `seed-S` subfolders by seed, or `dir` itself (seed from its config).
+    static func runFolders(_ dir: URL) throws -> [(seed: UInt64, dir: URL)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        let seeds = names.compactMap { $0.hasPrefix("seed-") ? UInt64($0.dropFirst(5)) : nil }.sorted()
+        if !seeds.isEmpty { return seeds.map { ($0, dir.appendingPathComponent("seed-\($0)")) } }
+        guard FileManager.default.fileExists(atPath: dir.appendingPathComponent(RunState.fileName).path) else {
+            throw PipelineError("\(dir.path): neither a run folder (no \(RunState.fileName)) nor a folder of seed-S run folders")
+        }
+        let config = try? JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent(RunState.configFileName))) as? [String: Any]
+        let seed = ((config?["run"] as? [String: Any])?["seed"] as? Int).map(UInt64.init) ?? 0
+        return [(seed, dir)]
+    }
+
+    /// Two arms seed by seed (e.g. IRPO against its RFT control): each seed's final model (the last promoted
+    /// round's) against the other arm's of the same seed, on the same test problems, by exact McNemar.
+    public static func compare(_ a: URL, _ b: URL) throws -> String {
+        let left = try runFolders(a), right = try runFolders(b)
+        let pct = { (x: Double) in String(format: "%.1f%%", 100 * x) }
+        var lines = ["| seed | \(a.lastPathComponent): final model, accuracy (95% CI) | \(b.lastPathComponent): final model, accuracy (95% CI) | only A right / only B right | McNemar p |",
+                     "|---|---|---|---|---|"]
+        var compared = 0
+        for l in left {
+            guard let r = right.first(where: { $0.seed == l.seed }) else { continue }
+            guard let fa = try read(seed: l.seed, dir: l.dir).final, let fb = try read(seed: r.seed, dir: r.dir).final else { continue }
+            guard fa.result.correct.count == fb.result.correct.count else {
+                throw PipelineError("seed \(l.seed): \(l.dir.path) and \(r.dir.path) were evaluated on different numbers of problems")
+            }
+            let m = Statistics.mcnemar(before: fb.result.correct, after: fa.result.correct)
+            func cell(_ f: (label: String, result: EvaluationResult)) -> String {
+                "\(f.label): \(pct(f.result.accuracy)) (\(pct(f.result.interval.low))-\(pct(f.result.interval.high)))"
+            }
+            lines.append("| \(l.seed) | \(cell(fa)) | \(cell(fb)) | \(m.c) / \(m.b) | \(String(format: "%.2g", m.p)) |")
+            compared += 1
+        }
+        guard compared > 0 else { throw PipelineError("\(a.path) and \(b.path) have no finished seed in common") }
         return lines.joined(separator: "\n")
     }
 }
