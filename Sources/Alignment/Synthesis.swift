@@ -55,7 +55,7 @@ public struct QuestionSynthesis: Sendable {
 
     public init() {}
 
-    public func prompt(document: String) -> String { template.replacingOccurrences(of: "{document}", with: document) }
+    public func prompt(document: String) -> String { Placeholders.fill(template, ["document": document]) }
 
     /// Why a candidate was kept or not.
     public enum Status: String, Codable, Sendable, CaseIterable {
@@ -146,7 +146,7 @@ public struct PromptSynthesis: Sendable {
     public init() {}
 
     public func prompt(examples: [String]) -> String {
-        template.replacingOccurrences(of: "{examples}", with: examples.enumerated().map { "Instruction \($0.offset + 1): \($0.element)" }.joined(separator: "\n"))
+        Placeholders.fill(template, ["examples": examples.enumerated().map { "Instruction \($0.offset + 1): \($0.element)" }.joined(separator: "\n")])
     }
 
     /// The instruction: the first paragraph after the last "<label>:" (or "<label> N:", or of the whole text
@@ -187,5 +187,5 @@ public enum ModifiedInstruction {
     User question: {instruction}
     """
 
-    public static func prompt(_ instruction: String) -> String { template.replacingOccurrences(of: "{instruction}", with: instruction) }
+    public static func prompt(_ instruction: String) -> String { Placeholders.fill(template, ["instruction": instruction]) }
 }

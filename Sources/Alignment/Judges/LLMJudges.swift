@@ -78,11 +78,10 @@ public struct JudgeTemplates: Sendable, Equatable, Codable {
     """
 
     public func fillPointwise(instruction: String, response: String) -> String {
-        pointwise.replacingOccurrences(of: "{instruction}", with: instruction).replacingOccurrences(of: "{response}", with: response)
+        Placeholders.fill(pointwise, ["instruction": instruction, "response": response])
     }
     public func fillPairwise(instruction: String, a: String, b: String) -> String {
-        pairwise.replacingOccurrences(of: "{instruction}", with: instruction)
-            .replacingOccurrences(of: "{response_a}", with: a).replacingOccurrences(of: "{response_b}", with: b)
+        Placeholders.fill(pairwise, ["instruction": instruction, "response_a": a, "response_b": b])
     }
 
     /// Checks that each template has its placeholders.

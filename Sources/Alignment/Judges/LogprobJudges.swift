@@ -151,7 +151,7 @@ public struct LogprobVerifier {
     /// P(Yes) for every (question, answer).
     public func verify(_ items: [(instruction: String, response: String)], scorer: VerdictScorer) throws -> [Double] {
         let queries = items.map {
-            VerdictQuery(prompt: template.replacingOccurrences(of: "{instruction}", with: $0.instruction).replacingOccurrences(of: "{response}", with: $0.response),
+            VerdictQuery(prompt: Placeholders.fill(template, ["instruction": $0.instruction, "response": $0.response]),
                          answerPrefix: "", candidates: ["Yes", "No"])
         }
         return try scorer.logprobs(queries).map { VerdictDistribution(candidates: ["Yes", "No"], logprobs: $0).probabilities[0] }

@@ -30,8 +30,7 @@ public enum MetaJudge {
     """
 
     public static func fill(_ template: String, instruction: String, response: String, a: String, b: String) -> String {
-        template.replacingOccurrences(of: "{instruction}", with: instruction).replacingOccurrences(of: "{response}", with: response)
-            .replacingOccurrences(of: "{judgement_a}", with: a).replacingOccurrences(of: "{judgement_b}", with: b)
+        Placeholders.fill(template, ["instruction": instruction, "response": response, "judgement_a": a, "judgement_b": b])
     }
 
     /// "A" or "B" from the last "Winner: Judgement X" (case-insensitive, "judgment" spelt either way,

@@ -56,7 +56,7 @@ public struct LengthInstructions: Sendable, Equatable, Codable {
     public static func words(_ text: String) -> Int { text.split(whereSeparator: \.isWhitespace).count }
 
     public func wrap(_ instruction: String, limit: Int) -> String {
-        template.replacingOccurrences(of: "{N}", with: String(limit)).replacingOccurrences(of: "{instruction}", with: instruction)
+        Placeholders.fill(template, ["N": String(limit), "instruction": instruction])
     }
 
     public struct Augmented: Sendable, Equatable {

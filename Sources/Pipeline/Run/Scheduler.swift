@@ -11,6 +11,8 @@ import Tokenizer
 public final class Scheduler {
     let ctx: RunContext
     var report = RoundReport()
+    /// Held while the scheduler lives: one run at a time in a run directory.
+    let lock: RunLock
 
     public enum Outcome { case finished(String), alreadyFinished(String?) }
 
@@ -18,13 +20,16 @@ public final class Scheduler {
         let dir = URL(fileURLWithPath: config.outputDir)
         let stateURL = dir.appendingPathComponent(RunState.fileName), configURL = dir.appendingPathComponent(RunState.configFileName)
         var state: RunState
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        lock = try RunLock(directory: dir)
         if let existing = try RunState.load(stateURL) {
             guard resume else {
                 throw PipelineError("\(config.outputDir) already holds a run; use --resume to continue it or choose another run.output_dir")
             }
-            if existing.configHash != config.hash {
-                let before = (try? String(contentsOf: configURL, encoding: .utf8)).flatMap { try? ConfigNode.parse(yaml: $0, file: configURL.path) }
-                let changed = ConfigNode.differences(before, config.tree)
+            let before = (try? String(contentsOf: configURL, encoding: .utf8)).flatMap { try? ConfigNode.parse(yaml: $0, file: configURL.path) }
+            let changed = config.changedKeys(since: before)
+            // A state written before the output location left the hash has another hash for the same config.
+            if existing.configHash != config.hash && (before == nil || !changed.isEmpty) {
                 let keys = changed.isEmpty ? "" : " (changed: \(changed.prefix(8).joined(separator: ", "))\(changed.count > 8 ? ", ..." : ""))"
                 if existing.finished {
                     throw PipelineError("\(config.outputDir) was started with a different configuration\(keys) and has finished; a finished run is neither extended nor changed (not even with --force): give another run.output_dir")
@@ -36,7 +41,6 @@ public final class Scheduler {
             let leftovers = RunState.removeLeftovers(in: dir)
             if !leftovers.isEmpty { logger.info("resume: removed \(leftovers.count) half-written file(s) of the killed run") }
         } else {
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             state = RunState(configHash: config.hash, worldSize: cluster.size)
         }
         let questions = try config.checkData()

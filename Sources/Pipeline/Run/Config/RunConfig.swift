@@ -186,11 +186,26 @@ public struct RunConfig {
         return n
     }
 
-    /// A hash of the configuration as run (resuming with a different one is refused unless forced).
+    /// A hash of the configuration as run (resuming with a different one is refused unless forced). Where the
+    /// run is written (`run.output_dir`) is not part of it: a run folder moved elsewhere resumes.
     public var hash: String {
         var h: UInt64 = 0xcbf29ce484222325
-        for b in tree.canonical.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        for b in RunConfig.identity(tree).canonical.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
         return String(h, radix: 16)
+    }
+
+    /// The tree without `run.output_dir`.
+    static func identity(_ tree: ConfigNode) -> ConfigNode {
+        guard case .map(var entries, let line) = tree, let i = entries.firstIndex(where: { $0.key == "run" }),
+              case .map(var run, let runLine) = entries[i].value else { return tree }
+        run.removeAll { $0.key == "output_dir" }
+        entries[i].value = .map(run, line: runLine)
+        return .map(entries, line: line)
+    }
+
+    /// The keys whose values differ between an earlier tree and this configuration's, output location aside.
+    func changedKeys(since before: ConfigNode?) -> [String] {
+        ConfigNode.differences(before.map(RunConfig.identity), RunConfig.identity(tree))
     }
 }
 
