@@ -37,7 +37,7 @@ extension Trainer {
     /// the seconds spent in the collectives.
     @discardableResult
     public func synchronizedUpdate(comm: Communicator, sums: inout [Double], lr: Float) throws -> (norm: Float, exchangeSeconds: Double) {
-        guard comm.size > 1 else { return (applyUpdate(lr: lr), 0) }
+        guard comm.size > 1 else { return (applyUpdate(lr: lr, lossIsFinite: sums.allSatisfy(\.isFinite)), 0) }
         var exchange = 0.0
         func timed(_ body: () throws -> Void) rethrows {
             let t0 = Date()
@@ -49,13 +49,14 @@ extension Trainer {
                 try comm.allReduce(grads.pointer, count: grads.count, op: .sum)
                 try comm.allReduce(&sums, op: .sum)
             }
-            return (applyUpdate(lr: lr), exchange)
+            return (applyUpdate(lr: lr, lossIsFinite: sums.allSatisfy(\.isFinite)), exchange)
         }
         let bounds = Trainer.shardBounds(count: grads.count, ranks: comm.size)
         try timed { try comm.reduceScatter(grads.pointer, bounds: bounds) }
         sums.append(GradientClipping.sumOfSquares(grads.pointer + shard.lowerBound, count: shard.count))
         try timed { try comm.allReduce(&sums, op: .sum) }
-        let norm = applyUpdate(lr: lr, globalNorm: Float(sums.removeLast().squareRoot()))
+        let sumOfSquares = sums.removeLast()
+        let norm = applyUpdate(lr: lr, globalNorm: Float(sumOfSquares.squareRoot()), lossIsFinite: sums.allSatisfy(\.isFinite))
         try timed { try comm.allGather(model.trainable.pointer, bounds: bounds) }
         return (norm, exchange)
     }

@@ -57,6 +57,9 @@ public final class Trainer: @unchecked Sendable {
         }
     }
 
+    /// Whether the last update was skipped because its gradient norm or loss was not finite.
+    public private(set) var lastUpdateSkipped = false
+
     /// Whether the moments cover only a part of the trainable parameters.
     public var isSharded: Bool { shard.count != grads.count }
 
@@ -75,7 +78,7 @@ public final class Trainer: @unchecked Sendable {
     public func trainStep(ids: [Int32], targets: [Int32], packing: Packing, lr: Float? = nil) -> StepResult {
         grads.zero()
         let (sum, count) = accumulateNLL(ids: ids, targets: targets, packing: packing, scale: nil)
-        let norm = applyUpdate(lr: lr)
+        let norm = applyUpdate(lr: lr, lossIsFinite: sum.isFinite)
         return StepResult(loss: count > 0 ? -sum / Double(count) : 0, gradNorm: norm, tokens: count)
     }
 
@@ -95,11 +98,15 @@ public final class Trainer: @unchecked Sendable {
 
     /// Clips (if configured) and applies AdamW to the shard's accumulated gradients. `globalNorm` is the whole
     /// gradient's norm when a sharded trainer learned it from every rank; else it is computed here. Returns
-    /// the pre-clip norm.
+    /// the pre-clip norm. When that norm is not finite, or the caller says the step's loss is not, nothing
+    /// changes (weights, moments, step count) and `lastUpdateSkipped` says so: the caller decides whether
+    /// training stops or goes on.
     @discardableResult
-    public func applyUpdate(lr: Float? = nil, globalNorm: Float? = nil) -> Float {
+    public func applyUpdate(lr: Float? = nil, globalNorm: Float? = nil, lossIsFinite: Bool = true) -> Float {
         let g = grads.pointer + shard.lowerBound, n = shard.count
         let norm = globalNorm ?? GradientClipping.globalNorm(g, count: n)
+        lastUpdateSkipped = !(norm.isFinite && lossIsFinite)
+        if lastUpdateSkipped { return norm }
         if let maxNorm = maxGradNorm { GradientClipping.scale(g, count: n, norm: norm, maxNorm: maxNorm) }
         step += 1
         AdamW.step(params: model.trainable.pointer + shard.lowerBound, grads: g, m: m.pointer, v: v.pointer, spans: spans,

@@ -1,10 +1,11 @@
 import Testing
 import Foundation
+import Model
 import Pipeline
 import TestSupport
 
-/// What users and clusters do to a run: a second run on the same folder, a folder moved elsewhere
-/// (ResumeTests' micro configuration).
+/// What users and clusters do to a run: a second run on the same folder, a folder moved elsewhere, a
+/// learning rate that blows training up (ResumeTests' micro configuration).
 @Suite(.serialized) struct SurvivalTests {
     static let dir = Paths.temporaryDirectory("survival")
 
@@ -59,5 +60,46 @@ import TestSupport
         holder.waitUntilExit()
         let resumed = try run(out, ["--resume"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
+    }
+
+    /// SFT at a learning rate of 10 with weight decay 1 (each step multiplies the weights by -9): the run stops at the first step whose loss or gradient is not finite,
+    /// naming the phase and the step; the weights were not updated by it, the last checkpoint (every 4 steps)
+    /// stays recorded and holds finite weights, and no model of the phase is saved.
+    @Test func aNonFiniteStepStopsTrainingAndKeepsTheLastCheckpoint() throws {
+        let out = Self.dir.appendingPathComponent("nan")
+        try? FileManager.default.removeItem(at: out)
+        let r = try run(out, ["schedule.initial.0.sft.lr=10", "schedule.initial.0.sft.weight_decay=1"])
+        #expect(r.status == 1)
+        let found = r.stderr.range(of: #"initial-0-sft: step [0-9]+ of 150 has a non-finite loss or gradient"#, options: .regularExpression)
+        #expect(found != nil, "\(r.stderr)")
+        let step = found.map { Int(r.stderr[$0].split(separator: " ")[2]) ?? 0 } ?? 0
+        #expect(r.stderr.contains("train.on_nonfinite is stop"))
+        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("initial/model").path))
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("state.json"))) as! [String: Any]
+        let checkpoint = state["checkpoint"] as? [String: Any]
+        if step > 4 {
+            let saved = try #require(checkpoint?["directory"] as? String)
+            #expect((checkpoint?["step"] as? Int).map { $0 < step && $0 % 4 == 0 } == true)
+            let weights = try Checkpoint.load(path: out.appendingPathComponent(saved).path).model.params.array
+            #expect(weights.allSatisfy { $0.isFinite })
+        }
+        // pretrain and preference-train refuse to save a model trained into NaN.
+        let model = Self.dir.appendingPathComponent("nan-pretrained")
+        try? FileManager.default.removeItem(at: model)
+        let p = try autodidact(["pretrain", "--shape", "micro", "--steps", "40", "--lr", "1000000", "--output", model.path])
+        #expect(p.status == 1 && p.stderr.contains("has a non-finite loss or gradient"), "\(p.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: model.path))
+    }
+
+    /// With `on_nonfinite: skip` the steps are skipped and counted until more than `max_skipped` were.
+    @Test func skippedStepsAreCountedUpToTheLimit() throws {
+        let out = Self.dir.appendingPathComponent("nan-skip")
+        try? FileManager.default.removeItem(at: out)
+        let r = try run(out, ["schedule.initial.0.sft.lr=10", "schedule.initial.0.sft.weight_decay=1", "schedule.initial.0.sft.on_nonfinite=skip", "schedule.initial.0.sft.max_skipped=3"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("more than train.max_skipped = 3 steps skipped"), "\(r.stderr)")
+        #expect(r.stderr.components(separatedBy: "step skipped (").count - 1 == 3, "\(r.stderr)")
+        let bad = try autodidact(["validate", try ResumeTests.configPath(), "schedule.initial.0.sft.max_skipped=3"])
+        #expect(bad.status != 0 && bad.stderr.contains("max_skipped") && bad.stderr.contains("on_nonfinite: skip"), "\(bad.stderr)")
     }
 }

@@ -106,6 +106,9 @@ public enum PreferenceCommands {
             let batch = Array(pairs[(s * o.batchSize)..<min(pairs.count, (s + 1) * o.batchSize)])
             let lr = schedule.rate(at: step)
             let m = try trainer.step(batch, lr: lr)
+            if trainer.trainer.lastUpdateSkipped {
+                throw PipelineError("preference-train: step \(step) of \(total) (pairs \(s * o.batchSize + 1)-\(s * o.batchSize + batch.count) of \(o.pairs)) has a non-finite loss or gradient (loss \(m.loss), grad_norm \(m.gradNorm)); the weights were not updated, training stops and no model is saved. A lower --lr may help.")
+            }
             all.append(m)
             let line = String(decoding: try encoder.encode(m), as: UTF8.self)
             lines.append(line)

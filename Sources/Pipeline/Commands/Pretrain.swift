@@ -78,6 +78,9 @@ public enum Pretrain {
             }
             let batch = TrainBatch(ids: ids, targets: targets, learningRate: schedule.rate(at: step))
             let r = try trainer.step(batch)
+            if trainer.trainer.lastUpdateSkipped {
+                throw PipelineError("pretrain: step \(step) of \(o.steps) has a non-finite loss or gradient (loss \(r.loss), grad_norm \(r.gradNorm)) at lr \(batch.learningRate); the weights were not updated, training stops and no model is saved. A lower --lr may help.")
+            }
             let lr = batch.learningRate
             if step == 1 { first = r.loss }
             recent.append(r.loss)

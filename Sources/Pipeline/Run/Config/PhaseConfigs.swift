@@ -20,6 +20,7 @@ public struct SFTConfig {
     public var plateauOn: PlateauMetric
     /// `lora: {rank, alpha, targets}` and `zero: 1`.
     public var scope: TrainingScope
+    public var nonFinite: NonFinitePolicy
     init(_ r: ConfigReader) throws {
         batchSize = try r.int("batch_size", default: 32, min: 1)
         learningRate = Float(try r.double("lr", default: 3e-3, min: 0, max: 10))
@@ -36,6 +37,7 @@ public struct SFTConfig {
         lrDecay = Float(try r.double("lr_decay", default: 0.1, min: 0, max: 1))
         maxDecays = try r.int("max_decays", default: 0, min: 0, max: 10)
         plateauOn = try r.choice("plateau_on", default: .loss)
+        nonFinite = try NonFinitePolicy(r)
         scope = try TrainingScope(r)
         try r.finish()
     }
@@ -175,6 +177,7 @@ public struct TrainConfig {
     public var maxGradNorm: Float, microBatchTokens: Int
     /// `lora: {rank, alpha, targets}` and `zero: 1`.
     public var scope: TrainingScope
+    public var nonFinite: NonFinitePolicy
     init(_ r: ConfigReader) throws {
         objective = TrainObjective(name: try r.string("loss", default: "irpo", oneOf: TrainObjective.names)!)!
         settings = LossSettings(beta: try r.double("beta", default: 0.1), alpha: try r.double("alpha", default: 1),
@@ -188,6 +191,7 @@ public struct TrainConfig {
         checkpointEvery = try r.int("checkpoint_every", default: 50, min: 1)
         maxGradNorm = Float(try r.double("max_grad_norm", default: 1, min: 0))
         microBatchTokens = try r.int("micro_batch_tokens", default: 4096, min: 16)
+        nonFinite = try NonFinitePolicy(r)
         scope = try TrainingScope(r)
         try r.finish()
     }
@@ -198,6 +202,20 @@ public struct TrainConfig {
         let perEpoch = (items + batchSize - 1) / batchSize, total = perEpoch * epochs
         return (perEpoch, total, LearningRateSchedule(kind: schedule, peak: learningRate, warmupSteps: min(warmup, max(total - 1, 0)),
                                                       totalSteps: total, minRatio: 0))
+    }
+}
+
+/// What a training phase does at a step whose loss or gradient norm is not finite (the weights are never
+/// updated by it): `on_nonfinite: stop` (the default) ends the run with an error naming the phase and step;
+/// `skip` goes on to the next step, counting, and stops once more than `max_skipped` steps were skipped.
+public struct NonFinitePolicy: Equatable {
+    public var skip = false
+    public var maxSkipped = 0
+    public init() {}
+    init(_ r: ConfigReader) throws {
+        skip = try r.string("on_nonfinite", default: "stop", oneOf: ["stop", "skip"]) == "skip"
+        maxSkipped = try r.int("max_skipped", default: 10, min: 0)
+        if !skip && r.has("max_skipped") { throw r.error("max_skipped", "applies with on_nonfinite: skip") }
     }
 }
 

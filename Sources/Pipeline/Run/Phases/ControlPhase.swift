@@ -22,8 +22,9 @@ struct ControlPhase {
             try folder.create()
             let schedule = LearningRateSchedule(kind: trainConfig?.schedule ?? .cosine, peak: lr, warmupSteps: min(trainConfig?.warmup ?? 0, steps - 1),
                                                 totalSteps: steps, minRatio: 0)
-            let plan = ctx.goldSolutionPlan(key: key, folder: folder, makesCurrent: false, steps: steps, size: sft.batchSize, tag: .controlBatches,
+            var plan = ctx.goldSolutionPlan(key: key, folder: folder, makesCurrent: false, steps: steps, size: sft.batchSize, tag: .controlBatches,
                                             checkpointEvery: sft.checkpointEvery)
+            plan.nonFinite = trainConfig?.nonFinite ?? sft.nonFinite
             try ctx.supervised(plan, adamW: AdamWSettings(learningRate: lr), maxGradNorm: trainConfig?.maxGradNorm ?? 1, schedule: schedule,
                                scope: trainConfig?.scope ?? sft.scope) { step, lr in
                 ctx.sftBatch(step: step, size: sft.batchSize, tag: .controlBatches, lr: lr)

@@ -40,9 +40,10 @@ struct RejectionSamplingSFTPhase: Phase {
             let part = batches[step]
             return TrainBatch(ids: part.map(\.ids), targets: part.map(\.targets), learningRate: lr)
         }
-        let plan = TrainingPlan(key: at.key, folder: at.folder, total: total, checkpointEvery: c.checkpointEvery) { steps in
+        var plan = TrainingPlan(key: at.key, folder: at.folder, total: total, checkpointEvery: c.checkpointEvery) { steps in
             steps.reduce(0.0) { $0 + Double(batch($1, 0).ids.reduce(0) { $0 + $1.count }) }
         }
+        plan.nonFinite = c.nonFinite
         try ctx.supervised(plan, adamW: AdamWSettings(learningRate: c.learningRate), maxGradNorm: c.maxGradNorm, schedule: schedule,
                            scope: c.scope, microBatchTokens: c.microBatchTokens, batch: batch)
     }

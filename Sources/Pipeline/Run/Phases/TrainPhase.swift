@@ -20,9 +20,10 @@ struct PreferenceTrainPhase: Phase {
         let batches = EpochBatches(pairs, config: c, stream: RandomStream(key: ctx.config.seed, UInt64(at.round), StreamTag.pairShuffle.rawValue))
         let (total, schedule) = (batches.total, batches.schedule)
         func batch(_ step: Int) -> [TokenizedPair] { batches[step] }
-        let plan = TrainingPlan(key: at.key, folder: at.folder, total: total, checkpointEvery: c.checkpointEvery) { steps in
+        var plan = TrainingPlan(key: at.key, folder: at.folder, total: total, checkpointEvery: c.checkpointEvery) { steps in
             steps.reduce(0.0) { $0 + PreferenceSession.tokens(of: batch($1)) }
         }
+        plan.nonFinite = c.nonFinite
         try ctx.train(plan) {
             let setup = PreferenceSetup(loss: loss, settings: c.settings, adamW: AdamWSettings(learningRate: c.learningRate),
                                         maxGradNorm: c.maxGradNorm > 0 ? c.maxGradNorm : nil, microBatchTokens: c.microBatchTokens,

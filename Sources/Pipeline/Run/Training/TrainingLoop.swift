@@ -26,6 +26,8 @@ struct TrainingPlan {
     let total: Int
     let checkpointEvery: Int
     var plateau: SFTConfig? = nil
+    /// What a step with a non-finite loss or gradient norm does.
+    var nonFinite = NonFinitePolicy()
     /// The tokens of the given steps (to account for steps whose checkpoint a kill removed).
     let tokens: (ClosedRange<Int>) -> Double
 }
@@ -56,6 +58,12 @@ extension RunContext {
             let r = try session.step(step, lrFactor: pow(plan.plateau?.lrDecay ?? 1, Float(decays)))
             var line = r.fields
             tokens += r.tokens
+            if session.trainer.lastUpdateSkipped {
+                // JSON has no NaN or infinity: those figures are written as null.
+                for (k, v) in line { if let d = v as? Double, !d.isFinite { line[k] = NSNull() } }
+                line["skipped"] = true
+                try nonFiniteStep(plan, step: step, fields: r.fields, log: log)
+            }
             if let p = plan.plateau, step % p.evalEvery == 0 {
                 let acc = try accuracy(on: task.validation, label: "validation").accuracy
                 let loss = try validationLoss()
@@ -73,6 +81,24 @@ extension RunContext {
         }
         try finishTraining(key: key, folder: plan.folder, optimizer: try session.optimizerState(), tokens: tokens, log: log, makesCurrent: plan.makesCurrent)
         return tokens
+    }
+
+    /// A step whose loss or gradient norm was not finite (the weights were left as they were): an error
+    /// naming the phase, step and figures, or with `on_nonfinite: skip` a warning until more than
+    /// `max_skipped` of the phase's steps were skipped (counted from its metrics lines, so a resumed phase
+    /// counts the steps skipped before the kill).
+    func nonFiniteStep(_ plan: TrainingPlan, step: Int, fields: [String: Any], log: MetricsLog) throws {
+        let figures = ["loss", "grad_norm"].compactMap { k in (fields[k] as? Double).map { "\(k) \($0)" } }.joined(separator: ", ")
+        let what = "\(plan.key): step \(step) of \(plan.total) has a non-finite loss or gradient (\(figures)); the weights were not updated"
+        let earlier = log.lines.filter { $0.contains("\"phase\":\"\(plan.key)\"") && $0.contains("\"skipped\":true") }.count
+        if plan.nonFinite.skip && earlier < plan.nonFinite.maxSkipped {
+            logger.warning("\(what); step skipped (\(earlier + 1) of at most \(plan.nonFinite.maxSkipped))")
+            return
+        }
+        let last = state.checkpoint.map { "its last checkpoint (\($0.directory), step \($0.step)) stays, and --resume continues from it" }
+            ?? "no checkpoint of the phase was written, and --resume starts it again"
+        let reason = plan.nonFinite.skip ? "more than train.max_skipped = \(plan.nonFinite.maxSkipped) steps skipped" : "train.on_nonfinite is stop"
+        throw PipelineError("\(what). Training stops (\(reason)): \(last). A lower learning rate, gradient clipping (max_grad_norm) or on_nonfinite: skip may help.")
     }
 
     /// The plateau rule after a validation at `step`: no gain of `min_delta` over the best before in the
