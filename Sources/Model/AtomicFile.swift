@@ -13,7 +13,10 @@ public enum AtomicFile {
         }
         do {
             let handle = try FileHandle(forWritingTo: tmp)
-            do { try body(handle); try handle.synchronize(); try handle.close() } catch { try? handle.close(); throw error }
+            do { try body(handle); try handle.synchronize(); try handle.close() } catch {
+                try? handle.close()
+                throw ModelError.format(url.path, "cannot write it: \(describe(error))")
+            }
             if rename(tmp.path, url.path) != 0 {
                 throw ModelError.format(url.path, "cannot rename \(tmp.lastPathComponent) into place: \(String(cString: strerror(errno)))")
             }
@@ -37,8 +40,22 @@ public enum AtomicFile {
         do { try fill(tmp) } catch { try? fm.removeItem(at: tmp); throw error }
         beforeRename?()
         try? fm.removeItem(at: url)
-        try fm.moveItem(at: tmp, to: url)
+        do { try fm.moveItem(at: tmp, to: url) } catch {
+            try? fm.removeItem(at: tmp)
+            throw ModelError.format(url.path, "cannot move the written directory into place: \(describe(error))")
+        }
         syncDirectory(url.deletingLastPathComponent())
+    }
+
+    /// What went wrong, in words that name the cause (a full disk says so).
+    static func describe(_ error: Error) -> String {
+        let e = error as NSError
+        if e.domain == NSCocoaErrorDomain && e.code == NSFileWriteOutOfSpaceError { return "no space left on the device" }
+        if let posix = e.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(posix.code)))
+        }
+        if e.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(e.code))) }
+        return "\(error)"
     }
 
     /// The temporary name of `url` while it is written; `RunState.removeLeftovers` removes such names.

@@ -17,11 +17,20 @@ import TestSupport
     /// A run killed after its generate phase, its folder moved, resumed under the new name: the output
     /// location is not part of the configuration's identity, and the run ends with the bytes of one that
     /// was never interrupted or moved.
+    /// The configuration run once without interruption, the reference of the tests that resume.
+    func whole() throws -> URL {
+        let whole = Self.dir.appendingPathComponent("whole")
+        if !FileManager.default.fileExists(atPath: whole.appendingPathComponent("summary.md").path) {
+            try? FileManager.default.removeItem(at: whole)
+            let r = try run(whole)
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        return whole
+    }
+
     @Test func aMovedRunFolderResumes() throws {
-        let whole = Self.dir.appendingPathComponent("whole"), first = Self.dir.appendingPathComponent("first"),
-            moved = Self.dir.appendingPathComponent("elsewhere/moved")
-        for d in [whole, first, moved] { try? FileManager.default.removeItem(at: d) }
-        #expect(try run(whole).status == 0)
+        let whole = try whole(), first = Self.dir.appendingPathComponent("first"), moved = Self.dir.appendingPathComponent("elsewhere/moved")
+        for d in [first, moved] { try? FileManager.default.removeItem(at: d) }
         let k = try run(first, kill: "round-1-0-generate/done")
         #expect(k.status != 0)
         try FileManager.default.createDirectory(at: moved.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -101,5 +110,32 @@ import TestSupport
         #expect(r.stderr.components(separatedBy: "step skipped (").count - 1 == 3, "\(r.stderr)")
         let bad = try autodidact(["validate", try ResumeTests.configPath(), "schedule.initial.0.sft.max_skipped=3"])
         #expect(bad.status != 0 && bad.stderr.contains("max_skipped") && bad.stderr.contains("on_nonfinite: skip"), "\(bad.stderr)")
+    }
+
+    /// A run on a 256 KiB file system (tmpfs; skipped where mounting is not allowed) stops at its first
+    /// checkpoint with an error naming the file and the full disk, leaves no temporary file, and, its folder
+    /// copied to a bigger disk, resumes there to the bytes of an uninterrupted run.
+    @Test func aFullDiskStopsTheRunAndItResumesOnABiggerOne() throws {
+        let small = Self.dir.appendingPathComponent("small-disk")
+        try? FileManager.default.createDirectory(at: small, withIntermediateDirectories: true)
+        let mount = try TestSupport.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", small.path])
+        guard mount.status == 0 else {
+            print("aFullDiskStopsTheRunAndItResumesOnABiggerOne: skipped, cannot mount a tmpfs here (\(mount.stderr.trimmingCharacters(in: .whitespacesAndNewlines)))")
+            return
+        }
+        defer { _ = try? TestSupport.run(["umount", small.path]) }
+        let out = small.appendingPathComponent("run")
+        let r = try run(out)
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("no space left on the device") && r.stderr.contains(out.path), "\(r.stderr)")
+        let left = FileManager.default.enumerator(atPath: out.path)?.allObjects.compactMap { $0 as? String }.filter { $0.contains(".tmp-") } ?? []
+        #expect(left.isEmpty, "\(left)")
+        let bigger = Self.dir.appendingPathComponent("from-small-disk")
+        try? FileManager.default.removeItem(at: bigger)
+        try FileManager.default.copyItem(at: out, to: bigger)
+        let resumed = try run(bigger, ["--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let differences = treeDifferences(try whole().path, bigger.path, ignoring: ResumeTests.notCompared)
+        #expect(differences.isEmpty, "\(differences)")
     }
 }
