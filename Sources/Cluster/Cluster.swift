@@ -7,6 +7,11 @@ import Logging
 import Model
 import Tokenizer
 
+/// An error after which a job ends in order, not by abort: rank 0 tells the workers to shut down, then
+/// rethrows it (a run stopped on request with its work saved). It must be thrown between commands, when the
+/// workers wait for the next one.
+public protocol OrderlyStop: Error {}
+
 /// The ranks of a run as the coordinator sees them. Every operation mirrors itself: one call tells the
 /// worker daemons (when there are any) and does rank 0's share, so the code that calls it never asks how
 /// many ranks there are. With one process it is just the local work.
@@ -48,14 +53,18 @@ public final class Cluster {
         do {
             if comm.rank == 0 {
                 let cluster = Cluster(comm: comm, logger: logger)
-                try body(cluster)
+                var stop: OrderlyStop?
+                do { try body(cluster) } catch let s as OrderlyStop { stop = s }
                 try cluster.broadcast(.shutdown)
                 for p in cluster.pendingSends { try p.wait() }
                 try comm.barrier()
+                if let stop { throw stop }
             } else {
                 try WorkerDaemon(comm: comm, logger: logger).run()
                 try comm.barrier()
             }
+        } catch let stop as OrderlyStop {
+            throw stop
         } catch let DistributedError.rankFailed(rank, message) {
             comm.abort(reporting: "rank \(rank) failed: \(message)")
         } catch {

@@ -33,7 +33,10 @@ struct CommonOptions: ParsableArguments {
 
 /// Runs `body`, turning a thrown error into "error: ..." on stderr and exit status 1.
 func runReportingErrors(_ body: () throws -> Void) throws {
-    do { try body() } catch let e as ExitCode { throw e } catch {
+    do { try body() } catch let e as ExitCode { throw e } catch let stopped as Preemption.Stopped {
+        FileHandle.standardError.write("autodidact: \(stopped)\n".data(using: .utf8)!)
+        throw ExitCode(Preemption.exitStatus)
+    } catch {
         FileHandle.standardError.write("error: \(error)\n".data(using: .utf8)!)
         throw ExitCode.failure
     }
@@ -64,6 +67,7 @@ struct Run: ParsableCommand {
         let logger = common.setUp()
         try runReportingErrors {
             let cfg = try RunConfig.load(config, overrides: overrides + (seeds.map { ["run.seeds=\($0)"] } ?? []))
+            Preemption.install()
             try Cluster.run(logger: logger) { cluster in
                 if cfg.seeds > 1 {
                     print(try SeedSweep(config: cfg).run(cluster: cluster, resume: resume, force: force, logger: logger))

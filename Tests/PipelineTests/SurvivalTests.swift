@@ -4,8 +4,8 @@ import Model
 import Pipeline
 import TestSupport
 
-/// What users and clusters do to a run: a second run on the same folder, a folder moved elsewhere, a
-/// learning rate that blows training up (ResumeTests' micro configuration).
+/// What users and clusters do to a run: preemption by a signal, a second run on the same folder, a folder
+/// moved elsewhere, a learning rate that blows training up, a full disk (ResumeTests' micro configuration).
 @Suite(.serialized) struct SurvivalTests {
     static let dir = Paths.temporaryDirectory("survival")
 
@@ -26,6 +26,16 @@ import TestSupport
             #expect(r.status == 0, "\(r.stderr)")
         }
         return whole
+    }
+
+    /// The same with `run.reduction_shards: 2`, which 2 ranks train alike.
+    func wholeTwoShards() throws -> URL {
+        let one = Self.dir.appendingPathComponent("shards-one")
+        if !FileManager.default.fileExists(atPath: one.appendingPathComponent("summary.md").path) {
+            try? FileManager.default.removeItem(at: one)
+            #expect(try run(one, ["run.reduction_shards=2"]).status == 0)
+        }
+        return one
     }
 
     @Test func aMovedRunFolderResumes() throws {
@@ -136,6 +146,86 @@ import TestSupport
         let resumed = try run(bigger, ["--resume"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let differences = treeDifferences(try whole().path, bigger.path, ignoring: ResumeTests.notCompared)
+        #expect(differences.isEmpty, "\(differences)")
+    }
+
+    /// SIGTERM at a point of the work (`AUTODIDACT_SIGNAL_AT` sends it there): the run saves the unit in
+    /// progress and exits with status 75 at once (within the step or the generation chunk), and `--resume`
+    /// ends with the bytes of an uninterrupted run. On one process in SFT, in preference training and in
+    /// generation; under mpirun -np 2 in preference training, beside busy processes.
+    @Test func aSignalStopsTheRunAtTheNextBoundaryAndItResumesToTheSameBytes() throws {
+        let whole = try whole()
+        for point in ["initial-0-sft/step/7", "round-1-3-train/step/3", "round-1-0-generate/chunk/2"] {
+            let out = Self.dir.appendingPathComponent("signalled-" + point.replacingOccurrences(of: "/", with: "-"))
+            try? FileManager.default.removeItem(at: out)
+            let r = try autodidact(["run", try ResumeTests.configPath(), "run.output_dir=\(out.path)"], environment: ["AUTODIDACT_SIGNAL_AT": point])
+            #expect(r.status == 75, "\(point): \(r.stderr)")
+            #expect(r.stderr.contains("stopped on request (SIGTERM or SIGUSR1) at"), "\(r.stderr)")
+            let key = String(point.split(separator: "/")[0]), n = Int(point.split(separator: "/")[2])!
+            let state = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("state.json"))) as! [String: Any]
+            if point.contains("/step/") {
+                // The checkpoint of the very step the signal came in.
+                let checkpoint = state["checkpoint"] as? [String: Any]
+                #expect(checkpoint?["phase"] as? String == key && checkpoint?["step"] as? Int == n, "\(state)")
+            } else {
+                let chunks = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("round-01/generations.partial").path)
+                #expect(chunks.sorted().last == String(format: "chunk-%06d.json", n), "\(chunks)")
+            }
+            let resumed = try run(out, ["--resume"])
+            #expect(resumed.status == 0, "\(resumed.stderr)")
+            let differences = treeDifferences(whole.path, out.path, ignoring: ResumeTests.notCompared)
+            #expect(differences.isEmpty, "\(point): \(differences)")
+        }
+        // Two ranks, gradients summed as two shards in both runs.
+        let one = try wholeTwoShards(), two = Self.dir.appendingPathComponent("shards-two-signalled")
+        try? FileManager.default.removeItem(at: two)
+        func mpirun(_ extra: [String], signal: String?) throws -> RunResult {
+            var args = ["mpirun", "--oversubscribe", "-np", "2"], env = MPITests.env
+            if let signal { args += ["-x", "AUTODIDACT_SIGNAL_AT"]; env["AUTODIDACT_SIGNAL_AT"] = signal }
+            return try TestSupport.run(args + [Paths.executable.path, "run", try ResumeTests.configPath(), "run.output_dir=\(two.path)",
+                                               "run.reduction_shards=2"] + extra, environment: env)
+        }
+        let stopped = try withCPUHogs { try mpirun([], signal: "round-1-3-train/step/3") }
+        #expect(stopped.status == 75, "\(stopped.stderr)")
+        let resumed = try withCPUHogs { try mpirun(["--resume"], signal: nil) }
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let differences = treeDifferences(one.path, two.path, ignoring: ResumeTests.notCompared)
+        #expect(differences.isEmpty, "\(differences)")
+    }
+
+    /// cluster/slurm.sbatch outside Slurm, at 2 ranks: SIGUSR1 to the script (as `--signal=B:USR1` sends it)
+    /// once the run has started its SFT is forwarded through mpirun to the ranks, the job exits with 75, and
+    /// the script run again (it adds --resume) finishes the run to the bytes of an uninterrupted one.
+    @Test func theSlurmScriptForwardsThePreemptionSignal() throws {
+        let one = try wholeTwoShards(), out = Self.dir.appendingPathComponent("slurm")
+        try? FileManager.default.removeItem(at: out)
+        let script = Paths.repo.appendingPathComponent("cluster/slurm.sbatch").path
+        let env = MPITests.env.merging(["SLURM_NTASKS": "2", "SLURM_NTASKS_PER_NODE": "2"]) { $1 }
+        let args = ["run", try ResumeTests.configPath(), "run.output_dir=\(out.path)", "run.reduction_shards=2"]
+        // A process started by the test runner may inherit SIGUSR1 blocked or ignored, and bash cannot trap a
+        // signal ignored at its start; sbatch starts the script with the defaults, as python3 sets them here.
+        let job = Process()
+        job.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        job.arguments = ["python3", "-c", "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); "
+                         + "[signal.signal(s, signal.SIG_DFL) for s in (signal.SIGUSR1, signal.SIGTERM)]; os.execv('/bin/bash', ['bash'] + sys.argv[1:])",
+                         script] + args
+        job.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        job.standardOutput = FileHandle.nullDevice
+        let err = Pipe()
+        job.standardError = err
+        try job.run()
+        // Wait for work, not time: the first SFT checkpoint recorded.
+        let state = out.appendingPathComponent("state.json")
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline && !((try? String(contentsOf: state, encoding: .utf8))?.contains("checkpoint-0") ?? false) { usleep(20_000) }
+        kill(job.processIdentifier, SIGUSR1)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        job.waitUntilExit()
+        #expect(job.terminationStatus == 75, "\(stderr)")
+        #expect(stderr.contains("stopped on request"), "\(stderr)")
+        let again = try TestSupport.run(["/bin/bash", script] + args, environment: env)
+        #expect(again.status == 0, "\(again.stderr)")
+        let differences = treeDifferences(one.path, out.path, ignoring: ResumeTests.notCompared)
         #expect(differences.isEmpty, "\(differences)")
     }
 }

@@ -140,6 +140,7 @@ public final class Scheduler {
     /// wall time and peak resident memory added to the folder's metrics, then the phase recorded as done.
     func runPhase(_ config: PhaseConfig, _ at: PhaseStep) throws {
         if ctx.isDone(at.key) { return }
+        try Preemption.check("the start of \(at.key)")
         try at.folder.create()
         ctx.state.round = at.round; ctx.state.phase = at.key
         try ctx.saveState()

@@ -31,6 +31,10 @@ struct GeneratePhase: Phase {
                                             onFinish: { _ in progress.advance() }, completed: completed) { chunk, rs in
                 try at.folder.writeChunk(chunk, rs)
                 KillSwitch.point("\(at.key)/chunk/\(chunk)")
+                Preemption.point("\(at.key)/chunk/\(chunk)")
+                // On one process the chunk just written is the boundary; under mpirun other ranks may be in the
+                // middle of theirs, so the stop waits for the phase's end.
+                if ctx.cluster.size == 1 { try Preemption.check("\(at.key), after generation chunk \(chunk) (the chunks so far are saved)") }
             }
         }
         var results: [GenerationResult]
