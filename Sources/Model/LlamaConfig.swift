@@ -93,6 +93,21 @@ public struct LlamaConfig: Sendable, Equatable {
         try require(maxPositions > 0, "max_position_embeddings", "must be positive, got \(maxPositions)")
         try require(ropeTheta > 0, "rope_theta", "must be positive, got \(ropeTheta)")
         try require(rmsNormEps > 0, "rms_norm_eps", "must be positive, got \(rmsNormEps)")
+        // Sizes that allocate: within what any model of this kind has, and, together, within this machine's
+        // memory, checked before anything is allocated (a crafted config.json must not crash the process).
+        for (key, value, limit) in [("vocab_size", vocabSize, 1 << 22), ("hidden_size", hiddenSize, 1 << 16), ("intermediate_size", intermediateSize, 1 << 18),
+                                    ("num_hidden_layers", numLayers, 1 << 10), ("num_attention_heads", numHeads, 1 << 10),
+                                    ("head_dim", headDim, 1 << 12), ("max_position_embeddings", maxPositions, 1 << 24)] {
+            try require(value <= limit, key, "\(value) is larger than any supported model's (at most \(limit))")
+        }
+        let q = Double(numHeads * headDim), kv = Double(numKVHeads * headDim), h = Double(hiddenSize)
+        let perLayer = h * (q + 2 * kv) + q * h + 3 * h * Double(intermediateSize)
+        let parameters = Double(numLayers) * perLayer + Double(vocabSize) * h * (tieWordEmbeddings ? 1 : 2)
+        let memory = Double(ProcessInfo.processInfo.physicalMemory)
+        // 4 bits a weight: a frozen model may stay in its quantized blocks.
+        try require(parameters / 2 <= memory, "hidden_size",
+                    String(format: "the model (%.3g parameters) would take %.1f GB even at 4 bits a weight, more than this machine's %.1f GB of memory",
+                           parameters, parameters / 2e9, memory / 1e9))
         for id in eosTokenIds { try require(id >= 0 && id < vocabSize, "eos_token_id", "\(id) is outside the vocabulary") }
         if let b = bosTokenId { try require(b >= 0 && b < vocabSize, "bos_token_id", "\(b) is outside the vocabulary") }
     }

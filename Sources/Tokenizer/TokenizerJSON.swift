@@ -33,14 +33,22 @@ extension BPETokenizer {
         var maxId = -1
         var pairs: [(String, Int)] = []
         pairs.reserveCapacity(vocabObject.count)
+        // Ids are 0..<N without holes, so none can reach the number of entries the file has: checked before
+        // anything is sized by an id.
+        let addedEntries = json["added_tokens"]?.array ?? []
+        let entries = vocabObject.count + addedEntries.count
         for (token, v) in vocabObject {
             guard let id = v.int, id >= 0 else { throw fail("model.vocab", "token '\(token)' has id \(v.summary), expected a non-negative integer") }
+            guard id < entries else { throw fail("model.vocab", "token '\(token)' has id \(id), beyond the \(entries) tokens the file defines (ids run from 0 without holes)") }
             pairs.append((token, id)); maxId = max(maxId, id)
         }
         var added: [AddedToken] = []
-        for (i, entry) in (json["added_tokens"]?.array ?? []).enumerated() {
+        for (i, entry) in addedEntries.enumerated() {
             guard let id = entry["id"]?.int, let content = entry["content"]?.string else {
                 throw fail("added_tokens[\(i)]", "expected an object with integer 'id' and string 'content'")
+            }
+            guard id >= 0 && id < entries else {
+                throw fail("added_tokens[\(i)].id", "\(id) is outside 0..<\(entries), the tokens the file defines (ids run from 0 without holes)")
             }
             if entry["single_word"]?.bool == true { throw fail("added_tokens[\(i)].single_word", "is not supported") }
             added.append(AddedToken(id: Int32(id), content: content, special: entry["special"]?.bool ?? false,

@@ -1,0 +1,64 @@
+import Testing
+import Foundation
+import Pipeline
+import TestSupport
+
+/// Crafted sizes in a model's config.json and tokenizer.json: each is refused with an error naming the file
+/// and the key, before anything is allocated (they used to end the process with SIGABRT or grow its memory
+/// without end).
+@Suite(.serialized) struct HostileInputTests {
+    static let dir = Paths.temporaryDirectory("hostile")
+
+    /// A copy of a small trained model with `edit` applied to the JSON file `file`.
+    static func edited(_ file: String, _ edit: (inout [String: Any]) -> Void) throws -> String {
+        let copy = dir.appendingPathComponent("model-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: try DistillRecipeTests.teacherModel()), to: copy)
+        let url = copy.appendingPathComponent(file)
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        edit(&json)
+        try JSONSerialization.data(withJSONObject: json).write(to: url)
+        return copy.path
+    }
+
+    static func generate(_ model: String) throws -> RunResult { try autodidact(["generate", "--model", model, "--prompt", "Q: 1+1?\nA: "]) }
+
+    @Test(arguments: [("hidden_size", 1 << 30), ("hidden_size", (1 << 32) + 1), ("head_dim", 1 << 31),
+                      ("max_position_embeddings", 1_000_000_000_000), ("vocab_size", 1 << 31), ("num_hidden_layers", 1_000_000_000),
+                      ("num_hidden_layers", Int.max), ("num_attention_heads", 1 << 20)])
+    func anOversizedConfigFieldIsRefusedByName(_ key: String, _ value: Int) throws {
+        let model = try Self.edited("config.json") { $0[key] = value }
+        let r = try Self.generate(model)
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("\(model)/config.json: key '\(key)': \(value) is larger than any supported model's"), "\(r.stderr)")
+    }
+
+    /// Each size within its limit, together far beyond any machine: refused by the memory the model would take.
+    @Test func sizesThatTogetherExceedMemoryAreRefused() throws {
+        let model = try Self.edited("config.json") {
+            $0["hidden_size"] = 65536; $0["intermediate_size"] = 262144; $0["num_hidden_layers"] = 1024
+            $0["num_attention_heads"] = 512; $0["num_key_value_heads"] = 512; $0["head_dim"] = 128
+        }
+        let r = try Self.generate(model)
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("config.json: key 'hidden_size': the model (") && r.stderr.contains("more than this machine's"), "\(r.stderr)")
+    }
+
+    @Test func tokenIdsBeyondTheFileAreRefused() throws {
+        let huge = try Self.edited("tokenizer.json") { json in
+            var added = (json["added_tokens"] as? [[String: Any]]) ?? []
+            added.append(["id": 1 << 53, "content": "<|crafted|>", "special": true])
+            json["added_tokens"] = added
+        }
+        let r = try Self.generate(huge)
+        #expect(r.status == 1 && r.stderr.contains("tokenizer.json") && r.stderr.contains("\(1 << 53) is outside"), "\(r.stderr)")
+        let far = try Self.edited("tokenizer.json") { json in
+            var model = json["model"] as! [String: Any]
+            var vocab = model["vocab"] as! [String: Any]
+            vocab["crafted"] = 1 << 31
+            model["vocab"] = vocab
+            json["model"] = model
+        }
+        let v = try Self.generate(far)
+        #expect(v.status == 1 && v.stderr.contains("tokenizer.json") && v.stderr.contains("has id \(1 << 31), beyond the"), "\(v.stderr)")
+    }
+}
