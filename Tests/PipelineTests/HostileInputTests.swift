@@ -61,4 +61,29 @@ import TestSupport
         let v = try Self.generate(far)
         #expect(v.status == 1 && v.stderr.contains("tokenizer.json") && v.stderr.contains("has id \(1 << 31), beyond the"), "\(v.stderr)")
     }
+
+    /// YAML alias bombs (each alias a list of ten aliases of the level below, eleven levels: 10^11 values once
+    /// expanded) at the top level, inside a section, as a value and through a `<<` merge: refused by the value
+    /// budget instead of growing memory (about 2.7 GB in 10 s before the budget).
+    @Test func aliasBombsInARunConfigAreRefused() throws {
+        func levels(_ indent: String, first: String) -> [String] {
+            [indent + first] + (1...11).map { i in
+                "\(indent)l\(i): &l\(i) [" + Array(repeating: "*l\(i - 1)", count: 10).joined(separator: ", ") + "]"
+            }
+        }
+        let bombs = [
+            "top": levels("", first: "l0: &l0 [x, x, x, x, x, x, x, x, x, x]").joined(separator: "\n"),
+            "section": "run:\n" + levels("  ", first: "l0: &l0 [x, x, x, x, x, x, x, x, x, x]").joined(separator: "\n"),
+            "value": "run:\n" + levels("  ", first: "name: &l0 [x, x, x, x, x, x, x, x, x, x]").joined(separator: "\n"),
+            "merge": "m0: &m0 {a: 1, b: 1, c: 1, d: 1, e: 1, f: 1, g: 1, h: 1, i: 1, j: 1}\n"
+                + (1...11).map { i in "m\(i): &m\(i) {" + (0..<10).map { "k\($0): *m\(i - 1)" }.joined(separator: ", ") + "}" }.joined(separator: "\n")
+                + "\nrun:\n  <<: *m11",
+        ]
+        for (name, text) in bombs {
+            let file = Self.dir.appendingPathComponent("bomb-\(name).yaml")
+            try text.write(to: file, atomically: true, encoding: .utf8)
+            let r = try autodidact(["validate", file.path])
+            #expect(r.status == 1 && r.stderr.contains("expands to more than 100000 values"), "\(name): \(r.stderr)")
+        }
+    }
 }

@@ -71,14 +71,23 @@ public indirect enum ConfigNode: Equatable, Sendable {
             throw ConfigError(file: file, line: nil, key: nil, message: "not valid YAML (\(error))")
         }
         guard let node else { return .map([], line: 1) }
-        return try convert(node, file: file)
+        var budget = maximumValues
+        return try convert(node, file: file, budget: &budget)
     }
 
-    static func convert(_ node: Node, file: String) throws -> ConfigNode {
+    /// The most values (scalars, lists and maps) a config may hold once YAML aliases are expanded: far more
+    /// than any real config, far fewer than an alias bomb (each alias standing for a list of aliases) expands to.
+    static let maximumValues = 100_000
+
+    static func convert(_ node: Node, file: String, budget: inout Int) throws -> ConfigNode {
         let line = (node.mark?.line ?? 0)
+        budget -= 1
+        guard budget >= 0 else {
+            throw ConfigError(file: file, line: line, key: nil, message: "expands to more than \(maximumValues) values (YAML aliases that refer to aliases?)")
+        }
         switch node {
         case .scalar(let s): return .scalar(s.string, line: line)
-        case .sequence(let seq): return .list(try seq.map { try convert($0, file: file) }, line: line)
+        case .sequence(let seq): return .list(try seq.map { try convert($0, file: file, budget: &budget) }, line: line)
         case .mapping(let m):
             var entries: [(key: String, value: ConfigNode, line: Int)] = []
             for (k, v) in m {
@@ -86,7 +95,7 @@ public indirect enum ConfigNode: Equatable, Sendable {
                 if entries.contains(where: { $0.key == key }) {
                     throw ConfigError(file: file, line: k.mark?.line, key: key, message: "appears twice")
                 }
-                entries.append((key, try convert(v, file: file), k.mark?.line ?? line))
+                entries.append((key, try convert(v, file: file, budget: &budget), k.mark?.line ?? line))
             }
             return .map(entries, line: line)
         case .alias: throw ConfigError(file: file, line: line, key: nil, message: "YAML aliases are not supported")
