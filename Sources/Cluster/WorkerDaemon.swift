@@ -28,9 +28,11 @@ final class WorkerDaemon {
     }
 
     func run() throws {
+        var served = 0
         while true {
             let (command, _) = try comm.receive(WorkerCommand.self, from: 0, tag: Tags.command)
-            try FailureInjection.check(rank: comm.rank, point: "\(command)".prefix(while: { $0 != "(" }).description)
+            served += 1
+            try FailureInjection.check(rank: comm.rank, point: "\(command)".prefix(while: { $0 != "(" }).description, count: served)
             switch command {
             case .shutdown:
                 for p in pendingSends { try p.wait() }
@@ -94,12 +96,29 @@ final class WorkerDaemon {
 
 /// Test hook: `AUTODIDACT_FAIL_RANK=r` makes rank r fail when it reaches command `AUTODIDACT_FAIL_AT`
 /// (default: the first command), by throwing or, with `AUTODIDACT_FAIL_MODE=kill`, by SIGKILL.
-enum FailureInjection {
-    static func check(rank: Int, point: String) throws {
+/// Test hooks of the worker daemon: `AUTODIDACT_FAIL_RANK=R` makes rank R fail (throw, or with
+/// `AUTODIDACT_FAIL_MODE=kill` end with SIGKILL) at the command named by `AUTODIDACT_FAIL_AT`, or at its
+/// N-th command with `AUTODIDACT_FAIL_AFTER=N`, or at its first. `AUTODIDACT_POINTS_LOG=<file>` appends
+/// `worker-R/command/N` for every command a worker takes.
+public enum FailureInjection {
+    static func check(rank: Int, point: String, count: Int) throws {
         let env = ProcessInfo.processInfo.environment
+        if let log = env["AUTODIDACT_POINTS_LOG"] { PointsLog.append("worker-\(rank)/command/\(count)", to: log) }
         guard let r = env["AUTODIDACT_FAIL_RANK"].flatMap(Int.init), r == rank else { return }
         if let at = env["AUTODIDACT_FAIL_AT"], at != point { return }
+        if let n = env["AUTODIDACT_FAIL_AFTER"].flatMap(Int.init), n != count { return }
         if env["AUTODIDACT_FAIL_MODE"] == "kill" { kill(getpid(), SIGKILL) }
         throw ClusterError("injected failure at \(point) (AUTODIDACT_FAIL_RANK=\(r))")
+    }
+}
+
+/// Appends a line to a file with one write in append mode, so that the ranks of a job can share the file.
+public enum PointsLog {
+    public static func append(_ line: String, to path: String) {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        let bytes = Array((line + "\n").utf8)
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
     }
 }
