@@ -86,4 +86,22 @@ import TestSupport
             #expect(r.status == 1 && r.stderr.contains("expands to more than 100000 values"), "\(name): \(r.stderr)")
         }
     }
+
+    /// Prompts and pairs that cannot be run are named by file and line (they were "prompt N is empty" and
+    /// "a sequence of N tokens exceeds the model's context", naming neither).
+    @Test func emptyAndOverlongInputsAreNamedByLine() throws {
+        let model = try DistillRecipeTests.teacherModel()
+        let prompts = Self.dir.appendingPathComponent("prompts.jsonl"), out = Self.dir.appendingPathComponent("out.jsonl")
+        try "{\"prompt\": \"Q: 1+1?\"}\n\n{\"prompt\": \"\"}\n".write(to: prompts, atomically: true, encoding: .utf8)
+        let empty = try autodidact(["generate", "--model", model, "--prompts", prompts.path, "--output", out.path, "--template", "none"])
+        #expect(empty.status == 1 && empty.stderr.contains("\(prompts.path):3: the prompt is empty"), "\(empty.stderr)")
+        let long = String(repeating: "x", count: 5000)
+        try "{\"prompt\": \"Q: 1+1?\"}\n{\"prompt\": \"\(long)\"}\n".write(to: prompts, atomically: true, encoding: .utf8)
+        let over = try autodidact(["generate", "--model", model, "--prompts", prompts.path, "--output", out.path, "--template", "none"])
+        #expect(over.status == 1 && over.stderr.contains("\(prompts.path):2: the prompt has 5000 tokens; the model's context is"), "\(over.stderr)")
+        let pairs = Self.dir.appendingPathComponent("pairs.jsonl")
+        try "{\"prompt\": \"\(long)\", \"chosen\": \"a\", \"rejected\": \"b\"}\n".write(to: pairs, atomically: true, encoding: .utf8)
+        let pair = try autodidact(["preference-loss", "--policy", model, "--pairs", pairs.path, "--loss", "dpo"])
+        #expect(pair.status == 1 && pair.stderr.contains("\(pairs.path):1: the prompt and its longer completion are"), "\(pair.stderr)")
+    }
 }

@@ -45,12 +45,15 @@ public enum BatchGenerate {
     }
 
     /// Reads `{"prompt": "..."}` lines; errors name the file and line.
-    public static func readPrompts(_ path: String) throws -> [String] {
+    public static func readPrompts(_ path: String) throws -> [String] { try readPromptLines(path).map(\.text) }
+
+    /// The prompts with their line numbers.
+    static func readPromptLines(_ path: String) throws -> [(line: Int, text: String)] {
         try JSONLines.read(path).map { line, value in
             guard let p = value["prompt"]?.string else {
                 throw PipelineError("\(path):\(line): expected {\"prompt\": \"...\"}")
             }
-            return p
+            return (line, p)
         }
     }
 
@@ -67,10 +70,17 @@ public enum BatchGenerate {
         let loaded = try cluster.load(o.model, precision: o.precision)
         let tokenizer = try ModelCommands.requireTokenizer(loaded)
         let template = try template(named: o.template, tokenizer: tokenizer)
-        let texts = try readPrompts(o.prompts)
+        let lines = try readPromptLines(o.prompts), texts = lines.map(\.text)
         let encoder = PromptEncoder(tokenizer: tokenizer, template: template, thought: o.thought)
         let sampling = encoder.stops(o.sampling)
         let ids = texts.map(encoder.encode)
+        let context = loaded.model.config.maxPositions
+        for (k, p) in ids.enumerated() {
+            if p.isEmpty { throw PipelineError("\(o.prompts):\(lines[k].line): the prompt is empty (no tokens once encoded)") }
+            if p.count >= context && !sampling.truncatePrompts {
+                throw PipelineError("\(o.prompts):\(lines[k].line): the prompt has \(p.count) tokens; the model's context is \(context) (--truncate-prompts keeps its last tokens)")
+            }
+        }
         let requests = ids.enumerated().flatMap { i, p in (0..<o.samples).map { GenerationRequest(promptIndex: i, sampleIndex: $0, prompt: p) } }
         logger.info("generate: \(texts.count) prompts x \(o.samples) samples on \(cluster.size) rank(s), batch \(o.batchSize), template \(template?.name ?? "none (text as is)")")
         let progress = Progress("generate", total: requests.count, logger: logger)

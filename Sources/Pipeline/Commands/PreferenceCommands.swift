@@ -24,13 +24,17 @@ public enum PreferenceCommands {
         }
     }
 
-    static func check(_ pairs: [TokenizedPair], vocab: Int, file: String) throws {
+    static func check(_ pairs: [TokenizedPair], vocab: Int, context: Int, file: String) throws {
         for (k, p) in pairs.enumerated() {
             for (name, ids) in [("prompt", p.prompt), ("chosen", p.chosen), ("rejected", p.rejected)] {
                 if ids.isEmpty { throw PipelineError("\(file):\(k + 1): empty \(name)") }
                 if let bad = ids.first(where: { $0 < 0 || Int($0) >= vocab }) {
                     throw PipelineError("\(file):\(k + 1): \(name) token id \(bad) is outside the vocabulary of \(vocab)")
                 }
+            }
+            let longest = p.prompt.count + max(p.chosen.count, p.rejected.count)
+            if longest > context {
+                throw PipelineError("\(file):\(k + 1): the prompt and its longer completion are \(longest) tokens, more than the model's context of \(context)")
             }
         }
     }
@@ -42,7 +46,7 @@ public enum PreferenceCommands {
         let pol = try ModelCommands.load(policy, logger: logger)
         let records = try RecordFile.read(PairRecord.self, from: pairsFile)
         let pairs = try tokenize(records, tokenizer: pol.tokenizer, file: pairsFile)
-        try check(pairs, vocab: pol.model.config.vocabSize, file: pairsFile)
+        try check(pairs, vocab: pol.model.config.vocabSize, context: pol.model.config.maxPositions, file: pairsFile)
         let prompts = pairs.flatMap { [$0.prompt, $0.prompt] }, completions = pairs.flatMap { [$0.chosen, $0.rejected] }
         let pv = try CompletionScoring.logps(pol.model, prompts: prompts, completions: completions)
         var rv = [Double](repeating: 0, count: pv.count)
@@ -84,7 +88,7 @@ public enum PreferenceCommands {
     public static func train(_ o: TrainOptions, cluster: Cluster, logger: Logger) throws -> [PreferenceStepMetrics] {
         let loaded = try cluster.load(o.model)
         var pairs = try tokenize(try RecordFile.read(PairRecord.self, from: o.pairs), tokenizer: loaded.tokenizer, file: o.pairs)
-        try check(pairs, vocab: loaded.model.config.vocabSize, file: o.pairs)
+        try check(pairs, vocab: loaded.model.config.vocabSize, context: loaded.model.config.maxPositions, file: o.pairs)
         guard !pairs.isEmpty else { throw PipelineError("\(o.pairs): no pairs") }
         guard o.batchSize >= 1, o.epochs >= 1 else { throw PipelineError("--batch-size and --epochs must be at least 1") }
         let lossFunction = PreferenceLosses.make(o.setup.loss, o.setup.settings)
