@@ -98,21 +98,18 @@ public final class Scheduler {
                     try runPhase(phase, PhaseStep(key: key, round: round, folder: folder))
                 }
             }
-            if let result {
-                let pairCount = phases.contains { if case .pairs = $0 { return true } else { return false } }
-                    ? (try? folder.read(.pairs).count) : nil
-                let timings = phaseSeconds(folder)
-                report.rows.append(.init(label: result.label, result: result, pairs: pairCount, seconds: timings))
-            }
             var promoted = true
             if let gate = ctx.config.promotion.map(PromotionGate.init) {
                 let decision = try gate.run(ctx, round: round)
                 promoted = decision.promoted
                 report.promotions.append(decision.line)
-                if result != nil { report.rows[report.rows.count - 1].promoted = promoted }
             }
             if let result {
-                let seconds = report.rows.last!.seconds.reduce(0) { $0 + $1.1 }
+                let pairCount = phases.contains { if case .pairs = $0 { return true } else { return false } }
+                    ? (try? folder.read(.pairs).count) : nil
+                let timings = phaseSeconds(folder)
+                report.rows.append(.init(label: result.label, result: result, pairs: pairCount, seconds: timings, promoted: promoted))
+                let seconds = timings.reduce(0) { $0 + $1.1 }
                 ctx.logger.info("round \(round) done in \(String(format: "%.0f", seconds)) s\n\(report.table())")
                 if promoted { last = result }
             }

@@ -55,8 +55,12 @@ public struct PromotionGate {
     func devResult(_ ctx: RunContext, key: String, folder: RoundFolder, label: String) throws -> EvaluationResult {
         if ctx.isDone(key) { return try read(EvaluationResult.self, folder.url(.devEvaluation)) }
         try folder.create()
+        let t0 = Date()
         let result = try ctx.accuracy(on: ctx.task.validation, label: label)
         try write(result, to: folder.url(.devEvaluation))
+        let log = ctx.metrics(folder)
+        try log.append(["phase": "dev_evaluate", "key": key, "accuracy": result.accuracy, "n": result.correct.count, "seconds": Date().timeIntervalSince(t0)])
+        try log.flush(state: &ctx.state)
         try ctx.complete(key)
         ctx.logger.info("\(String(format: "%@: dev accuracy %.1f%% on %d problems", label, 100 * result.accuracy, result.correct.count))")
         return result
