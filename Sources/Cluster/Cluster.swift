@@ -19,6 +19,8 @@ public final class Cluster {
     public let comm: Communicator
     let logger: Logger
     var pendingSends: [PendingSend] = []
+    /// What rank 0 is doing (a run's phase key), named when a worker's failure ends the job.
+    public var activity: String?
 
     public init(comm: Communicator, logger: Logger) {
         self.comm = comm
@@ -54,7 +56,9 @@ public final class Cluster {
             if comm.rank == 0 {
                 let cluster = Cluster(comm: comm, logger: logger)
                 var stop: OrderlyStop?
-                do { try body(cluster) } catch let s as OrderlyStop { stop = s }
+                do { try body(cluster) } catch let s as OrderlyStop { stop = s } catch let DistributedError.rankFailed(rank, message) {
+                    comm.abort(reporting: "rank \(rank) failed\(cluster.activity.map { " during \($0)" } ?? ""): \(message)")
+                }
                 try cluster.broadcast(.shutdown)
                 for p in cluster.pendingSends { try p.wait() }
                 try comm.barrier()

@@ -228,4 +228,16 @@ import TestSupport
         let differences = treeDifferences(one.path, out.path, ignoring: ResumeTests.notCompared)
         #expect(differences.isEmpty, "\(differences)")
     }
+
+    /// A worker that fails inside a phase: rank 0 names the rank and the phase in its own words before the
+    /// job ends.
+    @Test func aFailingWorkerIsNamedWithThePhase() throws {
+        let out = Self.dir.appendingPathComponent("failing-worker")
+        try? FileManager.default.removeItem(at: out)
+        let env = MPITests.env.merging(["AUTODIDACT_FAIL_RANK": "1", "AUTODIDACT_FAIL_AT": "generate"]) { $1 }
+        let r = try TestSupport.run(["mpirun", "--oversubscribe", "-np", "2", "-x", "AUTODIDACT_FAIL_RANK", "-x", "AUTODIDACT_FAIL_AT",
+                                     Paths.executable.path, "run", try ResumeTests.configPath(), "run.output_dir=\(out.path)"], environment: env)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("rank 0: rank 1 failed during initial-0-sft: injected failure"), "\(r.stderr)")
+    }
 }

@@ -138,6 +138,7 @@ public final class Scheduler {
     func runPhase(_ config: PhaseConfig, _ at: PhaseStep) throws {
         if ctx.isDone(at.key) { return }
         try Preemption.check("the start of \(at.key)")
+        ctx.cluster.activity = at.key
         try at.folder.create()
         ctx.state.round = at.round; ctx.state.phase = at.key
         try ctx.saveState()
