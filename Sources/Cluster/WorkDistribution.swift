@@ -9,6 +9,9 @@ extension Cluster {
     /// queued; the coordinator takes chunks itself between collecting replies. `command(range)` is what a
     /// worker is sent for a chunk, `local(range)` computes one here, `reply` decodes a worker's answer.
     /// Results come back in item order, the same whatever the number of ranks or the chunk size.
+    /// When `onResult` throws an `OrderlyStop` (a run stopped on request after saving a chunk), no chunk is
+    /// handed out any more; the chunks the workers hold are collected and passed to `onResult` too (so that
+    /// they are saved), and then the stop is thrown, with every worker idle.
     func distribute<R>(count: Int, chunkSize: Int, command: (Int, Range<Int>) -> WorkerCommand,
                        local: (Range<Int>) throws -> [R], reply: (WorkerReply) -> (chunk: Int, results: [R])?,
                        onChunk: ((Range<Int>) -> Void)? = nil, completed: [Int: [R]] = [:],
@@ -23,6 +26,10 @@ extension Cluster {
         var next: Int { cursor < todo.count ? todo[cursor] : chunks }
         var done = chunks - todo.count
         var outstanding = [Int](repeating: 0, count: size)
+        var stop: OrderlyStop?
+        func deliver(_ c: Int, _ rs: [R]) throws {
+            do { try onResult?(c, rs) } catch let s as OrderlyStop { stop = stop ?? s }
+        }
         func assign(_ w: Int) throws {
             let c = next
             cursor += 1
@@ -37,19 +44,22 @@ extension Cluster {
             results[c] = rs
             done += 1
             outstanding[m.source] -= 1
-            try onResult?(c, rs)
+            try deliver(c, rs)
             onChunk?(range(c))
-            if next < chunks { try assign(m.source) }
+            if next < chunks && stop == nil { try assign(m.source) }
         }
         for w in workers { while outstanding[w] < 2 && next < chunks { try assign(w) } }
         while done < chunks {
-            if next < chunks {
+            if stop != nil {
+                if outstanding.allSatisfy({ $0 == 0 }) { break }
+                try handle(try comm.receive(from: nil, tag: Tags.reply))
+            } else if next < chunks {
                 let c = next
                 cursor += 1
                 let rs = try local(range(c))
                 results[c] = rs
                 done += 1
-                try onResult?(c, rs)
+                try deliver(c, rs)
                 onChunk?(range(c))
                 while let m = try comm.poll(from: nil, tag: Tags.reply) { try handle(m) }
             } else {
@@ -57,6 +67,7 @@ extension Cluster {
             }
             try pendingSends.removeAll { try $0.test() }
         }
+        if let stop { throw stop }
         return results.flatMap { $0! }
     }
 

@@ -152,7 +152,8 @@ import TestSupport
     /// SIGTERM at a point of the work (`AUTODIDACT_SIGNAL_AT` sends it there): the run saves the unit in
     /// progress and exits with status 75 at once (within the step or the generation chunk), and `--resume`
     /// ends with the bytes of an uninterrupted run. On one process in SFT, in preference training and in
-    /// generation; under mpirun -np 2 in preference training, beside busy processes.
+    /// generation; under mpirun -np 2 in preference training and in generation (the chunks the worker holds
+    /// are collected and saved first), beside busy processes.
     @Test func aSignalStopsTheRunAtTheNextBoundaryAndItResumesToTheSameBytes() throws {
         let whole = try whole()
         for point in ["initial-0-sft/step/7", "round-1-3-train/step/3", "round-1-0-generate/chunk/2"] {
@@ -185,12 +186,15 @@ import TestSupport
             return try TestSupport.run(args + [Paths.executable.path, "run", try ResumeTests.configPath(), "run.output_dir=\(two.path)",
                                                "run.reduction_shards=2"] + extra, environment: env)
         }
-        let stopped = try withCPUHogs { try mpirun([], signal: "round-1-3-train/step/3") }
-        #expect(stopped.status == 75, "\(stopped.stderr)")
-        let resumed = try withCPUHogs { try mpirun(["--resume"], signal: nil) }
-        #expect(resumed.status == 0, "\(resumed.stderr)")
-        let differences = treeDifferences(one.path, two.path, ignoring: ResumeTests.notCompared)
-        #expect(differences.isEmpty, "\(differences)")
+        for point in ["round-1-3-train/step/3", "round-1-0-generate/chunk/2"] {
+            try? FileManager.default.removeItem(at: two)
+            let stopped = try withCPUHogs { try mpirun([], signal: point) }
+            #expect(stopped.status == 75, "\(point): \(stopped.stderr)")
+            let resumed = try withCPUHogs { try mpirun(["--resume"], signal: nil) }
+            #expect(resumed.status == 0, "\(point): \(resumed.stderr)")
+            let differences = treeDifferences(one.path, two.path, ignoring: ResumeTests.notCompared)
+            #expect(differences.isEmpty, "\(point): \(differences)")
+        }
     }
 
     /// cluster/slurm.sbatch outside Slurm, at 2 ranks: SIGUSR1 to the script (as `--signal=B:USR1` sends it)

@@ -32,9 +32,8 @@ struct GeneratePhase: Phase {
                 try at.folder.writeChunk(chunk, rs)
                 KillSwitch.point("\(at.key)/chunk/\(chunk)")
                 Preemption.point("\(at.key)/chunk/\(chunk)")
-                // On one process the chunk just written is the boundary; under mpirun other ranks may be in the
-                // middle of theirs, so the stop waits for the phase's end.
-                if ctx.cluster.size == 1 { try Preemption.check("\(at.key), after generation chunk \(chunk) (the chunks so far are saved)") }
+                // Under mpirun the chunks the workers still hold are collected and saved before the stop.
+                try Preemption.check("\(at.key), after generation chunk \(chunk) (the chunks so far are saved)")
             }
         }
         var results: [GenerationResult]
