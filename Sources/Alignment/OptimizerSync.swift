@@ -37,7 +37,12 @@ extension Trainer {
     /// the seconds spent in the collectives.
     @discardableResult
     public func synchronizedUpdate(comm: Communicator, sums: inout [Double], lr: Float) throws -> (norm: Float, exchangeSeconds: Double) {
-        guard comm.size > 1 else { return (applyUpdate(lr: lr, lossIsFinite: sums.allSatisfy(\.isFinite)), 0) }
+        guard comm.size > 1 else {
+            stopRequestedAnywhere = StopRequest.isRequested
+            return (applyUpdate(lr: lr, lossIsFinite: sums.allSatisfy(\.isFinite)), 0)
+        }
+        // The stop request rides on the step's all-reduce of `sums`, removed again before anyone reads them.
+        sums.append(StopRequest.isRequested ? 1 : 0)
         var exchange = 0.0
         func timed(_ body: () throws -> Void) rethrows {
             let t0 = Date()
@@ -49,6 +54,7 @@ extension Trainer {
                 try comm.allReduce(grads.pointer, count: grads.count, op: .sum)
                 try comm.allReduce(&sums, op: .sum)
             }
+            stopRequestedAnywhere = sums.removeLast() > 0
             return (applyUpdate(lr: lr, lossIsFinite: sums.allSatisfy(\.isFinite)), exchange)
         }
         let bounds = Trainer.shardBounds(count: grads.count, ranks: comm.size)
@@ -56,6 +62,7 @@ extension Trainer {
         sums.append(GradientClipping.sumOfSquares(grads.pointer + shard.lowerBound, count: shard.count))
         try timed { try comm.allReduce(&sums, op: .sum) }
         let sumOfSquares = sums.removeLast()
+        stopRequestedAnywhere = sums.removeLast() > 0
         let norm = applyUpdate(lr: lr, globalNorm: Float(sumOfSquares.squareRoot()), lossIsFinite: sums.allSatisfy(\.isFinite))
         try timed { try comm.allGather(model.trainable.pointer, bounds: bounds) }
         return (norm, exchange)

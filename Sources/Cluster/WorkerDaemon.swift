@@ -97,7 +97,7 @@ final class WorkerDaemon {
 /// Test hook: `AUTODIDACT_FAIL_RANK=r` makes rank r fail when it reaches command `AUTODIDACT_FAIL_AT`
 /// (default: the first command), by throwing or, with `AUTODIDACT_FAIL_MODE=kill`, by SIGKILL.
 /// Test hooks of the worker daemon: `AUTODIDACT_FAIL_RANK=R` makes rank R fail (throw, or with
-/// `AUTODIDACT_FAIL_MODE=kill` end with SIGKILL) at the command named by `AUTODIDACT_FAIL_AT`, or at its
+/// `AUTODIDACT_FAIL_MODE=kill` end with SIGKILL, or with `signal` send itself SIGUSR1) at the command named by `AUTODIDACT_FAIL_AT`, or at its
 /// N-th command with `AUTODIDACT_FAIL_AFTER=N`, or at its first. `AUTODIDACT_POINTS_LOG=<file>` appends
 /// `worker-R/command/N` for every command a worker takes.
 public enum FailureInjection {
@@ -107,6 +107,12 @@ public enum FailureInjection {
         guard let r = env["AUTODIDACT_FAIL_RANK"].flatMap(Int.init), r == rank else { return }
         if let at = env["AUTODIDACT_FAIL_AT"], at != point { return }
         if let n = env["AUTODIDACT_FAIL_AFTER"].flatMap(Int.init), n != count { return }
+        if env["AUTODIDACT_FAIL_MODE"] == "signal" {
+            // Preemption that reaches this worker only: SIGUSR1 to itself, once its handler has seen it, go on.
+            kill(getpid(), SIGUSR1)
+            while !StopRequest.isRequested { usleep(1000) }
+            return
+        }
         if env["AUTODIDACT_FAIL_MODE"] == "kill" { kill(getpid(), SIGKILL) }
         throw ClusterError("injected failure at \(point) (AUTODIDACT_FAIL_RANK=\(r))")
     }

@@ -59,6 +59,8 @@ public final class Trainer: @unchecked Sendable {
 
     /// Whether the last update was skipped because its gradient norm or loss was not finite.
     public private(set) var lastUpdateSkipped = false
+    /// Whether some rank had been asked to stop (preemption) by the last synchronized update.
+    public var stopRequestedAnywhere = false
 
     /// Whether the moments cover only a part of the trainable parameters.
     public var isSharded: Bool { shard.count != grads.count }

@@ -182,11 +182,16 @@ import TestSupport
         try? FileManager.default.removeItem(at: two)
         func mpirun(_ extra: [String], signal: String?) throws -> RunResult {
             var args = ["mpirun", "--oversubscribe", "-np", "2"], env = MPITests.env
-            if let signal { args += ["-x", "AUTODIDACT_SIGNAL_AT"]; env["AUTODIDACT_SIGNAL_AT"] = signal }
+            if signal == "worker" {
+                env.merge(["AUTODIDACT_FAIL_RANK": "1", "AUTODIDACT_FAIL_MODE": "signal", "AUTODIDACT_FAIL_AFTER": "30"]) { $1 }
+                args += ["-x", "AUTODIDACT_FAIL_RANK", "-x", "AUTODIDACT_FAIL_MODE", "-x", "AUTODIDACT_FAIL_AFTER"]
+            } else if let signal { args += ["-x", "AUTODIDACT_SIGNAL_AT"]; env["AUTODIDACT_SIGNAL_AT"] = signal }
             return try TestSupport.run(args + [Paths.executable.path, "run", try ResumeTests.configPath(), "run.output_dir=\(two.path)",
                                                "run.reduction_shards=2"] + extra, environment: env)
         }
-        for point in ["round-1-3-train/step/3", "round-1-0-generate/chunk/2"] {
+        // The signal on the coordinator at two points, then on the worker only (at its 30th command, in SFT):
+        // the step's all-reduce tells rank 0.
+        for point in ["round-1-3-train/step/3", "round-1-0-generate/chunk/2", "worker"] {
             try? FileManager.default.removeItem(at: two)
             let stopped = try withCPUHogs { try mpirun([], signal: point) }
             #expect(stopped.status == 75, "\(point): \(stopped.stderr)")

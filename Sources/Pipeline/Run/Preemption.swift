@@ -1,7 +1,7 @@
 import Cluster
 import Dispatch
+import Distributed
 import Foundation
-import Synchronization
 
 /// Preemption the HPC way: SIGTERM or SIGUSR1 (Slurm's `--signal=B:USR1@SECONDS`, forwarded by mpirun) only
 /// sets a flag. The run looks at it at the next boundary of work (after a training step, after a generation
@@ -11,7 +11,6 @@ public enum Preemption {
     /// EX_TEMPFAIL: stopped on request; `--resume` continues.
     public static let exitStatus: Int32 = 75
 
-    static let requested = Atomic<Bool>(false)
     nonisolated(unsafe) static var sources: [DispatchSourceSignal] = []
 
     /// Turns SIGTERM and SIGUSR1 into the flag (every rank: a worker that gets the signal keeps serving until
@@ -20,13 +19,13 @@ public enum Preemption {
         for s in [SIGTERM, SIGUSR1] {
             signal(s, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: s, queue: .global())
-            source.setEventHandler { requested.store(true, ordering: .sequentiallyConsistent) }
+            source.setEventHandler { StopRequest.set() }
             source.resume()
             sources.append(source)
         }
     }
 
-    public static var isRequested: Bool { requested.load(ordering: .sequentiallyConsistent) }
+    public static var isRequested: Bool { StopRequest.isRequested }
 
     /// Test hook: `AUTODIDACT_SIGNAL_AT=<point>` sends this process SIGTERM at that kill-switch point and
     /// waits until the flag is set, so that the signal lands at a point of the work, not of the clock.

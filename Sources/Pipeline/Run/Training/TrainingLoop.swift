@@ -76,9 +76,10 @@ extension RunContext {
             progress.advance(status: r.status + ((line["validation_accuracy"] as? Double).map { String(format: "  val acc %.3f", $0) } ?? ""))
             KillSwitch.point("\(key)/step/\(step)")
             Preemption.point("\(key)/step/\(step)")
-            if Preemption.isRequested && step < plan.total && !stop {
+            // Asked here or on another rank (the step's all-reduce carried it): the same step on every rank.
+            if (Preemption.isRequested || session.trainer.stopRequestedAnywhere) && step < plan.total && !stop {
                 try saveCheckpoint(try session.optimizerState(), key: key, folder: plan.folder, step: step, tokens: tokens, history: history, decays: decays, log: log)
-                try Preemption.check("\(key), step \(step) of \(plan.total) (checkpoint \(plan.folder.relativeCheckpoint(step)))")
+                throw Preemption.Stopped(at: "\(key), step \(step) of \(plan.total) (checkpoint \(plan.folder.relativeCheckpoint(step)))")
             }
             if step % plan.checkpointEvery == 0 && step < plan.total && !stop {
                 try saveCheckpoint(try session.optimizerState(), key: key, folder: plan.folder, step: step, tokens: tokens, history: history, decays: decays, log: log)
