@@ -26,15 +26,17 @@ public final class Scheduler {
             guard resume else {
                 throw PipelineError("\(config.outputDir) already holds a run; use --resume to continue it or choose another run.output_dir")
             }
-            let before = (try? String(contentsOf: configURL, encoding: .utf8)).flatMap { try? ConfigNode.parse(yaml: $0, file: configURL.path) }
-            let changed = config.changedKeys(since: before)
-            // A state written before the output location left the hash has another hash for the same config.
-            if existing.configHash != config.hash && (before == nil || !changed.isEmpty) {
-                let keys = changed.isEmpty ? "" : " (changed: \(changed.prefix(8).joined(separator: ", "))\(changed.count > 8 ? ", ..." : ""))"
-                if existing.finished {
-                    throw PipelineError("\(config.outputDir) was started with a different configuration\(keys) and has finished; a finished run is neither extended nor changed (not even with --force): give another run.output_dir")
+            if existing.configHash != config.hash {
+                let before = (try? String(contentsOf: configURL, encoding: .utf8)).flatMap { try? ConfigNode.parse(yaml: $0, file: configURL.path) }
+                let changed = config.changedKeys(since: before)
+                // A state written before the output location left the hash has another hash for the same config.
+                if before == nil || !changed.isEmpty {
+                    let keys = changed.isEmpty ? "" : " (changed: \(changed.prefix(8).joined(separator: ", "))\(changed.count > 8 ? ", ..." : ""))"
+                    if existing.finished {
+                        throw PipelineError("\(config.outputDir) was started with a different configuration\(keys) and has finished; a finished run is neither extended nor changed (not even with --force): give another run.output_dir")
+                    }
+                    if !force { throw PipelineError("\(config.outputDir) was started with a different configuration\(keys); --force resumes anyway") }
                 }
-                if !force { throw PipelineError("\(config.outputDir) was started with a different configuration\(keys); --force resumes anyway") }
             }
             cluster.noteResumed(fromRanks: existing.worldSize)
             state = existing

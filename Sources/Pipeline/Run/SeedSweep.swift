@@ -57,10 +57,7 @@ public struct SeedSweep {
 
     static func read(seed: UInt64, dir: URL) throws -> SeedRows {
         func evaluation(_ folder: RoundFolder) throws -> EvaluationResult? {
-            guard let data = FileManager.default.contents(atPath: folder.url(.evaluation).path) else { return nil }
-            do { return try JSONDecoder().decode(EvaluationResult.self, from: data) } catch {
-                throw PipelineError("\(folder.url(.evaluation).path): unreadable (\(error))")
-            }
+            folder.exists(.evaluation) ? try PromotionGate.read(EvaluationResult.self, folder.url(.evaluation)) : nil
         }
         var rows: [(String, EvaluationResult, Bool)] = []
         if let s = try evaluation(.initial(in: dir)) { rows.append((s.label, s, true)) }

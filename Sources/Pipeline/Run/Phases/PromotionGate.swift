@@ -53,7 +53,7 @@ public struct PromotionGate {
 
     /// The policy's greedy results on the dev split, saved in `folder` as unit `key` (read back once done).
     func devResult(_ ctx: RunContext, key: String, folder: RoundFolder, label: String) throws -> EvaluationResult {
-        if ctx.isDone(key) { return try read(EvaluationResult.self, folder.url(.devEvaluation)) }
+        if ctx.isDone(key) { return try Self.read(EvaluationResult.self, folder.url(.devEvaluation)) }
         try folder.create()
         let t0 = Date()
         let result = try ctx.accuracy(on: ctx.task.validation, label: label)
@@ -69,9 +69,9 @@ public struct PromotionGate {
     /// Decides round `round` (the policy is its model), or reads the decision a resumed run already took.
     func run(_ ctx: RunContext, round: Int) throws -> Decision {
         let folder = ctx.round(round), key = "round-\(round)-promotion"
-        if ctx.isDone(key) { return try read(Decision.self, folder.url(.promotion)) }
+        if ctx.isDone(key) { return try Self.read(Decision.self, folder.url(.promotion)) }
         let (currentFolder, currentModel) = ctx.promotedModel(before: round)
-        let current = try read(EvaluationResult.self, currentFolder.url(.devEvaluation))
+        let current = try Self.read(EvaluationResult.self, currentFolder.url(.devEvaluation))
         let candidate = try devResult(ctx, key: "round-\(round)-dev", folder: folder, label: "round \(round)")
         let decision = decide(round: round, current: current, candidate: candidate)
         try write(decision, to: folder.url(.promotion))
@@ -85,8 +85,9 @@ public struct PromotionGate {
         return decision
     }
 
-    func read<T: Decodable>(_ type: T.Type, _ url: URL) throws -> T {
-        guard let data = FileManager.default.contents(atPath: url.path) else { throw PipelineError("\(url.path): missing (the promotion gate needs it)") }
+    /// A JSON file of the run (an evaluation, a decision); errors name it.
+    static func read<T: Decodable>(_ type: T.Type, _ url: URL) throws -> T {
+        guard let data = FileManager.default.contents(atPath: url.path) else { throw PipelineError("\(url.path): missing") }
         do { return try JSONDecoder().decode(T.self, from: data) } catch { throw PipelineError("\(url.path): unreadable (\(error))") }
     }
 
