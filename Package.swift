@@ -51,13 +51,16 @@ let package = Package(
         .executableTarget(name: "autodidact-bench", dependencies: [
             "Kernels", "Model", "Tokenizer", "Generation", "Distributed", "Alignment", "Pipeline", "CMPI", "AllocationCounter",
         ], path: "Benchmarks/autodidact-bench", swiftSettings: fast),
+        // Fuzzing (make fuzz): the parsers as fuzz targets, and the libFuzzer entry point / replayer.
+        .target(name: "FuzzTargets", dependencies: ["Model", "Tokenizer", "Alignment", "Pipeline"], path: "Tests/Fuzz/FuzzTargets"),
+        .executableTarget(name: "autodidact-fuzz", dependencies: ["FuzzTargets"], path: "Tests/Fuzz/autodidact-fuzz"),
         .target(name: "TestSupport", dependencies: ["Kernels"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Kernels", "Tokenizer", "Generation", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Model", "Tokenizer", "Kernels", "TestSupport"]),
         .testTarget(name: "AlignmentTests", dependencies: ["Alignment", "Model", "Kernels", "Generation", "Distributed", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Model", "Tokenizer", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Model", "Tokenizer", "TestSupport", "FuzzTargets"]),
     ],
     swiftLanguageModes: [.v5]
 )

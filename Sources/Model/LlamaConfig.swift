@@ -91,8 +91,16 @@ public struct LlamaConfig: Sendable, Equatable {
                     "must divide num_attention_heads (\(numHeads)), got \(numKVHeads)")
         try require(headDim > 0 && headDim % 2 == 0, "head_dim", "must be a positive even number, got \(headDim)")
         try require(maxPositions > 0, "max_position_embeddings", "must be positive, got \(maxPositions)")
-        try require(ropeTheta > 0, "rope_theta", "must be positive, got \(ropeTheta)")
-        try require(rmsNormEps > 0, "rms_norm_eps", "must be positive, got \(rmsNormEps)")
+        try require(ropeTheta > 0 && ropeTheta.isFinite, "rope_theta", "must be positive and finite, got \(ropeTheta)")
+        try require(rmsNormEps > 0 && rmsNormEps.isFinite, "rms_norm_eps", "must be positive and finite, got \(rmsNormEps)")
+        if let s = ropeScaling {
+            for (key, v) in [("factor", s.factor), ("low_freq_factor", s.lowFreqFactor), ("high_freq_factor", s.highFreqFactor)] {
+                try require(v > 0 && v.isFinite, "rope_scaling.\(key)", "must be positive and finite, got \(v)")
+            }
+            try require(s.highFreqFactor > s.lowFreqFactor, "rope_scaling.high_freq_factor",
+                        "must be larger than low_freq_factor (\(s.lowFreqFactor)), got \(s.highFreqFactor)")
+            try require(s.originalMaxPositions > 0, "rope_scaling.original_max_position_embeddings", "must be positive, got \(s.originalMaxPositions)")
+        }
         // Sizes that allocate: within what any model of this kind has, and, together, within this machine's
         // memory, checked before anything is allocated (a crafted config.json must not crash the process).
         for (key, value, limit) in [("vocab_size", vocabSize, 1 << 22), ("hidden_size", hiddenSize, 1 << 16), ("intermediate_size", intermediateSize, 1 << 18),
@@ -203,9 +211,12 @@ extension LlamaConfig {
                     guard let v = try number(k, in: params) else { throw ModelError.config(file, key: "\(key).\(k)", "is required for rope_type llama3") }
                     return v
                 }
-                scaling = RoPEScaling(factor: Float(try need("factor")), lowFreqFactor: Float(try need("low_freq_factor")),
-                                      highFreqFactor: Float(try need("high_freq_factor")),
-                                      originalMaxPositions: Int(try need("original_max_position_embeddings")))
+                let factor = try need("factor"), low = try need("low_freq_factor"), high = try need("high_freq_factor")
+                let original = try need("original_max_position_embeddings")
+                guard original == original.rounded(), original >= 1, original <= Double(1 << 24) else {
+                    throw ModelError.config(file, key: "\(key).original_max_position_embeddings", "expected a positive integer of at most \(1 << 24), got \(original)")
+                }
+                scaling = RoPEScaling(factor: Float(factor), lowFreqFactor: Float(low), highFreqFactor: Float(high), originalMaxPositions: Int(original))
                 known += ["factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"]
             default: throw refuse("\(key).rope_type", "'\(type)' is not supported (default or llama3)")
             }

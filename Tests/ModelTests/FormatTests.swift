@@ -31,6 +31,11 @@ import TestSupport
         let cases: [(String, String)] = [
             ("{\(base), \"rope_scaling\": {\"type\": \"dynamic\", \"factor\": 8.0}}", "'rope_scaling.rope_type': 'dynamic' is not supported (default or llama3); supported: model_type llama, qwen2 or qwen3"),
             ("{\(base), \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0}}", "'rope_scaling.low_freq_factor': is required"),
+            ("{\(base), \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1, \"high_freq_factor\": 4, \"original_max_position_embeddings\": 1e300}}",
+             "'rope_scaling.original_max_position_embeddings': expected a positive integer of at most 16777216, got 1e+300"),
+            ("{\(base), \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 4, \"high_freq_factor\": 4, \"original_max_position_embeddings\": 8192}}",
+             "'rope_scaling.high_freq_factor': must be larger than low_freq_factor (4.0), got 4.0"),
+            ("{\(base), \"rope_theta\": 1e60}", "'rope_theta': must be positive and finite, got inf"),
             ("{\(base), \"model_type\": \"qwen2\", \"use_sliding_window\": true}", "'use_sliding_window'"),
             ("{\(base), \"model_type\": \"qwen3\", \"layer_types\": [\"sliding_attention\"]}", "'layer_types'"),
             ("{\(base), \"rope_parameters\": {\"rope_type\": \"yarn\", \"rope_theta\": 10000}}", "'rope_parameters.rope_type'"),
