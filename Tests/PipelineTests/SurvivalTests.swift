@@ -151,12 +151,12 @@ import TestSupport
 
     /// SIGTERM at a point of the work (`AUTODIDACT_SIGNAL_AT` sends it there): the run saves the unit in
     /// progress and exits with status 75 at once (within the step or the generation chunk), and `--resume`
-    /// ends with the bytes of an uninterrupted run. On one process in SFT, in preference training and in
-    /// generation; under mpirun -np 2 in preference training and in generation (the chunks the worker holds
-    /// are collected and saved first), beside busy processes.
+    /// ends with the bytes of an uninterrupted run. On one process in SFT, in preference training, in
+    /// generation and in an evaluation; under mpirun -np 2 in preference training, in generation and in an
+    /// evaluation (the chunks the worker holds are collected and saved first), beside busy processes.
     @Test func aSignalStopsTheRunAtTheNextBoundaryAndItResumesToTheSameBytes() throws {
         let whole = try whole()
-        for point in ["initial-0-sft/step/7", "round-1-3-train/step/3", "round-1-0-generate/chunk/2"] {
+        for point in ["initial-0-sft/step/7", "round-1-3-train/step/3", "round-1-0-generate/chunk/2", "round-1-4-evaluate/chunk/1"] {
             let out = Self.dir.appendingPathComponent("signalled-" + point.replacingOccurrences(of: "/", with: "-"))
             try? FileManager.default.removeItem(at: out)
             let r = try autodidact(["run", try ResumeTests.configPath(), "run.output_dir=\(out.path)"], environment: ["AUTODIDACT_SIGNAL_AT": point])
@@ -169,7 +169,8 @@ import TestSupport
                 let checkpoint = state["checkpoint"] as? [String: Any]
                 #expect(checkpoint?["phase"] as? String == key && checkpoint?["step"] as? Int == n, "\(state)")
             } else {
-                let chunks = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("round-01/generations.partial").path)
+                let partial = point.hasPrefix("round-1-0-generate") ? "round-01/generations.partial" : "round-01/evaluation.partial"
+                let chunks = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent(partial).path)
                 #expect(chunks.sorted().last == String(format: "chunk-%06d.json", n), "\(chunks)")
             }
             let resumed = try run(out, ["--resume"])
@@ -191,7 +192,7 @@ import TestSupport
         }
         // The signal on the coordinator at two points, then on the worker only (at its 30th command, in SFT):
         // the step's all-reduce tells rank 0.
-        for point in ["round-1-3-train/step/3", "round-1-0-generate/chunk/2", "worker"] {
+        for point in ["round-1-3-train/step/3", "round-1-0-generate/chunk/2", "initial-evaluate/chunk/1", "worker"] {
             try? FileManager.default.removeItem(at: two)
             let stopped = try withCPUHogs { try mpirun([], signal: point) }
             #expect(stopped.status == 75, "\(point): \(stopped.stderr)")

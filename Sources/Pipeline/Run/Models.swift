@@ -87,18 +87,35 @@ extension RunContext {
     }
 
     /// Greedy answers of the policy to `problems`.
-    func greedyAnswers(_ problems: [Problem], maxNewTokens: Int? = nil) throws -> [GenerationResult] {
+    /// With `saved`, each finished chunk is written to that folder and a resumed pass starts from the chunks
+    /// there, and a stop request (SIGTERM, SIGUSR1) ends the pass after a chunk, as in a generate phase.
+    func greedyAnswers(_ problems: [Problem], maxNewTokens: Int? = nil, saved: SavedChunks? = nil) throws -> [GenerationResult] {
         var params = SamplingParameters.phase(temperature: 0, maxNewTokens: maxNewTokens ?? config.evaluation.maxNewTokens)
         params.seed = config.seed
         let requests = problems.enumerated().map { GenerationRequest(promptIndex: $0.offset, sampleIndex: 0, prompt: task.promptIds($0.element)) }
+        let local = Generator(model: policy, tokenizer: tokenizer, batchSize: config.evaluation.batchSize)
+        guard let saved else {
+            return try cluster.generate(requests, params: params, batchSize: config.evaluation.batchSize, chunkSize: config.evaluation.batchSize, local: local)
+        }
+        let completed = try saved.folder.completedChunks(saved.file)
         return try cluster.generate(requests, params: params, batchSize: config.evaluation.batchSize, chunkSize: config.evaluation.batchSize,
-                                    local: Generator(model: policy, tokenizer: tokenizer, batchSize: config.evaluation.batchSize))
+                                    local: local, completed: completed) { chunk, rs in
+            try saved.folder.writeChunk(chunk, rs, in: saved.file)
+            KillSwitch.point("\(saved.key)/chunk/\(chunk)")
+            Preemption.point("\(saved.key)/chunk/\(chunk)")
+            try Preemption.check("\(saved.key), after evaluation chunk \(chunk) (the chunks so far are saved)")
+        }
     }
 
-    /// Greedy accuracy of the policy on `problems`.
-    func accuracy(on problems: [Problem], label: String) throws -> EvaluationResult {
-        let results = try greedyAnswers(problems)
+    /// Greedy accuracy of the policy on `problems` (resumable chunk by chunk with `saved`).
+    func accuracy(on problems: [Problem], label: String, saved: SavedChunks? = nil) throws -> EvaluationResult {
+        let results = try greedyAnswers(problems, saved: saved)
         return EvaluationResult(label: label, correct: zip(results, problems).map { task.isCorrect($0.text, $1) },
                                 lengths: results.map { $0.tokens.count })
     }
+}
+
+/// Where a greedy pass keeps its finished chunks (`folder`'s partial folder `file`), named `key` in logs.
+struct SavedChunks {
+    let folder: RoundFolder, file: RunFile, key: String
 }

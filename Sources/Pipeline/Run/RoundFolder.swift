@@ -12,8 +12,10 @@ enum RunFile: String {
     case judgeAudit = "judge_audit.json", judgeAccuracy = "judge_accuracy.jsonl", evaluation = "evaluation.json", metrics = "metrics.jsonl"
     /// The promotion gate: a model's greedy results on the dev split, and the round's decision.
     case devEvaluation = "dev_evaluation.json", promotion = "promotion.json"
-    /// Generation chunks written as they finish, so that a killed generate phase resumes (a folder).
-    case partialGenerations = "generations.partial"
+    /// Generation chunks written as they finish, so that a killed or stopped generate phase resumes; the same
+    /// for the greedy passes of an evaluation (its length-limited pass) and of a dev evaluation (folders).
+    case partialGenerations = "generations.partial", partialEvaluation = "evaluation.partial"
+    case partialLengthEvaluation = "evaluation_length_limit.partial", partialDevEvaluation = "dev_evaluation.partial"
     /// The model a training phase ends with (a folder).
     case model = "model"
 }
@@ -88,9 +90,9 @@ extension Array where Element == GenerationRecord {
 }
 
 extension RoundFolder {
-    /// The chunks of a generate phase written before a kill, by chunk number.
-    func completedChunks() throws -> [Int: [GenerationResult]] {
-        let partial = url(.partialGenerations)
+    /// The chunks of a generation (a generate phase's, by default) written before a kill or stop, by number.
+    func completedChunks(_ file: RunFile = .partialGenerations) throws -> [Int: [GenerationResult]] {
+        let partial = url(file)
         try FileManager.default.createDirectory(at: partial, withIntermediateDirectories: true)
         var completed: [Int: [GenerationResult]] = [:]
         for name in (try? FileManager.default.contentsOfDirectory(atPath: partial.path)) ?? [] where name.hasPrefix("chunk-") && name.hasSuffix(".json") {
@@ -101,9 +103,9 @@ extension RoundFolder {
         return completed
     }
 
-    func writeChunk(_ chunk: Int, _ results: [GenerationResult]) throws {
-        try AtomicFile.write(try JSONEncoder().encode(results), to: url(.partialGenerations).appendingPathComponent(String(format: "chunk-%06d.json", chunk)))
+    func writeChunk(_ chunk: Int, _ results: [GenerationResult], in file: RunFile = .partialGenerations) throws {
+        try AtomicFile.write(try JSONEncoder().encode(results), to: url(file).appendingPathComponent(String(format: "chunk-%06d.json", chunk)))
     }
 
-    func removePartialGenerations() { try? FileManager.default.removeItem(at: url(.partialGenerations)) }
+    func removePartial(_ file: RunFile = .partialGenerations) { try? FileManager.default.removeItem(at: url(file)) }
 }

@@ -19,13 +19,13 @@ struct EvaluatePhase: Phase {
         ctx.cluster.activity = key
         let t0 = Date()
         let evaluation = ctx.task.evaluation
-        var result = try ctx.accuracy(on: evaluation, label: label)
+        var result = try ctx.accuracy(on: evaluation, label: label, saved: SavedChunks(folder: folder, file: .partialEvaluation, key: key))
         var extra: [String: Any] = [:]
         let limit = ctx.config.evaluation.lengthLimit
         if limit > 0 {
             // LIFT: the same questions with a word limit; an answer over the limit counts as wrong.
             let wrapped = evaluation.map { p -> Problem in var q = p; q.question = LengthInstructions().wrap(p.question, limit: limit); return q }
-            let answers = try ctx.greedyAnswers(wrapped)
+            let answers = try ctx.greedyAnswers(wrapped, saved: SavedChunks(folder: folder, file: .partialLengthEvaluation, key: "\(key) (length limit)"))
             result.lengthLimit = limit
             let within = answers.map { LengthInstructions.complies($0.text, limit: limit) }
             result.withinLimit = within
@@ -50,6 +50,9 @@ struct EvaluatePhase: Phase {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         try AtomicFile.write(try e.encode(result), to: folder.url(.evaluation))
+        // The chunks go once the result is written (a kill before `complete` evaluates again, to the same bytes).
+        folder.removePartial(.partialEvaluation)
+        folder.removePartial(.partialLengthEvaluation)
         let log = ctx.metrics(folder)
         try log.append(["phase": "evaluate", "label": label, "accuracy": result.accuracy, "ci95_low": result.interval.low,
                         "ci95_high": result.interval.high, "mean_length": result.meanLength, "seconds": Date().timeIntervalSince(t0)]

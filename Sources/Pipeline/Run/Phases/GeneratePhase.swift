@@ -56,7 +56,7 @@ struct GeneratePhase: Phase {
                              logprob: r.logprob, finishReason: r.finishReason)
         }
         try at.folder.write(records, as: .generations)
-        at.folder.removePartialGenerations()
+        at.folder.removePartial(.partialGenerations)
         let lengths = results.map { Double($0.tokens.count) }
         var fields: [String: Any] = ["phase": "generate", "samples": results.count, "mean_length": Statistics.meanAndSD(lengths).mean]
         if c.forcedVerdict { fields["forced_verdicts"] = results.count; fields["cut_reasonings"] = cut }

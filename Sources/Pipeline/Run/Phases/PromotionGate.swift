@@ -56,8 +56,9 @@ public struct PromotionGate {
         if ctx.isDone(key) { return try Self.read(EvaluationResult.self, folder.url(.devEvaluation)) }
         try folder.create()
         let t0 = Date()
-        let result = try ctx.accuracy(on: ctx.task.validation, label: label)
+        let result = try ctx.accuracy(on: ctx.task.validation, label: label, saved: SavedChunks(folder: folder, file: .partialDevEvaluation, key: key))
         try write(result, to: folder.url(.devEvaluation))
+        folder.removePartial(.partialDevEvaluation)
         let log = ctx.metrics(folder)
         try log.append(["phase": "dev_evaluate", "key": key, "accuracy": result.accuracy, "n": result.correct.count, "seconds": Date().timeIntervalSince(t0)])
         try log.flush(state: &ctx.state)
