@@ -14,10 +14,12 @@ public struct ClusterCompletions: CompletionService {
     /// Called at the start of every `complete` call with the number of completions it asks for; returns
     /// what to call as each one finishes (a progress bar), or nil.
     let progress: ((Int) -> (() -> Void))?
+    /// Where finished chunks are saved, call by call, for a phase that resumes part-way (nil: not saved).
+    let journal: ChunkJournal?
 
     public init(cluster: Cluster, model: LlamaModel, tokenizer: BPETokenizer, template: ChatTemplate?, batchSize: Int,
-                progress: ((Int) -> (() -> Void))? = nil) {
-        self.cluster = cluster; self.batchSize = batchSize; self.progress = progress
+                progress: ((Int) -> (() -> Void))? = nil, journal: ChunkJournal? = nil) {
+        self.cluster = cluster; self.batchSize = batchSize; self.progress = progress; self.journal = journal
         encoder = PromptEncoder(tokenizer: tokenizer, template: template)
         generator = Generator(model: model, tokenizer: tokenizer, batchSize: batchSize)
     }
@@ -27,8 +29,9 @@ public struct ClusterCompletions: CompletionService {
             (0..<samples).map { GenerationRequest(promptIndex: i, sampleIndex: $0, prompt: p) }
         }
         let advance = progress?(requests.count)
+        let saved = try journal?.nextCall(GenerationResult.self)
         let results = try cluster.generate(requests, params: encoder.stops(params), batchSize: batchSize, chunkSize: batchSize,
-                                           local: generator, onFinish: { _ in advance?() })
+                                           local: generator, onFinish: { _ in advance?() }, completed: saved?.completed ?? [:], onResult: saved?.save)
         var out = [[Completion]](repeating: [], count: prompts.count)
         for r in results { out[r.promptIndex].append(Completion(text: r.text, finishReason: r.finishReason)) }
         return out
@@ -44,9 +47,10 @@ public struct ClusterVerdictScorer: VerdictScorer {
     let generator: Generator
     let encoder: PromptEncoder
     let chunkSize: Int
+    let journal: ChunkJournal?
 
     public init(cluster: Cluster, model: LlamaModel, tokenizer: BPETokenizer, template: ChatTemplate?, chunkSize: Int = 16) {
-        self.cluster = cluster; self.chunkSize = chunkSize
+        self.cluster = cluster; self.chunkSize = chunkSize; journal = nil
         encoder = PromptEncoder(tokenizer: tokenizer, template: template)
         generator = Generator(model: model, tokenizer: tokenizer, batchSize: 16)
     }
@@ -54,6 +58,7 @@ public struct ClusterVerdictScorer: VerdictScorer {
     /// The scorer of the model `completions` generates with (sharing its packed weights).
     public init(_ completions: ClusterCompletions, chunkSize: Int = 16) {
         cluster = completions.cluster; encoder = completions.encoder; generator = completions.generator; self.chunkSize = chunkSize
+        journal = completions.journal
     }
 
     /// The token sequences of a query, one per candidate.
@@ -66,6 +71,7 @@ public struct ClusterVerdictScorer: VerdictScorer {
     public func logprobs(_ queries: [VerdictQuery]) throws -> [[Double]] {
         let context = generator.model.config.maxPositions
         let trees = try queries.map { try ScoringTree(sequences: sequences($0), context: context) }
-        return try cluster.score(trees: trees, chunkSize: chunkSize, local: generator)
+        let saved = try journal?.nextCall([Double].self)
+        return try cluster.score(trees: trees, chunkSize: chunkSize, local: generator, completed: saved?.completed ?? [:], onResult: saved?.save)
     }
 }

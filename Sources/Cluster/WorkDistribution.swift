@@ -92,11 +92,14 @@ extension Cluster {
 
     /// Summed log-probabilities of every branch of every tree (`Generator.score`) under the model every
     /// rank holds, in chunks of `chunkSize` trees: the same values whatever the number of ranks.
-    public func score(trees: [ScoringTree], chunkSize: Int = 16, local: Generator) throws -> [[Double]] {
+    /// `completed` and `onResult` as in `generate`.
+    public func score(trees: [ScoringTree], chunkSize: Int = 16, local: Generator, completed: [Int: [[Double]]] = [:],
+                      onResult: ((Int, [[Double]]) throws -> Void)? = nil) throws -> [[Double]] {
         try distribute(count: trees.count, chunkSize: chunkSize,
                        command: { .scoreTrees(chunk: $0, trees: Array(trees[$1])) },
                        local: { r in try local.score(Array(trees[r])) },
-                       reply: { if case .treesScored(let c, let v) = $0 { return (c, v) } else { return nil } })
+                       reply: { if case .treesScored(let c, let v) = $0 { return (c, v) } else { return nil } },
+                       completed: completed, onResult: onResult)
     }
 
     /// Reference log-probs for every pair, computed once (sharded) with the model every rank holds now.

@@ -24,9 +24,11 @@ import TestSupport
 
     /// The path of `configs/<name>.yaml`.
     /// `mpirun -np 2 autodidact ARGS` with `threads` per rank.
-    static func mpirun(_ args: [String], threads: Int) throws -> RunResult {
-        try run(["mpirun", "--oversubscribe", "-np", "2", "-x", "AUTODIDACT_THREADS", Paths.executable.path] + args,
-                environment: MPITests.env.merging(["AUTODIDACT_THREADS": "\(threads)"]) { $1 })
+    /// `signalAt`: rank 0 sends itself SIGTERM at that point of the work (AUTODIDACT_SIGNAL_AT).
+    static func mpirun(_ args: [String], threads: Int, signalAt: String? = nil) throws -> RunResult {
+        var env = MPITests.env.merging(["AUTODIDACT_THREADS": "\(threads)"]) { $1 }, exported = ["-x", "AUTODIDACT_THREADS"]
+        if let signalAt { env["AUTODIDACT_SIGNAL_AT"] = signalAt; exported += ["-x", "AUTODIDACT_SIGNAL_AT"] }
+        return try run(["mpirun", "--oversubscribe", "-np", "2"] + exported + [Paths.executable.path] + args, environment: env)
     }
 
     static func config(_ name: String) -> String { Paths.repo.appendingPathComponent("configs/\(name).yaml").path }
@@ -126,6 +128,23 @@ import TestSupport
         for file in ["generations.jsonl", "judgments.jsonl"] {
             let d = fileDifference(round.appendingPathComponent(file).path, out2.appendingPathComponent("round-01/\(file)").path)
             #expect(d == nil, "\(file): \(d ?? "")")
+        }
+        // Stopped on request while judging (after the judge's second chunk), at 1 and at 2 ranks: the chunks
+        // so far are saved in judgments.partial/, and --resume ends with the uninterrupted run's bytes.
+        let point = "round-1-2-judge/call-0000/chunk-000001"
+        for (ranks, whole) in [(1, out), (2, out2)] {
+            let stoppedDir = RecipeTests.dir.appendingPathComponent("self-rewarding-signalled-np\(ranks)")
+            try? FileManager.default.removeItem(at: stoppedDir)
+            let a = args + ["run.output_dir=\(stoppedDir.path)"]
+            let stopped = ranks == 1 ? try autodidact(a, environment: ["AUTODIDACT_SIGNAL_AT": point])
+                : try withCPUHogs { try RecipeTests.mpirun(a, threads: 2, signalAt: point) }
+            #expect(stopped.status == 75, "\(ranks) rank(s): \(stopped.stderr)")
+            let saved = try FileManager.default.contentsOfDirectory(atPath: stoppedDir.appendingPathComponent("round-01/judgments.partial/call-0000").path)
+            #expect(saved.contains("chunk-000001.json"), "\(saved)")
+            let resumed = ranks == 1 ? try autodidact(a + ["--resume"]) : try withCPUHogs { try RecipeTests.mpirun(a + ["--resume"], threads: 2) }
+            #expect(resumed.status == 0, "\(resumed.stderr)")
+            let differences = treeDifferences(whole.path, stoppedDir.path, ignoring: ResumeTests.notCompared)
+            #expect(differences.isEmpty, "\(ranks) rank(s): \(differences)")
         }
     }
 

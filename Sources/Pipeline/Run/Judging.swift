@@ -15,16 +15,18 @@ struct Judge {
 extension RunContext {
     /// `body` with the judge: the policy, or the model at `path` (a judge model), loaded on every rank for
     /// the while and judging in its own chat format (the prompt as it is when it has none).
-    func withJudge<T>(_ path: String?, precision: Precision, batchSize: Int, progress: String, _ body: (Judge) throws -> T) throws -> T {
+    /// With `journal`, the judge's finished chunks are saved as they come, for a phase that resumes part-way.
+    func withJudge<T>(_ path: String?, precision: Precision, batchSize: Int, progress: String, journal: ChunkJournal? = nil,
+                      _ body: (Judge) throws -> T) throws -> T {
         guard let path else {
-            let service = completions(batchSize: batchSize, progress: progress)
+            let service = completions(batchSize: batchSize, progress: progress, journal: journal)
             return try body(Judge(service: service, scorer: ClusterVerdictScorer(service, chunkSize: batchSize)))
         }
         return try borrowing(path, precision: precision, role: "judge") { model, t in
             // The judge's own chat format when it has one; else the prompt as it is.
             let template = t.chatTemplate.map { ChatTemplate.detect(from: $0) }
             let service = ClusterCompletions(cluster: cluster, model: model, tokenizer: t, template: template, batchSize: batchSize,
-                                             progress: Progress.bars(progress, logger: logger))
+                                             progress: Progress.bars(progress, logger: logger), journal: journal)
             return try body(Judge(service: service, scorer: ClusterVerdictScorer(service, chunkSize: batchSize)))
         }
     }

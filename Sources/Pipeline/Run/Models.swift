@@ -80,10 +80,11 @@ extension RunContext {
 
     /// A completion service over the cluster for `model` (the policy unless given), its prompts in the
     /// model's chat format when the run's template is chat, sampled in batches of `batchSize`.
-    func completions(model m: LlamaModel? = nil, tokenizer t: BPETokenizer? = nil, batchSize: Int, progress: String) -> ClusterCompletions {
+    func completions(model m: LlamaModel? = nil, tokenizer t: BPETokenizer? = nil, batchSize: Int, progress: String,
+                     journal: ChunkJournal? = nil) -> ClusterCompletions {
         let tok = t ?? tokenizer
         return ClusterCompletions(cluster: cluster, model: m ?? policy, tokenizer: tok, template: chatTemplate(of: tok), batchSize: batchSize,
-                                  progress: Progress.bars(progress, logger: logger))
+                                  progress: Progress.bars(progress, logger: logger), journal: journal)
     }
 
     /// Greedy answers of the policy to `problems`.

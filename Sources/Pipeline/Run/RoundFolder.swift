@@ -1,4 +1,5 @@
 import Alignment
+import Cluster
 import Generation
 import Foundation
 import Model
@@ -16,6 +17,8 @@ enum RunFile: String {
     /// for the greedy passes of an evaluation (its length-limited pass) and of a dev evaluation (folders).
     case partialGenerations = "generations.partial", partialEvaluation = "evaluation.partial"
     case partialLengthEvaluation = "evaluation_length_limit.partial", partialDevEvaluation = "dev_evaluation.partial"
+    /// An LLM judge's finished chunks, call by call (`ChunkJournal`).
+    case partialJudgments = "judgments.partial"
     /// The model a training phase ends with (a folder).
     case model = "model"
 }
@@ -108,4 +111,16 @@ extension RoundFolder {
     }
 
     func removePartial(_ file: RunFile = .partialGenerations) { try? FileManager.default.removeItem(at: url(file)) }
+}
+
+extension RoundFolder {
+    /// A journal of the cluster's chunks for phase `key` in partial folder `file`: after each saved chunk, the
+    /// kill-switch and preemption point "`key`/call-K/chunk-N", and the stop when one was requested.
+    func journal(_ file: RunFile, key: String) -> ChunkJournal {
+        ChunkJournal(directory: url(file)) { name in
+            KillSwitch.point("\(key)/\(name)")
+            Preemption.point("\(key)/\(name)")
+            try Preemption.check("\(key), after \(name) (the chunks so far are saved)")
+        }
+    }
 }

@@ -28,7 +28,8 @@ struct PointwiseJudgePhase {
         let extra = gold.isEmpty ? "" : ", and \(gold.count) gold pairs for the audit"
         ctx.logger.info("judge: \(items.count) responses by \(who), \(c.mode.rawValue) mode\(c.reasoning ? " with reasoning first" : "")\(extra)")
         var out: [JudgmentRecord] = [], goldOutcomes: [PointwiseOutcome] = []
-        try ctx.withJudge(c.model, precision: c.precision, batchSize: c.batchSize, progress: "judge") { judge in
+        let journal = at.folder.journal(.partialJudgments, key: at.key)
+        try ctx.withJudge(c.model, precision: c.precision, batchSize: c.batchSize, progress: "judge", journal: journal) { judge in
             let outcomes = try PointwiseOutcome.judge(items + goldItems, config: c, templates: templates, params: params, judge: judge)
             var results = outcomes.prefix(items.count)[...]
             goldOutcomes = Array(outcomes.dropFirst(items.count))
@@ -57,6 +58,7 @@ struct PointwiseJudgePhase {
                                      "mean_score": scores.isEmpty ? 0 : scores.reduce(0, +) / Double(scores.count)]
         if c.mode == .logprob { fields["cut_reasonings"] = judged.reduce(0) { $0 + ($1.cut ?? 0) } }
         try ctx.metrics(at.folder).append(fields)
+        journal.remove()
         if judged.count < out.count { ctx.logger.info("judge: \(out.count - judged.count) of \(out.count) outputs have no response part and are not judged") }
         ctx.logger.info("judge: \(unparsedJudgments) judgments unparseable; \(scores.count) of \(out.count) responses scored")
         if let audit = c.audit { try self.audit(ctx, at, audit, gold: gold, outcomes: goldOutcomes, judgments: out, shown: shown) }
