@@ -33,11 +33,12 @@ import TestSupport
         try FileManager.default.createDirectory(at: docs, withIntermediateDirectories: true)
         for k in 0..<6 { try "Document \(k): a shop sold \(k * 7) loaves.".write(to: docs.appendingPathComponent("d\(k).txt"), atomically: true, encoding: .utf8) }
         let out = RecipeTests.freshDirectory("synthesize-run")
-        let r = try autodidact(["run", RecipeTests.config("synthesize"),
-                                "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=10",
-                                "evaluation.max_new_tokens=4", "schedule.rounds.phases.0.synthesize.documents=\(docs.path)",
-                                "schedule.rounds.phases.0.synthesize.max_new_tokens=80",
-                                "schedule.rounds.phases.1.generate.max_new_tokens=2", "schedule.rounds.phases.4.train.lr=0.0001"])
+        let args = ["run", RecipeTests.config("synthesize"),
+                    "model.path=\(model)", "data.template=qa", "data.eval_size=10",
+                    "evaluation.max_new_tokens=4", "schedule.rounds.phases.0.synthesize.documents=\(docs.path)",
+                    "schedule.rounds.phases.0.synthesize.max_new_tokens=80",
+                    "schedule.rounds.phases.1.generate.max_new_tokens=2", "schedule.rounds.phases.4.train.lr=0.0001"]
+        let r = try autodidact(args + ["run.output_dir=\(out.path)"])
         #expect(r.status == 0, "\(r.stderr)")
         let round = out.appendingPathComponent("round-01")
         let candidates = try RecipeTests.jsonLines(round.appendingPathComponent("synthesis.jsonl"))
@@ -79,6 +80,17 @@ import TestSupport
             #expect(j.score == (VerifiableJudge.isCorrect(g.text, reference: reference[g.promptId]!) ? 1 : 0))
         }
         #expect(FileManager.default.fileExists(atPath: round.appendingPathComponent("model/model.safetensors").path))
+        // Stopped on request while writing questions (after its second chunk): the chunks are saved in
+        // synthesis.partial/, and --resume ends with the uninterrupted run's bytes.
+        let stopped = RecipeTests.freshDirectory("synthesize-signalled")
+        let s = try autodidact(args + ["run.output_dir=\(stopped.path)"], environment: ["AUTODIDACT_SIGNAL_AT": "round-1-0-synthesize/call-0000/chunk-000001"])
+        #expect(s.status == 75, "\(s.stderr)")
+        let saved = try FileManager.default.contentsOfDirectory(atPath: stopped.appendingPathComponent("round-01/synthesis.partial/call-0000").path)
+        #expect(saved.sorted() == ["chunk-000000.json", "chunk-000001.json"], "\(saved)")
+        let resumed = try autodidact(args + ["run.output_dir=\(stopped.path)", "--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let differences = treeDifferences(out.path, stopped.path, ignoring: ResumeTests.notCompared)
+        #expect(differences.isEmpty, "\(differences)")
     }
 
     /// A `micro` model that follows the tail of the prompt-synthesis request with "Instruction: <one of a

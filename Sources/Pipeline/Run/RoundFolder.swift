@@ -17,8 +17,8 @@ enum RunFile: String {
     /// for the greedy passes of an evaluation (its length-limited pass) and of a dev evaluation (folders).
     case partialGenerations = "generations.partial", partialEvaluation = "evaluation.partial"
     case partialLengthEvaluation = "evaluation_length_limit.partial", partialDevEvaluation = "dev_evaluation.partial"
-    /// An LLM judge's finished chunks, call by call (`ChunkJournal`).
-    case partialJudgments = "judgments.partial"
+    /// An LLM judge's finished chunks, and a synthesize phase's, call by call (`ChunkJournal`).
+    case partialJudgments = "judgments.partial", partialSynthesis = "synthesis.partial"
     /// The model a training phase ends with (a folder).
     case model = "model"
 }

@@ -35,7 +35,8 @@ struct SynthesizePhase: Phase {
         let c = config, key = at.key, round = at.round
         var params = c.sampling
         params.seed = StreamTag.synthesisSampling.seed(ctx.config.seed); params.round = UInt64(round)
-        let service = ctx.completions(batchSize: c.batchSize, progress: key)
+        let journal = at.folder.journal(.partialSynthesis, key: key)
+        let service = ctx.completions(batchSize: c.batchSize, progress: key, journal: journal)
         let earlier = round > 1 ? try ctx.synthesizedProblems(upTo: ctx.round(round - 1)).map(\.question) : []
         let held = try ctx.winRatePrompts().map(\.prompt)
         let evaluationQuestions = (ctx.task.evaluation + ctx.task.validation).map(\.question) + held
@@ -94,6 +95,7 @@ struct SynthesizePhase: Phase {
         }
         try at.folder.write(records, as: .synthesis)
         try at.folder.write(questions, as: .questions)
+        journal.remove()
         var counts: [String: Any] = ["phase": "synthesize", "candidates": records.count]
         for status in QuestionSynthesis.Status.allCases { counts[status.rawValue] = records.filter { $0.status == status }.count }
         try ctx.metrics(at.folder).append(counts)
