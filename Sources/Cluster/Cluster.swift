@@ -20,7 +20,11 @@ public final class Cluster {
     let logger: Logger
     var pendingSends: [PendingSend] = []
     /// What rank 0 is doing (a run's phase key), named when a worker's failure ends the job.
-    public var activity: String?
+    public var activity: String? {
+        didSet { activityMirror?.set(activity) }
+    }
+    /// `activity` for the SIGTERM report, which runs on another thread.
+    var activityMirror: SharedText?
 
     public init(comm: Communicator, logger: Logger) {
         self.comm = comm
@@ -55,6 +59,7 @@ public final class Cluster {
         do {
             if comm.rank == 0 {
                 let cluster = Cluster(comm: comm, logger: logger)
+                cluster.reportDeadRanksOnSIGTERM()
                 var stop: OrderlyStop?
                 do { try body(cluster) } catch let s as OrderlyStop { stop = s } catch let DistributedError.rankFailed(rank, message) {
                     comm.abort(reporting: "rank \(rank) failed\(cluster.activity.map { " during \($0)" } ?? ""): \(message)")
@@ -182,4 +187,37 @@ public final class MirroredPreferenceTrainer {
     }
     public func restore(from url: URL) throws { try cluster.restore(trainer, from: url) }
     public func optimizerState() throws -> OptimizerState { try cluster.gatheredState(trainer) }
+}
+
+extension Cluster {
+    /// When a rank dies, Open MPI sends SIGTERM to the others and SIGKILL a second later, so rank 0 cannot end
+    /// the job in its own words: on SIGTERM it compares the ranks on its host with those at the start and
+    /// names the one that is gone and what the job was doing. Ranks on other hosts are not seen.
+    func reportDeadRanksOnSIGTERM() {
+        let before = LocalRanks.snapshot()
+        guard before.count > 1 else { return }
+        let activity = SharedText()
+        activity.set(self.activity)
+        activityMirror = activity
+        let unseen = comm.size - before.count
+        StopRequest.onSignal = { [logger] signal in
+            guard signal == SIGTERM else { return }
+            let gone = LocalRanks.gone(since: before)
+            let doing = activity.get().map { " during \($0)" } ?? ""
+            if gone.isEmpty {
+                logger.warning("rank 0: SIGTERM\(doing); every rank on this host is alive\(unseen > 0 ? " (\(unseen) on other hosts not checked)" : ""): stopping at the next boundary")
+            } else {
+                let names = gone.map { "rank \($0) (pid \(before[$0]!))" }.joined(separator: ", ")
+                FileHandle.standardError.write(Data("error: rank 0: \(names) ended without a word\(doing) (killed, or out of memory); Open MPI is ending the job\n".utf8))
+            }
+        }
+    }
+}
+
+/// A string one thread sets and another reads.
+final class SharedText: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: String?
+    func set(_ v: String?) { lock.lock(); value = v; lock.unlock() }
+    func get() -> String? { lock.lock(); defer { lock.unlock() }; return value }
 }

@@ -7,4 +7,8 @@ public enum StopRequest {
     static let flag = Atomic<Bool>(false)
     public static var isRequested: Bool { flag.load(ordering: .sequentiallyConsistent) }
     public static func set() { flag.store(true, ordering: .sequentiallyConsistent) }
+
+    /// Called (off the signal, on a dispatch queue) with each SIGTERM or SIGUSR1 this process gets; rank 0
+    /// sets it to say at once whether a rank has died (Open MPI's SIGTERM before it ends the job).
+    nonisolated(unsafe) public static var onSignal: (@Sendable (Int32) -> Void)?
 }

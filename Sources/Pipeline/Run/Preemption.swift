@@ -19,7 +19,7 @@ public enum Preemption {
         for s in [SIGTERM, SIGUSR1] {
             signal(s, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: s, queue: .global())
-            source.setEventHandler { StopRequest.set() }
+            source.setEventHandler { StopRequest.set(); StopRequest.onSignal?(s) }
             source.resume()
             sources.append(source)
         }
