@@ -16,7 +16,7 @@ public final class ChunkJournal: @unchecked Sendable {
     }
 
     /// The next call's saved chunks, and how to save one more.
-    func nextCall<R: Codable>(_ type: R.Type) throws -> (completed: [Int: [R]], save: (Int, [R]) throws -> Void) {
+    public func nextCall<R: Codable>(_ type: R.Type) throws -> (completed: [Int: [R]], save: (Int, [R]) throws -> Void) {
         let call = String(format: "call-%04d", calls)
         calls += 1
         let folder = directory.appendingPathComponent(call)

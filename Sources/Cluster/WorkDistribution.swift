@@ -83,11 +83,14 @@ extension Cluster {
     }
 
     /// Summed completion log-probabilities of every (prompt, completion) under the model every rank holds.
-    public func score(model: LlamaModel, prompts: [[Int32]], completions: [[Int32]], chunkSize: Int = 64) throws -> [Double] {
-        try distribute(count: prompts.count, chunkSize: chunkSize,
-                       command: { .score(chunk: $0, prompts: Array(prompts[$1]), completions: Array(completions[$1])) },
-                       local: { r in try CompletionScoring.logps(model, prompts: Array(prompts[r]), completions: Array(completions[r])) },
-                       reply: { if case .scored(let c, let v) = $0 { return (c, v) } else { return nil } })
+    /// With `journal`, finished chunks are saved and a resumed call takes them back.
+    public func score(model: LlamaModel, prompts: [[Int32]], completions: [[Int32]], chunkSize: Int = 64, journal: ChunkJournal? = nil) throws -> [Double] {
+        let saved = try journal?.nextCall(Double.self)
+        return try distribute(count: prompts.count, chunkSize: chunkSize,
+                              command: { .score(chunk: $0, prompts: Array(prompts[$1]), completions: Array(completions[$1])) },
+                              local: { r in try CompletionScoring.logps(model, prompts: Array(prompts[r]), completions: Array(completions[r])) },
+                              reply: { if case .scored(let c, let v) = $0 { return (c, v) } else { return nil } },
+                              completed: saved?.completed ?? [:], onResult: saved?.save)
     }
 
     /// Summed log-probabilities of every branch of every tree (`Generator.score`) under the model every
@@ -103,9 +106,9 @@ extension Cluster {
     }
 
     /// Reference log-probs for every pair, computed once (sharded) with the model every rank holds now.
-    public func fillReference(_ pairs: inout [TokenizedPair], model: LlamaModel) throws {
+    public func fillReference(_ pairs: inout [TokenizedPair], model: LlamaModel, journal: ChunkJournal? = nil) throws {
         let values = try score(model: model, prompts: pairs.flatMap { [$0.prompt, $0.prompt] },
-                               completions: pairs.flatMap { [$0.chosen, $0.rejected] })
+                               completions: pairs.flatMap { [$0.chosen, $0.rejected] }, journal: journal)
         for k in pairs.indices { pairs[k].refChosen = values[2 * k]; pairs[k].refRejected = values[2 * k + 1] }
     }
 }

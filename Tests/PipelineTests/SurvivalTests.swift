@@ -156,20 +156,22 @@ import TestSupport
     /// evaluation (the chunks the worker holds are collected and saved first), beside busy processes.
     @Test func aSignalStopsTheRunAtTheNextBoundaryAndItResumesToTheSameBytes() throws {
         let whole = try whole()
-        for point in ["initial-0-sft/step/7", "round-1-3-train/step/3", "round-1-0-generate/chunk/2", "round-1-4-evaluate/chunk/1"] {
+        for point in ["initial-0-sft/step/7", "round-1-3-train/step/3", "round-1-0-generate/chunk/2", "round-1-2-pairs/call-0000/chunk-000000",
+                      "round-1-4-evaluate/chunk/1"] {
             let out = Self.dir.appendingPathComponent("signalled-" + point.replacingOccurrences(of: "/", with: "-"))
             try? FileManager.default.removeItem(at: out)
             let r = try autodidact(["run", try ResumeTests.configPath(), "run.output_dir=\(out.path)"], environment: ["AUTODIDACT_SIGNAL_AT": point])
             #expect(r.status == 75, "\(point): \(r.stderr)")
             #expect(r.stderr.contains("stopped on request (SIGTERM or SIGUSR1) at"), "\(r.stderr)")
-            let key = String(point.split(separator: "/")[0]), n = Int(point.split(separator: "/")[2])!
+            let key = String(point.split(separator: "/")[0]), n = Int(point.split(separator: "/").last!.filter(\.isNumber))!
             let state = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("state.json"))) as! [String: Any]
             if point.contains("/step/") {
                 // The checkpoint of the very step the signal came in.
                 let checkpoint = state["checkpoint"] as? [String: Any]
                 #expect(checkpoint?["phase"] as? String == key && checkpoint?["step"] as? Int == n, "\(state)")
             } else {
-                let partial = point.hasPrefix("round-1-0-generate") ? "round-01/generations.partial" : "round-01/evaluation.partial"
+                let partial = point.hasPrefix("round-1-0-generate") ? "round-01/generations.partial"
+                    : point.hasPrefix("round-1-2-pairs") ? "round-01/pairs.partial/call-0000" : "round-01/evaluation.partial"
                 let chunks = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent(partial).path)
                 #expect(chunks.sorted().last == String(format: "chunk-%06d.json", n), "\(chunks)")
             }

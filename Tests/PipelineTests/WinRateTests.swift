@@ -23,8 +23,8 @@ import TestSupport
         let model = try RecipeTests.verdictModel()
         let out = RecipeTests.freshDirectory("win-rate-run")
         let seeds = Paths.repo.appendingPathComponent("data/seed-instructions.jsonl").path
-        let r = try autodidact(["run", RecipeTests.config("self-taught-evaluator"),
-                                "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=4",
+        let args = ["run", RecipeTests.config("self-taught-evaluator"),
+                                "model.path=\(model)", "data.template=qa", "data.eval_size=4",
                                 "data.pairs_file=\(Paths.repo.appendingPathComponent("data/judge-pairs.jsonl").path)",
                                 "evaluation.max_new_tokens=8", "evaluation.win_rate_prompts=\(seeds)", "evaluation.win_rate_count=12",
                                 "evaluation.win_rate_max_new_tokens=8", "evaluation.length_limit=2", "evaluation.win_rate_judge=\(model)",
@@ -33,7 +33,8 @@ import TestSupport
                                 "schedule.rounds.count=1",
                                 "schedule.rounds.phases.0.synthesize.modified_instructions=2", "schedule.rounds.phases.1.generate.source=task",
                                 "schedule.rounds.phases.1.generate.questions=8", "schedule.rounds.phases.1.generate.max_new_tokens=8",
-                                "schedule.rounds.phases.4.train.lr=0.001"])
+                                "schedule.rounds.phases.4.train.lr=0.001"]
+        let r = try autodidact(args + ["run.output_dir=\(out.path)"])
         #expect(r.status == 0, "\(r.stderr)")
         let prompts = try RecordFile.read(PromptRecord.self, from: seeds).suffix(12)
         let before = try RecipeTests.records(GenerationRecord.self, out, "initial/win_rate_responses.jsonl")
@@ -78,6 +79,19 @@ import TestSupport
             }
             let accuracy = (try loadJSON(out.appendingPathComponent("\(folder)/evaluation.json")) as! [String: Any])["judgeAccuracy"] as! [String: Any]
             #expect(accuracy["pairs"] as? Int == 6 && accuracy["correct"] as? Int == both && accuracy["singleCorrect"] as? Int == single, "\(folder)")
+        }
+        // Stopped on request in the round's evaluation while its judging passes run (after the win-rate
+        // responses' first chunk): saved in evaluation_judging.partial/, and --resume ends with the same bytes.
+        for point in ["round-1-5-evaluate/call-0001/chunk-000000"] {
+            let stopped = RecipeTests.freshDirectory("win-rate-signalled")
+            let s = try autodidact(args + ["run.output_dir=\(stopped.path)"], environment: ["AUTODIDACT_SIGNAL_AT": point])
+            #expect(s.status == 75, "\(point): \(s.stderr)")
+            let saved = try FileManager.default.contentsOfDirectory(atPath: stopped.appendingPathComponent("round-01/evaluation_judging.partial").path)
+            #expect(saved.sorted() == ["call-0000", "call-0001"], "\(saved)")
+            let resumed = try autodidact(args + ["run.output_dir=\(stopped.path)", "--resume"])
+            #expect(resumed.status == 0, "\(resumed.stderr)")
+            let differences = treeDifferences(out.path, stopped.path, ignoring: ResumeTests.notCompared)
+            #expect(differences.isEmpty, "\(point): \(differences)")
         }
     }
 }

@@ -90,13 +90,16 @@ extension RunContext {
     /// Greedy answers of the policy to `problems`.
     /// With `saved`, each finished chunk is written to that folder and a resumed pass starts from the chunks
     /// there, and a stop request (SIGTERM, SIGUSR1) ends the pass after a chunk, as in a generate phase.
-    func greedyAnswers(_ problems: [Problem], maxNewTokens: Int? = nil, saved: SavedChunks? = nil) throws -> [GenerationResult] {
+    /// With `journal` instead, the chunks go to that journal's next call.
+    func greedyAnswers(_ problems: [Problem], maxNewTokens: Int? = nil, saved: SavedChunks? = nil, journal: ChunkJournal? = nil) throws -> [GenerationResult] {
         var params = SamplingParameters.phase(temperature: 0, maxNewTokens: maxNewTokens ?? config.evaluation.maxNewTokens)
         params.seed = config.seed
         let requests = problems.enumerated().map { GenerationRequest(promptIndex: $0.offset, sampleIndex: 0, prompt: task.promptIds($0.element)) }
         let local = Generator(model: policy, tokenizer: tokenizer, batchSize: config.evaluation.batchSize)
         guard let saved else {
-            return try cluster.generate(requests, params: params, batchSize: config.evaluation.batchSize, chunkSize: config.evaluation.batchSize, local: local)
+            let call = try journal?.nextCall(GenerationResult.self)
+            return try cluster.generate(requests, params: params, batchSize: config.evaluation.batchSize, chunkSize: config.evaluation.batchSize, local: local,
+                                        completed: call?.completed ?? [:], onResult: call?.save)
         }
         let completed = try saved.folder.completedChunks(saved.file)
         return try cluster.generate(requests, params: params, batchSize: config.evaluation.batchSize, chunkSize: config.evaluation.batchSize,

@@ -19,6 +19,8 @@ enum RunFile: String {
     case partialLengthEvaluation = "evaluation_length_limit.partial", partialDevEvaluation = "dev_evaluation.partial"
     /// An LLM judge's finished chunks, and a synthesize phase's, call by call (`ChunkJournal`).
     case partialJudgments = "judgments.partial", partialSynthesis = "synthesis.partial"
+    /// The pairs' reference log-probabilities, and an evaluation's win-rate and judge-accuracy passes.
+    case partialPairs = "pairs.partial", partialEvaluationJudging = "evaluation_judging.partial"
     /// The model a training phase ends with (a folder).
     case model = "model"
 }

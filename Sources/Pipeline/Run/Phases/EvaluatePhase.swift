@@ -33,14 +33,15 @@ struct EvaluatePhase: Phase {
             extra = ["length_limit": limit, "length_compliance": result.compliance!, "accuracy_within_limit": result.accuracyWithinLimit!]
             ctx.logger.info("\(String(format: "%@: with a %d-word limit, %.1f%% of answers keep to it; accuracy counting the others wrong %.1f%%", label, limit, 100 * result.compliance!, 100 * result.accuracyWithinLimit!))")
         }
-        if let j = try ctx.judgeAccuracy(folder: folder) {
+        let journal = folder.journal(.partialEvaluationJudging, key: key)
+        if let j = try ctx.judgeAccuracy(folder: folder, journal: journal) {
             result.judgeAccuracy = j
             extra["judge_accuracy"] = j.accuracy
             extra["judge_accuracy_ci95"] = [j.interval.low, j.interval.high]
             extra["judge_single_order_accuracy"] = j.singleAccuracy
             ctx.logger.info("\(label): judge accuracy \(j.text) on \(j.pairs) labelled pairs (both orders), single-order \(String(format: "%.1f%%", 100 * j.singleAccuracy)), \(j.unparsed) unparsed")
         }
-        if let w = try ctx.winRate(folder: folder) {
+        if let w = try ctx.winRate(folder: folder, journal: journal) {
             result.winRate = w
             extra["win_rate"] = w.rate ?? NSNull()
             extra["win_rate_ci95"] = [w.low, w.high]
@@ -53,6 +54,7 @@ struct EvaluatePhase: Phase {
         // The chunks go once the result is written (a kill before `complete` evaluates again, to the same bytes).
         folder.removePartial(.partialEvaluation)
         folder.removePartial(.partialLengthEvaluation)
+        journal.remove()
         let log = ctx.metrics(folder)
         try log.append(["phase": "evaluate", "label": label, "accuracy": result.accuracy, "ci95_low": result.interval.low,
                         "ci95_high": result.interval.high, "mean_length": result.meanLength, "seconds": Date().timeIntervalSince(t0)]

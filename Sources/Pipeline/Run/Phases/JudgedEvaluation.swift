@@ -1,4 +1,5 @@
 import Alignment
+import Cluster
 import Model
 import Foundation
 import Generation
@@ -23,14 +24,14 @@ extension RunContext {
     /// against the previous evaluation's answers in both orders (this model's answer first, then second)
     /// with the judge model, loaded on every rank for the purpose. Nil when win rates are off or there is
     /// no previous evaluation.
-    func winRate(folder: RoundFolder) throws -> WinRate? {
+    func winRate(folder: RoundFolder, journal: ChunkJournal? = nil) throws -> WinRate? {
         let prompts = try winRatePrompts()
         guard !prompts.isEmpty else { return nil }
         let limit = config.evaluation.lengthLimit
         let problems = prompts.map { p in
             Problem(id: p.id, question: limit > 0 ? LengthInstructions().wrap(p.prompt, limit: limit) : p.prompt, solution: "", answer: "")
         }
-        let answers = try greedyAnswers(problems, maxNewTokens: config.evaluation.winRateMaxNewTokens)
+        let answers = try greedyAnswers(problems, maxNewTokens: config.evaluation.winRateMaxNewTokens, journal: journal)
         let records = zip(problems, answers).map { p, a in
             GenerationRecord(promptId: p.id, sampleIndex: 0, text: a.text, tokenIds: a.tokens, logprob: a.logprob, finishReason: a.finishReason)
         }
@@ -59,7 +60,7 @@ extension RunContext {
             var params = SamplingParameters.phase(temperature: 0, maxNewTokens: config.evaluation.winRateMaxNewTokens)
             params.seed = config.seed
             let items = judged.map { (instruction: problems[$0].question, first: records[$0].text, second: before[$0].text) }
-            let results = try pairwise(items, judgeModel: path, params: params, progress: "win rate")
+            let results = try pairwise(items, judgeModel: path, params: params, progress: "win rate", journal: journal)
             for (k, r) in zip(judged, results) {
                 switch r.verdict {
                 case .first: outcomes[k] = 1
@@ -81,13 +82,13 @@ extension RunContext {
 
     /// The current model judges the last `judge_accuracy_count` labelled pairs in both orders (greedy);
     /// nil when judge accuracy is off. Verdicts go to `judge_accuracy.jsonl`.
-    func judgeAccuracy(folder: RoundFolder) throws -> JudgeAccuracyResult? {
+    func judgeAccuracy(folder: RoundFolder, journal: ChunkJournal? = nil) throws -> JudgeAccuracyResult? {
         guard let file = config.evaluation.judgeAccuracyPairs else { return nil }
         let pairs = Array(try ArithmeticJudgePairs.read(file).suffix(config.evaluation.judgeAccuracyCount))
         var params = SamplingParameters.phase(temperature: 0, maxNewTokens: config.evaluation.judgeAccuracyMaxNewTokens)
         params.seed = config.seed
         let report = JudgeAccuracy.Report(results: try pairwise(pairs.map { ($0.prompt, $0.chosen, $0.rejected) }, judgeModel: nil,
-                                                                params: params, progress: "judge accuracy"))
+                                                                params: params, progress: "judge accuracy", journal: journal))
         try JudgeAccuracy.write(pairs, report, to: folder.url(.judgeAccuracy))
         return JudgeAccuracyResult(pairs: report.pairs, correct: report.correct, singleCorrect: report.singleCorrect, ties: report.ties, unparsed: report.unparsed)
     }
@@ -95,8 +96,9 @@ extension RunContext {
     /// Pairwise verdicts in both orders by the policy (or the model at `judgeModel`, borrowed), read from
     /// probabilities or parsed from greedy text as `evaluation.judge_mode` says.
     func pairwise(_ items: [(instruction: String, first: String, second: String)], judgeModel: String?, params: SamplingParameters,
-                  progress: String) throws -> [PairwiseJudge.Result] {
-        try withJudge(judgeModel, precision: config.evaluation.winRateJudgePrecision, batchSize: config.evaluation.batchSize, progress: progress) { judge in
+                  progress: String, journal: ChunkJournal? = nil) throws -> [PairwiseJudge.Result] {
+        try withJudge(judgeModel, precision: config.evaluation.winRateJudgePrecision, batchSize: config.evaluation.batchSize, progress: progress,
+                      journal: journal) { judge in
             switch config.evaluation.judgeMode {
             case .generate: return try PairwiseJudge(params: params).judge(items, with: judge.service)
             case .logprob: return try LogprobPairwiseJudge(tieMargin: config.evaluation.judgeTieMargin).judge(items, scorer: judge.scorer, service: nil)

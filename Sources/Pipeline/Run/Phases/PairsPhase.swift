@@ -69,14 +69,16 @@ struct PairsPhase: Phase {
             if !judgePairs.records.isEmpty { ctx.logger.info("pairs: \(judgePairs.records.count) judge pairs join the actor pairs") }
             pairs += judgePairs.pairs; records += judgePairs.records
         }
+        let journal = at.folder.journal(.partialPairs, key: at.key)
         if !pairs.isEmpty {
             switch c.reference {
-            case .initial: try ctx.withStartModel { try ctx.cluster.fillReference(&pairs, model: ctx.policy) }
-            case .roundStart: try ctx.cluster.fillReference(&pairs, model: ctx.policy)
+            case .initial: try ctx.withStartModel { try ctx.cluster.fillReference(&pairs, model: ctx.policy, journal: journal) }
+            case .roundStart: try ctx.cluster.fillReference(&pairs, model: ctx.policy, journal: journal)
             }
         }
         for k in records.indices { records[k].refChosenLogps = pairs[k].refChosen; records[k].refRejectedLogps = pairs[k].refRejected }
         try at.folder.write(records, as: .pairs)
+        journal.remove()
         try ctx.metrics(at.folder).append(["phase": "pairs", "pairs": records.count, "prompts_with_pairs": Set(records.compactMap(\.promptId)).count]
                                           .merging(counts) { a, _ in a })
     }
