@@ -171,4 +171,19 @@ import TestSupport
         #expect(again.status == 0, "\(again.stderr)")
         #expect(try String(contentsOf: out.appendingPathComponent("seeds.md"), encoding: .utf8) == table)
     }
+
+    /// The table's p-value against the start names the start's row: "SFT" after an SFT phase, else "start".
+    @Test func theTableNamesTheRowItComparesWith() {
+        for name in ["start", "SFT"] {
+            var report = RoundReport()
+            let start = EvaluationResult(label: name, correct: [true, false, false, false, false, false, false, false, false, false], lengths: Array(repeating: 5, count: 10))
+            let round = EvaluationResult(label: "round 1", correct: Array(repeating: true, count: 10), lengths: Array(repeating: 3, count: 10))
+            report.start = start
+            report.rows = [.init(label: name, result: start), .init(label: "round 1", result: round, pairs: 4)]
+            let lines = report.table().split(separator: "\n")
+            #expect(lines[0] == "| model | accuracy (95% CI) | p vs previous | p vs \(name) | pairs | mean length (sd) | phase seconds |")
+            // 9 discordant problems, all for round 1: exact McNemar p = 2 / 2^9.
+            #expect(lines[3].hasPrefix("| round 1 | 100.0% (72.2-100.0) | 0.0039 | 0.0039 | 4 |"), "\(lines[3])")
+        }
+    }
 }

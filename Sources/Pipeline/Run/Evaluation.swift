@@ -83,14 +83,19 @@ public struct RoundReport {
         /// False for a round whose model the promotion gate dropped: later rounds are compared with the
         /// model it kept.
         public var promoted = true
+        public init(label: String, result: EvaluationResult, pairs: Int? = nil, seconds: [(String, Double)] = [], promoted: Bool = true) {
+            self.label = label; self.result = result; self.pairs = pairs; self.seconds = seconds; self.promoted = promoted
+        }
     }
     public var rows: [Row] = []
     public var start: EvaluationResult?
     /// The promotion gate's decisions, one line each, printed under the table.
     public var promotions: [String] = []
+    public init() {}
 
     public func table() -> String {
-        var lines = ["| model | accuracy (95% CI) | p vs previous | p vs SFT | pairs | mean length (sd) | phase seconds |",
+        // The start's row is "SFT" after an SFT phase, else "start".
+        var lines = ["| model | accuracy (95% CI) | p vs previous | p vs \(start?.label ?? "start") | pairs | mean length (sd) | phase seconds |",
                      "|---|---|---|---|---|---|---|"]
         var previous: EvaluationResult?
         for row in rows {
