@@ -27,6 +27,10 @@ public struct PreferenceStepMetrics: Codable, Sendable {
     public var rejectedLength: Double
     public var policyChosenLogps: Double
     public var policyRejectedLogps: Double
+    /// The mean implicit rewards (TRL's `rewards/chosen`, `rewards/rejected`) and NLL term (`nll_loss`).
+    public var rewardChosen: Double
+    public var rewardRejected: Double
+    public var nll: Double
     public var gradNorm: Double
     public var learningRate: Double
     public var tokensPerSecond: Double
@@ -94,8 +98,9 @@ public final class PreferenceTrainer {
         }
         let n = Double(max(pairs.count, 1))
         trainer.grads.zero()
-        // sums: loss, margin, correct, chosen len, rejected len, policy chosen, policy rejected, tokens
-        var sums = [Double](repeating: 0, count: 8)
+        // sums: loss, margin, correct, chosen len, rejected len, policy chosen, policy rejected, tokens,
+        // reward chosen, reward rejected, nll
+        var sums = [Double](repeating: 0, count: 11)
         let emulated = ShardedReduction(shards: reductionShards, comm: comm)
         for shard in 0..<emulated.count {
             let mine = emulated.range(count: pairs.count, shard: shard)
@@ -128,6 +133,7 @@ public final class PreferenceTrainer {
                     sums[2] += v.rewardChosen > v.rewardRejected ? 1 : 0
                     sums[3] += Double(p.chosen.count); sums[4] += Double(p.rejected.count)
                     sums[5] += pc; sums[6] += pr
+                    sums[8] += v.rewardChosen; sums[9] += v.rewardRejected; sums[10] += v.nll
                 }
                 sums[7] += Double(packing.tokens)
                 trainer.model.backward(dlogprob: d, grads: trainer.grads, workspace: trainer.workspace)
@@ -143,6 +149,7 @@ public final class PreferenceTrainer {
         return PreferenceStepMetrics(loss: sums[0] / n, rewardMargin: sums[1] / n, accuracy: sums[2] / n,
                                      chosenLength: sums[3] / n, rejectedLength: sums[4] / n,
                                      policyChosenLogps: sums[5] / n, policyRejectedLogps: sums[6] / n,
+                                     rewardChosen: sums[8] / n, rewardRejected: sums[9] / n, nll: sums[10] / n,
                                      gradNorm: Double(norm), learningRate: Double(lr), tokensPerSecond: sums[7] / seconds,
                                      pairs: pairs.count)
     }

@@ -53,6 +53,34 @@ import TestSupport
         #expect(ratio <= 1, "\(name): worst ratio \(ratio)")
     }
 
+    /// A step's TRL-named metrics on the nano pair (policy nano-llama, reference nano-llama-ref) equal what
+    /// TRL 1.16's DPOTrainer logs for it (the fixture's trl_crosscheck_float32), and IRPO's NLL term is
+    /// -logps/chosen over the chosen length.
+    @Test func stepMetricsAreTRLsOnTheNanoPair() throws {
+        let ref = (try loadJSON(Paths.nanoLlama.appendingPathComponent("reference.json")) as! [String: Any])["dpo"] as! [String: Any]
+        let trl = ref["trl_crosscheck_float32"] as! [String: Any]
+        let policy = try Checkpoint.load(path: Paths.nanoLlama.path).model
+        let reference = try Checkpoint.load(path: Paths.nanoLlamaRef.path).model
+        var pairs = [TokenizedPair(prompt: (ref["prompt_ids"] as! [Int]).map(Int32.init), chosen: (ref["chosen_completion_ids"] as! [Int]).map(Int32.init),
+                                   rejected: (ref["rejected_completion_ids"] as! [Int]).map(Int32.init))]
+        try CompletionScoring.fillReference(&pairs, model: reference)
+        for loss in [DPOLoss(beta: 0.1) as PreferenceLoss, IRPOLoss(beta: 0.1, alpha: 1)] {
+            let t = try PreferenceTrainer(model: policy, loss: loss, adamW: AdamWSettings(learningRate: 0), maxGradNorm: nil, comm: LocalCommunicator())
+            let m = try t.step(pairs, lr: 0)
+            for (name, ours, theirs) in [("rewards/chosen", m.rewardChosen, trl["rewards_chosen"]), ("rewards/rejected", m.rewardRejected, trl["rewards_rejected"]),
+                                         ("logps/chosen", m.policyChosenLogps, trl["logps_chosen"]), ("logps/rejected", m.policyRejectedLogps, trl["logps_rejected"])] {
+                let want = theirs as! Double
+                #expect(abs(ours - want) < 2e-4 * max(1, abs(want)), "\(loss.name) \(name): \(ours) against TRL's \(want)")
+            }
+            #expect(abs(m.rewardMargin - (m.rewardChosen - m.rewardRejected)) < 1e-9 && m.accuracy == 1)
+            if loss.name == "dpo" {
+                #expect(abs(m.loss - (trl["loss"] as! Double)) < 2e-5 && m.nll == 0)
+            } else {
+                #expect(abs(m.nll - (-m.policyChosenLogps / 8)) < 1e-9 && abs(m.loss - ((trl["loss"] as! Double) + m.nll)) < 2e-4)
+            }
+        }
+    }
+
     @Test func dpoTrainingRaisesTheMarginOnTheNanoPair() throws {
         let ref = (try loadJSON(Paths.nanoLlama.appendingPathComponent("reference.json")) as! [String: Any])["dpo"] as! [String: Any]
         let model = try Checkpoint.load(path: Paths.nanoLlama.path).model

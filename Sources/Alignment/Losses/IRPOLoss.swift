@@ -10,7 +10,8 @@ public struct IRPOLoss: PreferenceLoss {
     public func evaluate(_ p: PairLogps) -> LossValue {
         var v = DPOLoss(beta: beta).evaluate(p)
         let n = Double(max(p.chosenLength, 1))
-        v.loss += alpha * (-p.policyChosen / n)
+        v.nll = -p.policyChosen / n
+        v.loss += alpha * v.nll
         v.dChosen += -alpha / n
         return v
     }

@@ -26,6 +26,8 @@ public struct LossValue: Sendable, Equatable {
     /// The implicit rewards (beta-scaled log-ratios) for metrics; 0 for reference-free losses.
     public var rewardChosen: Double
     public var rewardRejected: Double
+    /// The NLL term of the chosen response (IRPO; TRL's RPO logs it as `nll_loss`); 0 for the others.
+    public var nll: Double = 0
 }
 
 /// A loss over preference pairs (one file per loss, one entry in `PreferenceLosses.named`).

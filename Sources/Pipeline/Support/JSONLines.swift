@@ -19,12 +19,12 @@ public enum JSONLines {
         return out
     }
 
-    /// A JSON string literal (RFC 8259 escaping).
-    /// A JSON object as one line, keys sorted (so that files compare byte for byte).
+    /// A JSON object as one line, keys sorted (so that files compare byte for byte), "/" unescaped (TRL metric names).
     public static func object(_ fields: [String: Any]) throws -> String {
-        String(decoding: try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]), as: UTF8.self)
+        String(decoding: try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
     }
 
+    /// A JSON string literal (RFC 8259 escaping).
     public static func quote(_ s: String) -> String {
         var out = "\""
         for u in s.unicodeScalars {

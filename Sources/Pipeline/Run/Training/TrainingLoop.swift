@@ -182,9 +182,14 @@ struct PreferenceSession: TrainingSession {
     func step(_ n: Int, lrFactor: Float) throws -> (fields: [String: Any], tokens: Double, status: String) {
         let pairs = batch(n), lr = schedule.rate(at: n) * lrFactor
         let m = try mirrored.step(pairs, lr: lr)
-        return (["phase": key, "step": n, "loss": m.loss, "reward_margin": m.rewardMargin, "accuracy": m.accuracy,
-                 "chosen_length": m.chosenLength, "rejected_length": m.rejectedLength, "grad_norm": m.gradNorm,
-                 "lr": m.learningRate, "tokens_per_s": m.tokensPerSecond],
+        // TRL's DPOTrainer names: rewards/* are the beta-scaled log-ratios, logps/* the summed completion log-probs.
+        var fields: [String: Any] = ["phase": key, "step": n, "loss": m.loss, "rewards/chosen": m.rewardChosen, "rewards/rejected": m.rewardRejected,
+                                     "rewards/margins": m.rewardMargin, "rewards/accuracies": m.accuracy,
+                                     "logps/chosen": m.policyChosenLogps, "logps/rejected": m.policyRejectedLogps,
+                                     "chosen_length": m.chosenLength, "rejected_length": m.rejectedLength, "grad_norm": m.gradNorm,
+                                     "lr": m.learningRate, "tokens_per_s": m.tokensPerSecond]
+        if mirrored.local.loss.name == "irpo" { fields["nll_loss"] = m.nll }
+        return (fields,
                 PreferenceSession.tokens(of: pairs), String(format: "loss %.3f  margin %.2f  acc %.2f", m.loss, m.rewardMargin, m.accuracy))
     }
     static func tokens(of batch: [TokenizedPair]) -> Double { Double(batch.reduce(0) { $0 + 2 * $1.prompt.count + $1.chosen.count + $1.rejected.count }) }
