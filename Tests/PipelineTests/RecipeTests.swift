@@ -31,6 +31,21 @@ import TestSupport
         return try run(["mpirun", "--oversubscribe", "-np", "2"] + exported + [Paths.executable.path] + args, environment: env)
     }
 
+    /// Runs `args` on one process into a fresh folder `name` with SIGTERM sent at `point`: the run must stop
+    /// with status 75 leaving `expected` (sorted names) in `partial` of the run folder; then `--resume` must end
+    /// with the bytes of the uninterrupted run in `whole`.
+    static func stopAndResume(_ args: [String], name: String, at point: String, partial: String, expected: [String], whole: URL) throws {
+        let stopped = freshDirectory(name)
+        let s = try autodidact(args + ["run.output_dir=\(stopped.path)"], environment: ["AUTODIDACT_SIGNAL_AT": point])
+        #expect(s.status == 75, "\(point): \(s.stderr)")
+        let saved = try FileManager.default.contentsOfDirectory(atPath: stopped.appendingPathComponent(partial).path)
+        #expect(saved.sorted() == expected, "\(point): \(saved)")
+        let resumed = try autodidact(args + ["run.output_dir=\(stopped.path)", "--resume"])
+        #expect(resumed.status == 0, "\(point): \(resumed.stderr)")
+        let differences = treeDifferences(whole.path, stopped.path, ignoring: ResumeTests.notCompared)
+        #expect(differences.isEmpty, "\(point): \(differences)")
+    }
+
     static func config(_ name: String) -> String { Paths.repo.appendingPathComponent("configs/\(name).yaml").path }
 
     /// `dir/<name>`, removed if it exists (a run directory to write into).

@@ -82,15 +82,8 @@ import TestSupport
         #expect(FileManager.default.fileExists(atPath: round.appendingPathComponent("model/model.safetensors").path))
         // Stopped on request while writing questions (after its second chunk): the chunks are saved in
         // synthesis.partial/, and --resume ends with the uninterrupted run's bytes.
-        let stopped = RecipeTests.freshDirectory("synthesize-signalled")
-        let s = try autodidact(args + ["run.output_dir=\(stopped.path)"], environment: ["AUTODIDACT_SIGNAL_AT": "round-1-0-synthesize/call-0000/chunk-000001"])
-        #expect(s.status == 75, "\(s.stderr)")
-        let saved = try FileManager.default.contentsOfDirectory(atPath: stopped.appendingPathComponent("round-01/synthesis.partial/call-0000").path)
-        #expect(saved.sorted() == ["chunk-000000.json", "chunk-000001.json"], "\(saved)")
-        let resumed = try autodidact(args + ["run.output_dir=\(stopped.path)", "--resume"])
-        #expect(resumed.status == 0, "\(resumed.stderr)")
-        let differences = treeDifferences(out.path, stopped.path, ignoring: ResumeTests.notCompared)
-        #expect(differences.isEmpty, "\(differences)")
+        try RecipeTests.stopAndResume(args, name: "synthesize-signalled", at: "round-1-0-synthesize/call-0000/chunk-000001",
+                                      partial: "round-01/synthesis.partial/call-0000", expected: ["chunk-000000.json", "chunk-000001.json"], whole: out)
     }
 
     /// A `micro` model that follows the tail of the prompt-synthesis request with "Instruction: <one of a

@@ -82,16 +82,7 @@ import TestSupport
         }
         // Stopped on request in the round's evaluation while its judging passes run (after the win-rate
         // responses' first chunk): saved in evaluation_judging.partial/, and --resume ends with the same bytes.
-        for point in ["round-1-5-evaluate/call-0001/chunk-000000"] {
-            let stopped = RecipeTests.freshDirectory("win-rate-signalled")
-            let s = try autodidact(args + ["run.output_dir=\(stopped.path)"], environment: ["AUTODIDACT_SIGNAL_AT": point])
-            #expect(s.status == 75, "\(point): \(s.stderr)")
-            let saved = try FileManager.default.contentsOfDirectory(atPath: stopped.appendingPathComponent("round-01/evaluation_judging.partial").path)
-            #expect(saved.sorted() == ["call-0000", "call-0001"], "\(saved)")
-            let resumed = try autodidact(args + ["run.output_dir=\(stopped.path)", "--resume"])
-            #expect(resumed.status == 0, "\(resumed.stderr)")
-            let differences = treeDifferences(out.path, stopped.path, ignoring: ResumeTests.notCompared)
-            #expect(differences.isEmpty, "\(point): \(differences)")
-        }
+        try RecipeTests.stopAndResume(args, name: "win-rate-signalled", at: "round-1-5-evaluate/call-0001/chunk-000000",
+                                      partial: "round-01/evaluation_judging.partial", expected: ["call-0000", "call-0001"], whole: out)
     }
 }
