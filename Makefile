@@ -4,7 +4,7 @@
 SWIFT        ?= swift
 PYTHON       ?= python3
 APT_PACKAGES := libopenblas-dev libopenmpi-dev openmpi-bin pkg-config
-PIP_TEST     := numpy gguf safetensors tokenizers transformers regex
+PIP_TEST     := numpy gguf safetensors tokenizers transformers regex tensorboard
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN          := .build/release/autodidact
 

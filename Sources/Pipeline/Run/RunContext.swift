@@ -38,10 +38,24 @@ final class RunContext {
         state.done.append(key)
         state.checkpoint = nil
         try saveState()
+        if config.tensorboard { try writeTensorBoard() }
         KillSwitch.point("\(key)/done")
     }
 
     func isDone(_ key: String) -> Bool { state.done.contains(key) }
+
+    /// `tensorboard/events.out.tfevents.autodidact`: every metrics line so far as TensorBoard scalars,
+    /// rewritten whole from the metrics files when a unit completes (so a resumed run's file holds exactly
+    /// its metrics files' lines). Events carry wall time 0: the steps are the x axis.
+    func writeTensorBoard() throws {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [])
+            .filter { $0 == "initial" || $0.hasPrefix("round-") }.sorted() + ["control"]
+        let files = names.map { (folder: $0, url: RoundFolder($0, in: dir).url(.metrics)) }
+        let folder = dir.appendingPathComponent(RunState.tensorboardFolder)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try AtomicFile.write(TensorBoard.eventFile(try TensorBoard.scalars(ofMetrics: files)),
+                             to: folder.appendingPathComponent("events.out.tfevents.autodidact"))
+    }
 
     func metrics(_ folder: RoundFolder) -> MetricsLog {
         if let m = logs[folder.name] { return m }

@@ -48,6 +48,8 @@ public struct RunState: Codable, Equatable {
 
     /// The run directory's files besides the folders of phases.
     public static let fileName = "state.json", configFileName = "config.yaml", summaryFileName = "summary.md"
+    /// `run.tensorboard`'s event file's folder.
+    public static let tensorboardFolder = "tensorboard"
 
     public static func load(_ url: URL) throws -> RunState? {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }

@@ -26,6 +26,8 @@ public struct RunConfig {
     public var promotion: PromotionConfig?
     /// `run.seeds`: the whole schedule once per seed (`seed`, `seed + 1`, ...), each into `output_dir/seed-S`.
     public var seeds: Int
+    /// `run.tensorboard`: also write the metrics as a TensorBoard event file (`tensorboard/` in the run folder).
+    public var tensorboard: Bool
 
     public enum ModelSource: Equatable { case shape(String), path(String) }
 
@@ -55,6 +57,7 @@ public struct RunConfig {
         outputDir = try run.string("output_dir", default: "runs/\(name)")!
         reductionShards = try run.int("reduction_shards", default: 1, min: 1, max: 64)
         seeds = try run.int("seeds", default: 1, min: 1, max: 100)
+        tensorboard = try run.bool("tensorboard", default: false)
         try run.finish()
 
         let m = try root.child("model")
