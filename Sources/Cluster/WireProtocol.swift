@@ -31,6 +31,9 @@ public enum WorkerReply: Codable {
     case generated(chunk: Int, results: [GenerationResult])
     case scored(chunk: Int, logps: [Double])
     case treesScored(chunk: Int, logps: [[Double]])
+    /// This worker was asked to stop (SIGTERM or SIGUSR1 reached it, not rank 0): sent once, just before a
+    /// chunk's reply, so that rank 0 stops at that chunk as if the signal had reached it.
+    case stopRequested
 }
 
 /// The preference trainer's settings, the same on every rank.

@@ -37,7 +37,9 @@ extension Cluster {
             pendingSends.append(try comm.sendAsync(command(c, range(c)), to: w, tag: Tags.command))
         }
         func handle(_ m: Message) throws {
-            guard let (c, rs) = reply(try JSONDecoder().decode(WorkerReply.self, from: m.data)),
+            let decoded = try JSONDecoder().decode(WorkerReply.self, from: m.data)
+            if case .stopRequested = decoded { StopRequest.set(); return }
+            guard let (c, rs) = reply(decoded),
                   c < chunks, results[c] == nil, rs.count == range(c).count else {
                 throw DistributedError.protocolError("rank \(m.source) returned an unexpected reply")
             }

@@ -16,6 +16,8 @@ final class WorkerDaemon {
     var trainer: DataParallelTrainer?
     var preference: PreferenceTrainer?
     var pendingSends: [PendingSend] = []
+    /// Whether rank 0 has been told of this worker's stop request.
+    var toldStop = false
 
     init(comm: Communicator, logger: Logger) {
         self.comm = comm
@@ -51,7 +53,7 @@ final class WorkerDaemon {
                     generator = Generator(model: m, tokenizer: tokenizer, batchSize: batchSize)
                 }
                 let results = try generator!.generate(requests, params: params)
-                pendingSends.append(try comm.sendAsync(WorkerReply.generated(chunk: chunk, results: results), to: 0, tag: Tags.reply))
+                try reply(.generated(chunk: chunk, results: results))
             case .setupTrainer(let setup):
                 trainer = try DataParallelTrainer(model: try requireModel(), setup: setup, comm: comm)
                 preference = nil
@@ -66,11 +68,11 @@ final class WorkerDaemon {
                 generator = nil
             case .score(let chunk, let prompts, let completions):
                 let values = try CompletionScoring.logps(try requireModel(), prompts: prompts, completions: completions)
-                pendingSends.append(try comm.sendAsync(WorkerReply.scored(chunk: chunk, logps: values), to: 0, tag: Tags.reply))
+                try reply(.scored(chunk: chunk, logps: values))
             case .scoreTrees(let chunk, let trees):
                 if generator == nil { generator = Generator(model: try requireModel(), tokenizer: tokenizer, batchSize: 16) }
                 let values = try generator!.score(trees)
-                pendingSends.append(try comm.sendAsync(WorkerReply.treesScored(chunk: chunk, logps: values), to: 0, tag: Tags.reply))
+                try reply(.treesScored(chunk: chunk, logps: values))
             case .setupPreference(let setup):
                 preference = try setup.makeTrainer(model: try requireModel(), comm: comm)
                 trainer = nil
@@ -94,8 +96,18 @@ final class WorkerDaemon {
     }
 }
 
-/// Test hook: `AUTODIDACT_FAIL_RANK=r` makes rank r fail when it reaches command `AUTODIDACT_FAIL_AT`
-/// (default: the first command), by throwing or, with `AUTODIDACT_FAIL_MODE=kill`, by SIGKILL.
+extension WorkerDaemon {
+    /// Sends a chunk's reply to rank 0, preceded once by `.stopRequested` when this worker was asked to stop
+    /// (messages from one rank with one tag arrive in order, so rank 0 learns it before the chunk).
+    func reply(_ r: WorkerReply) throws {
+        if StopRequest.isRequested && !toldStop {
+            toldStop = true
+            pendingSends.append(try comm.sendAsync(WorkerReply.stopRequested, to: 0, tag: Tags.reply))
+        }
+        pendingSends.append(try comm.sendAsync(r, to: 0, tag: Tags.reply))
+    }
+}
+
 /// Test hooks of the worker daemon: `AUTODIDACT_FAIL_RANK=R` makes rank R fail (throw, or with
 /// `AUTODIDACT_FAIL_MODE=kill` end with SIGKILL, or with `signal` send itself SIGUSR1) at the command named by `AUTODIDACT_FAIL_AT`, or at its
 /// N-th command with `AUTODIDACT_FAIL_AFTER=N`, or at its first. `AUTODIDACT_POINTS_LOG=<file>` appends

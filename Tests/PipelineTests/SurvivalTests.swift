@@ -153,7 +153,8 @@ import TestSupport
     /// progress and exits with status 75 at once (within the step or the generation chunk), and `--resume`
     /// ends with the bytes of an uninterrupted run. On one process in SFT, in preference training, in
     /// generation and in an evaluation; under mpirun -np 2 in preference training, in generation and in an
-    /// evaluation (the chunks the worker holds are collected and saved first), beside busy processes.
+    /// evaluation (the chunks the worker holds are collected and saved first), and on the worker alone in
+    /// training and in generation, beside busy processes.
     @Test func aSignalStopsTheRunAtTheNextBoundaryAndItResumesToTheSameBytes() throws {
         let whole = try whole()
         for point in ["initial-0-sft/step/7", "round-1-3-train/step/3", "round-1-0-generate/chunk/2", "round-1-2-pairs/call-0000/chunk-000000",
@@ -188,16 +189,22 @@ import TestSupport
             if signal == "worker" {
                 env.merge(["AUTODIDACT_FAIL_RANK": "1", "AUTODIDACT_FAIL_MODE": "signal", "AUTODIDACT_FAIL_AFTER": "30"]) { $1 }
                 args += ["-x", "AUTODIDACT_FAIL_RANK", "-x", "AUTODIDACT_FAIL_MODE", "-x", "AUTODIDACT_FAIL_AFTER"]
+            } else if signal == "worker-generating" {
+                // At the worker's first generation command (SFT's validation pass after step 50): its reply
+                // tells rank 0, which stops after that step (the step's all-reduce would tell it one step later).
+                env.merge(["AUTODIDACT_FAIL_RANK": "1", "AUTODIDACT_FAIL_MODE": "signal", "AUTODIDACT_FAIL_AT": "generate"]) { $1 }
+                args += ["-x", "AUTODIDACT_FAIL_RANK", "-x", "AUTODIDACT_FAIL_MODE", "-x", "AUTODIDACT_FAIL_AT"]
             } else if let signal { args += ["-x", "AUTODIDACT_SIGNAL_AT"]; env["AUTODIDACT_SIGNAL_AT"] = signal }
             return try TestSupport.run(args + [Paths.executable.path, "run", try ResumeTests.configPath(), "run.output_dir=\(two.path)",
                                                "run.reduction_shards=2"] + extra, environment: env)
         }
         // The signal on the coordinator at two points, then on the worker only (at its 30th command, in SFT):
         // the step's all-reduce tells rank 0.
-        for point in ["round-1-3-train/step/3", "round-1-0-generate/chunk/2", "initial-evaluate/chunk/1", "worker"] {
+        for point in ["round-1-3-train/step/3", "round-1-0-generate/chunk/2", "initial-evaluate/chunk/1", "worker", "worker-generating"] {
             try? FileManager.default.removeItem(at: two)
             let stopped = try withCPUHogs { try mpirun([], signal: point) }
             #expect(stopped.status == 75, "\(point): \(stopped.stderr)")
+            if point == "worker-generating" { #expect(stopped.stderr.contains("at initial-0-sft, step 50 of 150"), "\(stopped.stderr)") }
             let resumed = try withCPUHogs { try mpirun(["--resume"], signal: nil) }
             #expect(resumed.status == 0, "\(point): \(resumed.stderr)")
             let differences = treeDifferences(one.path, two.path, ignoring: ResumeTests.notCompared)
