@@ -15,7 +15,7 @@ struct Autodidact: ParsableCommand {
         commandName: "autodidact",
         abstract: "Iterative self-improvement of language models: generate, judge, build preference pairs, train, evaluate.",
         subcommands: [Run.self, Validate.self, Pretrain.self, Logprobs.self, Generate.self, Tokenize.self, Convert.self, PreferenceLoss.self,
-                      PreferenceTrain.self, Compare.self, JudgePairs.self, JudgeAccuracyCommand.self, MPICheck.self])
+                      PreferenceTrain.self, Compare.self, Status.self, JudgePairs.self, JudgeAccuracyCommand.self, MPICheck.self])
 }
 
 struct CommonOptions: ParsableArguments {
@@ -95,6 +95,24 @@ struct Compare: ParsableCommand {
     func run() throws {
         _ = common.setUp()
         try runReportingErrors { print(try SeedSweep.compare(URL(fileURLWithPath: a), URL(fileURLWithPath: b))) }
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Where a run is and how it stands: running, finished or stopped (and why), its unit of work, progress and time left, its figures so far.")
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "A run folder (or a folder of seed-S run folders: each is shown).") var dir: String
+
+    func run() throws {
+        _ = common.setUp()
+        try runReportingErrors {
+            let url = URL(fileURLWithPath: dir)
+            let seeds = (try? FileManager.default.contentsOfDirectory(atPath: dir))?.filter { $0.hasPrefix("seed-") }.sorted() ?? []
+            let folders = FileManager.default.fileExists(atPath: url.appendingPathComponent(RunState.fileName).path) || seeds.isEmpty
+                ? [url] : seeds.map { url.appendingPathComponent($0) }
+            print(try folders.map { try RunStatus(dir: $0).text() }.joined(separator: "\n\n"))
+        }
     }
 }
 

@@ -13,7 +13,7 @@ import TestSupport
     static let dir = Paths.temporaryDirectory("artifact-hashes")
     static let fixture = Paths.repo.appendingPathComponent("Tests/fixtures/artifact-hashes.json")
     /// Files that hold timings or machine paths; metrics.jsonl is hashed without its timing fields.
-    static let ignored: Set<String> = ["config.yaml", "state.json", "summary.md", ".lock"]
+    static let ignored: Set<String> = ["config.yaml", "state.json", "summary.md", ".lock", "progress.json", "report.html"]
 
     /// A `micro` model that follows "Q: ...\nA: N" with "\nScore: S", so that judge recipes have
     /// judgments that parse and pairs to train on.

@@ -76,8 +76,9 @@ import TestSupport
 
     /// Files of a run that legitimately differ between two runs of it: timings (metrics), the output
     /// directory (config.yaml), the world size (state.json), the table with its timings (summary.md), the
-    /// holder of the run's lock (.lock).
-    static let notCompared: Set<String> = ["metrics.jsonl", "config.yaml", "state.json", "summary.md", ".lock"]
+    /// holder of the run's lock (.lock), where the process was and when (progress.json), the report with its
+    /// timings (report.html).
+    static let notCompared: Set<String> = ["metrics.jsonl", "config.yaml", "state.json", "summary.md", ".lock", "progress.json", "report.html"]
 
     /// Training steps of `phase` in a finished run, from its metrics: the run's own plan on this machine.
     static func steps(_ run: String, folder: String, phase: String) throws -> Int {

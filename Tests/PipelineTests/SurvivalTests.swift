@@ -93,6 +93,8 @@ import TestSupport
         #expect(found != nil, "\(r.stderr)")
         let step = found.map { Int(r.stderr[$0].split(separator: " ")[2]) ?? 0 } ?? 0
         #expect(r.stderr.contains("train.on_nonfinite is stop"))
+        let status = try autodidact(["status", out.path])
+        #expect(status.stdout.contains("\(out.path): stopped, non-finite loss during initial-0-sft"), "\(status.stdout)")
         #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("initial/model").path))
         let state = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("state.json"))) as! [String: Any]
         let checkpoint = state["checkpoint"] as? [String: Any]

@@ -21,10 +21,19 @@ final class RunContext {
     let task: TaskFormat
     var tokenizer: BPETokenizer { task.tokenizer }
     var logs: [String: MetricsLog] = [:]
+    /// `progress.json`, for `autodidact status`.
+    let progress: RunProgress
 
     init(config: RunConfig, cluster: Cluster, logger: Logger, dir: URL, state: RunState, policy: LlamaModel, task: TaskFormat) {
         self.config = config; self.cluster = cluster; self.logger = logger; self.dir = dir; self.state = state; self.policy = policy
         self.task = task
+        progress = RunProgress(directory: dir)
+    }
+
+    /// Unit of work `key` begins: named to the cluster (for a dead rank's report) and in `progress.json`.
+    func begin(_ key: String) {
+        cluster.activity = key
+        progress.begin(key)
     }
 
     func round(_ r: Int) -> RoundFolder { RoundFolder.round(r, in: dir) }

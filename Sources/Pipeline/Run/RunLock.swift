@@ -31,4 +31,19 @@ final class RunLock {
     }
 
     deinit { close(fd) }
+
+    /// Who holds the lock of run directory `directory` (the holder's line, "process N on HOST"), or nil when
+    /// no process does. Asked without taking the lock for longer than the question.
+    static func holder(of directory: URL) -> String? {
+        let path = directory.appendingPathComponent(RunLock.fileName).path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        if flock(fd, LOCK_SH | LOCK_NB) == 0 { flock(fd, LOCK_UN); return nil }
+        guard errno == EWOULDBLOCK else { return nil }
+        var bytes = [UInt8](repeating: 0, count: 256)
+        let n = pread(fd, &bytes, bytes.count, 0)
+        let text = String(decoding: bytes.prefix(max(0, n)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? "holder unknown" : text
+    }
 }

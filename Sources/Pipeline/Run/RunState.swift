@@ -26,6 +26,25 @@ public struct RunState: Codable, Equatable {
     public var finished = false
     /// The promotion gate's decisions by round number ("1": true when round 1's model was promoted).
     public var promotions: [String: Bool]?
+    /// Why the run last ended before finishing, when it could say (a stop request, a non-finite loss, a
+    /// failed rank, an error); nil while it runs and once it finished. A run killed outright records
+    /// nothing: `autodidact status` tells it by the lock no process holds.
+    public var stopped: Stop?
+
+    public struct Stop: Codable, Equatable {
+        public enum Reason: String, Codable, Sendable {
+            case preempted, nonFinite = "non-finite loss", rankFailed = "rank failed", error
+        }
+        public var reason: Reason
+        /// The unit of work it stopped in, and the message it ended with.
+        public var unit: String?
+        public var message: String
+        /// Seconds since 1970.
+        public var time: Double
+        public init(reason: Reason, unit: String?, message: String, time: Double) {
+            self.reason = reason; self.unit = unit; self.message = message; self.time = time
+        }
+    }
 
     public struct Checkpointed: Codable, Equatable {
         public var phase: String

@@ -1,5 +1,6 @@
 import Alignment
 import Cluster
+import Distributed
 import Foundation
 import Logging
 import Model
@@ -40,6 +41,7 @@ public final class Scheduler {
             }
             cluster.noteResumed(fromRanks: existing.worldSize)
             state = existing
+            state.stopped = nil
             let leftovers = RunState.removeLeftovers(in: dir)
             if !leftovers.isEmpty { logger.info("resume: removed \(leftovers.count) half-written file(s) of the killed run") }
         } else {
@@ -75,6 +77,27 @@ public final class Scheduler {
     // MARK: the run
 
     public func run() throws -> Outcome {
+        Progress.observer = { [progress = ctx.progress] in progress.advance(label: $0, done: $1, total: $2, status: $3) }
+        defer { Progress.observer = nil }
+        do { return try runSchedule() } catch {
+            recordStop(error)
+            throw error
+        }
+    }
+
+    /// Records in `state.json` why the run ended unfinished, for `autodidact status` (best effort: the error
+    /// itself is what the run reports).
+    func recordStop(_ error: Error) {
+        var reason = RunState.Stop.Reason.error
+        if error is Preemption.Stopped { reason = .preempted }
+        if error is TrainingDiverged { reason = .nonFinite }
+        if case .rankFailed? = error as? DistributedError { reason = .rankFailed }
+        ctx.progress.flush()
+        ctx.state.stopped = .init(reason: reason, unit: ctx.cluster.activity, message: "\(error)", time: Date().timeIntervalSince1970)
+        try? ctx.saveState()
+    }
+
+    func runSchedule() throws -> Outcome {
         if ctx.state.finished {
             return .alreadyFinished(try? String(contentsOf: ctx.dir.appendingPathComponent(RunState.summaryFileName), encoding: .utf8))
         }
@@ -140,7 +163,7 @@ public final class Scheduler {
     func runPhase(_ config: PhaseConfig, _ at: PhaseStep) throws {
         if ctx.isDone(at.key) { return }
         try Preemption.check("the start of \(at.key)")
-        ctx.cluster.activity = at.key
+        ctx.begin(at.key)
         try at.folder.create()
         ctx.state.round = at.round; ctx.state.phase = at.key
         try ctx.saveState()

@@ -11,6 +11,8 @@ public final class Progress {
     let started = Date()
     private(set) var done = 0
     private var lastDraw = Date.distantPast
+    /// Where every bar's counts also go (a run's `progress.json`, for `autodidact status`); set by the run.
+    nonisolated(unsafe) static var observer: ((_ label: String, _ done: Int, _ total: Int, _ status: String) -> Void)?
 
     public init(_ label: String, total: Int, logger: Logger, logEvery: Int? = nil) {
         self.label = label
@@ -23,6 +25,7 @@ public final class Progress {
     /// Marks `n` more units done; `status` is shown beside the bar (or in the log line).
     public func advance(_ n: Int = 1, status: @autoclosure () -> String = "") {
         done += n
+        if let observer = Progress.observer { observer(label, done, total, status()) }
         if interactive {
             let now = Date()
             if now.timeIntervalSince(lastDraw) > 0.1 || done >= total {

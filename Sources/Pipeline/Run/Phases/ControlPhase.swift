@@ -11,6 +11,7 @@ struct ControlPhase {
             guard ctx.state.done.contains(where: { $0.hasPrefix("initial-") && $0.hasSuffix("-sft") }) else {
                 throw PipelineError("the control arm needs an SFT phase in schedule.initial")
             }
+            ctx.begin(key)
             try ctx.loadModel(ctx.initialFolder.relative(.model))
             let budget = ctx.state.trainingTokens.filter { $0.key.hasPrefix("round-") }.values.reduce(0, +)
             let sft = ctx.config.initial.compactMap { if case .sft(let c) = $0 { return c } else { return nil } }.first!

@@ -16,7 +16,7 @@ struct EvaluatePhase: Phase {
             return try JSONDecoder().decode(EvaluationResult.self, from: data)
         }
         try folder.create()
-        ctx.cluster.activity = key
+        ctx.begin(key)
         let t0 = Date()
         let evaluation = ctx.task.evaluation
         var result = try ctx.accuracy(on: evaluation, label: label, saved: SavedChunks(folder: folder, file: .partialEvaluation, key: key))

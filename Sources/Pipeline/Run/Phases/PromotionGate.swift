@@ -55,6 +55,7 @@ public struct PromotionGate {
     func devResult(_ ctx: RunContext, key: String, folder: RoundFolder, label: String) throws -> EvaluationResult {
         if ctx.isDone(key) { return try Self.read(EvaluationResult.self, folder.url(.devEvaluation)) }
         try folder.create()
+        ctx.begin(key)
         let t0 = Date()
         let result = try ctx.accuracy(on: ctx.task.validation, label: label, saved: SavedChunks(folder: folder, file: .partialDevEvaluation, key: key))
         try write(result, to: folder.url(.devEvaluation))

@@ -104,7 +104,7 @@ extension RunContext {
         let last = state.checkpoint.map { "its last checkpoint (\($0.directory), step \($0.step)) stays, and --resume continues from it" }
             ?? "no checkpoint of the phase was written, and --resume starts it again"
         let reason = plan.nonFinite.skip ? "more than train.max_skipped = \(plan.nonFinite.maxSkipped) steps skipped" : "train.on_nonfinite is stop"
-        throw PipelineError("\(what). Training stops (\(reason)): \(last). A lower learning rate, gradient clipping (max_grad_norm) or on_nonfinite: skip may help.")
+        throw TrainingDiverged(message: "\(what). Training stops (\(reason)): \(last). A lower learning rate, gradient clipping (max_grad_norm) or on_nonfinite: skip may help.")
     }
 
     /// The plateau rule after a validation at `step`: no gain of `min_delta` over the best before in the
@@ -222,4 +222,10 @@ extension RunContext {
             steps.reduce(0.0) { $0 + Double(self.sftBatch(step: $1, size: size, tag: tag, lr: 0).ids.reduce(0) { $0 + $1.count }) }
         }
     }
+}
+
+/// A training phase stopped on a non-finite loss or gradient norm (`train.on_nonfinite`).
+struct TrainingDiverged: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }
