@@ -46,7 +46,9 @@ setup-qwen:
 	  { rm -f $(QWEN_GGUF).tmp; echo "error: the assembled $(QWEN_GGUF) does not have the expected size $(QWEN_SIZE) and sha256 $(QWEN_SHA256)"; exit 1; }; \
 	fi
 
+# The report's test renders it in headless Chromium.
 setup-test: setup setup-model
+	@dpkg -s chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; }
 	@$(PYTHON) -m pip install -q $(PIP_TEST)
 
 build: setup
@@ -57,9 +59,11 @@ test: setup-test
 	$(SWIFT) test -c release --skip-build
 
 # The quickstart: SFT from scratch to a plateau, 3 IRPO rounds, a control; --resume continues a killed demo
-# (and only prints the summary of a finished one; delete runs/quickstart to start over).
+# (and only prints the summary of a finished one; delete runs/quickstart to start over). It ends with the
+# path of the run's report.html.
 demo: build
 	$(BIN) run configs/quickstart.yaml --resume
+	@echo "report: $$(pwd)/runs/quickstart/report.html (each seed's in runs/quickstart/seed-S/report.html)"
 
 bench: setup setup-model
 	$(SWIFT) build -c release --product autodidact-bench

@@ -15,7 +15,7 @@ struct Autodidact: ParsableCommand {
         commandName: "autodidact",
         abstract: "Iterative self-improvement of language models: generate, judge, build preference pairs, train, evaluate.",
         subcommands: [Run.self, Validate.self, Pretrain.self, Logprobs.self, Generate.self, Tokenize.self, Convert.self, PreferenceLoss.self,
-                      PreferenceTrain.self, Compare.self, Status.self, JudgePairs.self, JudgeAccuracyCommand.self, MPICheck.self])
+                      PreferenceTrain.self, Compare.self, Status.self, Report.self, JudgePairs.self, JudgeAccuracyCommand.self, MPICheck.self])
 }
 
 struct CommonOptions: ParsableArguments {
@@ -112,6 +112,21 @@ struct Status: ParsableCommand {
             let folders = FileManager.default.fileExists(atPath: url.appendingPathComponent(RunState.fileName).path) || seeds.isEmpty
                 ? [url] : seeds.map { url.appendingPathComponent($0) }
             print(try folders.map { try RunStatus(dir: $0).text() }.joined(separator: "\n\n"))
+        }
+    }
+}
+
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write report.html: one self-contained page of a run's figures, plots and examples (several runs side by side); also while a run goes on.")
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "Run folders (or folders of seed-S run folders).") var dirs: [String]
+    @Option(help: "Where to write it (default: report.html in the run folder when there is one, else in the current directory).") var output: String?
+
+    func run() throws {
+        _ = common.setUp()
+        try runReportingErrors {
+            print(try RunReport.write(dirs.map { URL(fileURLWithPath: $0) }, to: output.map { URL(fileURLWithPath: $0) }).path)
         }
     }
 }

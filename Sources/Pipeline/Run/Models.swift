@@ -113,9 +113,14 @@ extension RunContext {
 
     /// Greedy accuracy of the policy on `problems` (resumable chunk by chunk with `saved`).
     func accuracy(on problems: [Problem], label: String, saved: SavedChunks? = nil) throws -> EvaluationResult {
+        try answered(problems, label: label, saved: saved).result
+    }
+
+    /// The same, with the answers.
+    func answered(_ problems: [Problem], label: String, saved: SavedChunks? = nil) throws -> (result: EvaluationResult, answers: [GenerationResult]) {
         let results = try greedyAnswers(problems, saved: saved)
-        return EvaluationResult(label: label, correct: zip(results, problems).map { task.isCorrect($0.text, $1) },
-                                lengths: results.map { $0.tokens.count })
+        return (EvaluationResult(label: label, correct: zip(results, problems).map { task.isCorrect($0.text, $1) },
+                                 lengths: results.map { $0.tokens.count }), results)
     }
 }
 

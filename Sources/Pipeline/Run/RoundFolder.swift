@@ -11,6 +11,10 @@ enum RunFile: String {
     case pairs = "pairs.jsonl", synthesis = "synthesis.jsonl", questions = "questions.jsonl", modifiedPairs = "modified_pairs.jsonl"
     case winRateResponses = "win_rate_responses.jsonl", winRateJudgments = "win_rate_judgments.jsonl"
     case judgeAudit = "judge_audit.json", judgeAccuracy = "judge_accuracy.jsonl", evaluation = "evaluation.json", metrics = "metrics.jsonl"
+    /// Each evaluation question's greedy answer, whether it is right, its length (for people and the report).
+    case evaluationAnswers = "evaluation_answers.jsonl"
+    /// The report of the run (`autodidact report`), in the run directory itself.
+    case report = "report.html"
     /// The promotion gate: a model's greedy results on the dev split, and the round's decision.
     case devEvaluation = "dev_evaluation.json", promotion = "promotion.json"
     /// Generation chunks written as they finish, so that a killed or stopped generate phase resumes; the same

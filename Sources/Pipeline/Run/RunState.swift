@@ -30,6 +30,8 @@ public struct RunState: Codable, Equatable {
     /// failed rank, an error); nil while it runs and once it finished. A run killed outright records
     /// nothing: `autodidact status` tells it by the lock no process holds.
     public var stopped: Stop?
+    /// The command lines that started and resumed the run, in order (for the report).
+    public var commands: [String]?
 
     public struct Stop: Codable, Equatable {
         public enum Reason: String, Codable, Sendable {

@@ -70,6 +70,7 @@ public final class Scheduler {
         ctx = RunContext(config: config, cluster: cluster, logger: logger, dir: dir, state: state, policy: policy, task: task)
         if state.finished { return }
         ctx.state.configHash = config.hash
+        ctx.state.commands = (state.commands ?? []) + [ProcessInfo.processInfo.arguments.map(Self.shellQuoted).joined(separator: " ")]
         try AtomicFile.write(Data(config.tree.json().utf8), to: configURL)
         if let saved = state.model { try ctx.loadModel(saved) }
     }
@@ -138,6 +139,7 @@ public final class Scheduler {
                 ctx.logger.info("round \(round) done in \(String(format: "%.0f", seconds)) s\n\(report.table())")
                 if promoted { last = result }
             }
+            writeReport()
         }
         if ctx.config.control != nil, !ctx.config.rounds.isEmpty {
             let result = try ControlPhase().run(ctx)
@@ -155,6 +157,7 @@ public final class Scheduler {
         ctx.state.finished = true
         ctx.state.round = nil; ctx.state.phase = nil
         try ctx.saveState()
+        writeReport()
         return .finished(table)
     }
 
@@ -177,6 +180,17 @@ public final class Scheduler {
         try log.append(line)
         try log.flush(state: &ctx.state)
         try ctx.complete(at.key)
+    }
+
+    /// `report.html`, rewritten at the end of each round and of the run. It is for people: a report that
+    /// cannot be written is a warning, never the end of the run.
+    func writeReport() {
+        do { try RunReport.write([ctx.dir]) } catch { ctx.logger.warning("the run's report could not be written: \(error)") }
+    }
+
+    /// A command-line argument as a POSIX shell reads it back.
+    static func shellQuoted(_ a: String) -> String {
+        a.range(of: "^[A-Za-z0-9_./=:,+@%-]+$", options: .regularExpression) != nil ? a : "'" + a.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
     /// Wall time of each phase of a folder, as its metrics file recorded it (so a resumed run reports the

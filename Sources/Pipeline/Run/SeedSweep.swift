@@ -39,6 +39,7 @@ public struct SeedSweep {
         }
         let table = try SeedSweep.table(dirs)
         try AtomicFile.write(Data((table + "\n").utf8), to: tableURL)
+        do { try RunReport.write([tableURL.deletingLastPathComponent()]) } catch { logger.warning("the seeds' report could not be written: \(error)") }
         return table
     }
 

@@ -19,7 +19,7 @@ struct EvaluatePhase: Phase {
         ctx.begin(key)
         let t0 = Date()
         let evaluation = ctx.task.evaluation
-        var result = try ctx.accuracy(on: evaluation, label: label, saved: SavedChunks(folder: folder, file: .partialEvaluation, key: key))
+        var (result, greedy) = try ctx.answered(evaluation, label: label, saved: SavedChunks(folder: folder, file: .partialEvaluation, key: key))
         var extra: [String: Any] = [:]
         let limit = ctx.config.evaluation.lengthLimit
         if limit > 0 {
@@ -48,6 +48,10 @@ struct EvaluatePhase: Phase {
             extra["win_rate_counts"] = ["wins": w.wins, "losses": w.losses, "ties": w.ties, "unparsed": w.unparsed]
             ctx.logger.info("\(label): judged win rate against \(w.against) \(w.text): \(w.wins) wins, \(w.losses) losses, \(w.ties) ties, \(w.unparsed) unparsed")
         }
+        try folder.writeLines(zip(evaluation, greedy).map { p, g in
+            ["id": p.id, "question": p.question, "answer": g.text, "correct": ctx.task.isCorrect(g.text, p), "tokens": g.tokens.count,
+             "finish_reason": g.finishReason]
+        }, to: .evaluationAnswers)
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         try AtomicFile.write(try e.encode(result), to: folder.url(.evaluation))
