@@ -101,19 +101,11 @@ extension Array where Element == GenerationRecord {
 extension RoundFolder {
     /// The chunks of a generation (a generate phase's, by default) written before a kill or stop, by number.
     func completedChunks(_ file: RunFile = .partialGenerations) throws -> [Int: [GenerationResult]] {
-        let partial = url(file)
-        try FileManager.default.createDirectory(at: partial, withIntermediateDirectories: true)
-        var completed: [Int: [GenerationResult]] = [:]
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: partial.path)) ?? [] where name.hasPrefix("chunk-") && name.hasSuffix(".json") {
-            if let c = Int(name.dropFirst(6).dropLast(5)), let data = FileManager.default.contents(atPath: partial.appendingPathComponent(name).path) {
-                completed[c] = try JSONDecoder().decode([GenerationResult].self, from: data)
-            }
-        }
-        return completed
+        try ChunkFolder(url(file)).completed(GenerationResult.self)
     }
 
     func writeChunk(_ chunk: Int, _ results: [GenerationResult], in file: RunFile = .partialGenerations) throws {
-        try AtomicFile.write(try JSONEncoder().encode(results), to: url(file).appendingPathComponent(String(format: "chunk-%06d.json", chunk)))
+        try ChunkFolder(url(file)).save(chunk, results)
     }
 
     func removePartial(_ file: RunFile = .partialGenerations) { try? FileManager.default.removeItem(at: url(file)) }
