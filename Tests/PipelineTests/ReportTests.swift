@@ -43,6 +43,15 @@ import TestSupport
         #expect(html.contains("<td>\(pairs)</td>"))
         #expect(html.contains("round-1-3-train (") && html.contains("<title>rewards/margins</title>"))
         #expect(!html.contains("<script") && !html.contains("<link") && !html.contains("src=") && !html.contains("url("))
+        // Every training phase's step lines carry what the training section plots, and the throughput.
+        for folder in ["initial", "round-01", "control"] {
+            let lines = try String(contentsOf: out.appendingPathComponent("\(folder)/metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+            let steps = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }.filter { $0["step"] != nil }
+            #expect(!steps.isEmpty, "\(folder)")
+            for s in steps {
+                #expect(["loss", "lr", "grad_norm"].allSatisfy { s[$0] is Double } && (s["tokens_per_s"] as? Double ?? 0) > 0, "\(folder): \(s)")
+            }
+        }
     }
 
     /// Model outputs that try markup, quotes, closing the SVG and invalid UTF-8 come out as text.

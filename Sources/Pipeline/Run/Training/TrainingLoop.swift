@@ -164,9 +164,13 @@ struct SupervisedSession: TrainingSession {
     func optimizerState() throws -> OptimizerState { try mirrored.optimizerState() }
     func step(_ n: Int, lrFactor: Float) throws -> (fields: [String: Any], tokens: Double, status: String) {
         let batch = batch(n, schedule.rate(at: n) * lrFactor)
+        let t0 = Date()
         let r = try mirrored.step(batch)
-        return (["phase": key, "step": n, "loss": r.loss, "grad_norm": Double(r.gradNorm), "lr": Double(batch.learningRate)],
-                Double(batch.ids.reduce(0) { $0 + $1.count }), String(format: "loss %.3f", r.loss))
+        let tokens = Double(batch.ids.reduce(0) { $0 + $1.count })
+        // Tokens of the step's whole batch (every rank's share) per second of wall time.
+        let perSecond = tokens / max(Date().timeIntervalSince(t0), 1e-9)
+        return (["phase": key, "step": n, "loss": r.loss, "grad_norm": Double(r.gradNorm), "lr": Double(batch.learningRate), "tokens_per_s": perSecond],
+                tokens, String(format: "loss %.3f", r.loss))
     }
 }
 
