@@ -62,7 +62,7 @@ import TestSupport
         try FileManager.default.copyItem(at: run, to: out)
         let hostile = "</pre></svg><script>alert(\"x\")</script><img src=x onerror='y'>&amp;"
         let escaped = "&lt;/pre&gt;&lt;/svg&gt;&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&lt;img src=x onerror=&#39;y&#39;&gt;&amp;amp;"
-        for (file, key) in [("round-01/pairs.jsonl", "chosen"), ("round-01/evaluation_answers.jsonl", "answer")] {
+        for (file, key) in [("round-01/pairs.jsonl", "chosen"), ("round-01/evaluation.jsonl", "answer")] {
             let url = out.appendingPathComponent(file)
             var lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map(String.init)
             var first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as! [String: Any]

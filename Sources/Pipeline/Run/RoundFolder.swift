@@ -12,7 +12,7 @@ enum RunFile: String {
     case winRateResponses = "win_rate_responses.jsonl", winRateJudgments = "win_rate_judgments.jsonl"
     case judgeAudit = "judge_audit.json", judgeAccuracy = "judge_accuracy.jsonl", evaluation = "evaluation.json", metrics = "metrics.jsonl"
     /// Each evaluation question's greedy answer, whether it is right, its length (for people and the report).
-    case evaluationAnswers = "evaluation_answers.jsonl"
+    case evaluationAnswers = "evaluation.jsonl"
     /// The report of the run (`autodidact report`), in the run directory itself.
     case report = "report.html"
     /// The promotion gate: a model's greedy results on the dev split, and the round's decision.

@@ -49,8 +49,8 @@ struct EvaluatePhase: Phase {
             ctx.logger.info("\(label): judged win rate against \(w.against) \(w.text): \(w.wins) wins, \(w.losses) losses, \(w.ties) ties, \(w.unparsed) unparsed")
         }
         try folder.writeLines(zip(evaluation, greedy).map { p, g in
-            ["id": p.id, "question": p.question, "answer": g.text, "correct": ctx.task.isCorrect(g.text, p), "tokens": g.tokens.count,
-             "finish_reason": g.finishReason]
+            ["id": p.id, "question": p.question, "answer": g.text, "extracted": ctx.task.extractAnswer(g.text) ?? NSNull(), "gold": p.answer,
+             "correct": ctx.task.isCorrect(g.text, p), "tokens": g.tokens.count, "finish_reason": g.finishReason]
         }, to: .evaluationAnswers)
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
