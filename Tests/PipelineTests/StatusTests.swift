@@ -33,6 +33,12 @@ import TestSupport
         #expect(progress["unit"] as? String == "round-1-3-train" && progress["label"] as? String == "round-1-3-train", "\(progress)")
         #expect(progress["done"] as? Int == 3 && progress["first_done"] as? Int == 0, "\(progress)")
         let total = try #require(progress["total"] as? Int)
+        // The report of the unfinished run: the evaluations so far, the round's pairs, the SFT curves.
+        let report = try autodidact(["report", out.path])
+        #expect(report.status == 0, "\(report.stderr)")
+        let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(html.contains("<td>SFT</td>") && html.contains("initial-0-sft (150 steps)"), "\(html.prefix(3000))")
+        #expect(html.contains("<h3>run: round 1</h3>\n<div class=\"pair\">"))
 
         // Another process holds the run's lock: running, with the holder's line and the unit's progress.
         let lock = open(out.appendingPathComponent(".lock").path, O_RDWR)
