@@ -219,7 +219,7 @@ public enum RunReport {
 
     static func configs(_ runs: [ReportedRun]) -> String {
         runs.map { r in
-            "<h3>\(HTML.escape(r.name))</h3><p class=\"k\">\(HTML.escape(r.dir.path))</p>"
+            "<h3>\(HTML.escape(r.name))</h3><p class=\"k\">\(HTML.escape(r.dir.relativePath))</p>"
                 + (r.commands.isEmpty ? "" : "<pre>\(HTML.escape(r.commands.joined(separator: "\n")))</pre>")
                 + "<pre>\(HTML.escape(r.config ?? "(no config.yaml)"))</pre>"
         }.joined(separator: "\n")
@@ -230,6 +230,7 @@ public enum RunReport {
     h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;margin-top:1.8em}h3{font-size:1.05em;margin:1.2em 0 .4em}
     nav a{margin-right:1em}.meta{color:#555;margin:.2em 0}table{border-collapse:collapse;margin:.4em 0}
     td,th{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}th{background:#f4f4f4}
+    td:nth-child(-n+2){white-space:nowrap}
     figure.plot{display:inline-block;margin:.3em .6em .6em 0}.row{display:flex;flex-wrap:wrap;gap:.6em}
     .row>div{flex:1;min-width:280px}svg .frame{fill:none;stroke:#999}svg .grid{stroke:#e4e4e4}
     svg .line{fill:none;stroke-width:1.6}svg .ci{stroke-width:2}svg text{font:11px system-ui,sans-serif;fill:#333}

@@ -23,7 +23,9 @@ struct ReportedRun {
         let state = try RunState.load(dir.appendingPathComponent(RunState.fileName))
         config = Self.text(dir.appendingPathComponent(RunState.configFileName))
         commands = state?.commands ?? []
-        status = try? RunStatus(dir: dir).text().split(separator: "\n").first.map(String.init)
+        // The status line names the folder as it was given (relative paths stay relative).
+        status = (try? RunStatus(dir: dir).text().split(separator: "\n").first.map(String.init))?
+            .replacingOccurrences(of: dir.path + ":", with: dir.relativePath + ":")
         rows = try SeedSweep.read(seed: 0, dir: dir).rows
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasPrefix("round-") }.sorted()
         folders = (["initial"] + names + ["control"]).map { RoundFolder($0, in: dir) }
