@@ -81,10 +81,17 @@ import TestSupport
         #expect(fresh.rate == nil && fresh.remaining == nil)
     }
 
-    @Test func aFolderWithoutAStateIsRefusedByName() throws {
+    /// A folder without a state is refused by name, unless a run holds its lock (it has not finished its first
+    /// unit of work yet): then it is running.
+    @Test func aFolderWithoutAStateIsRefusedByNameUnlessARunHoldsIt() throws {
         let empty = Self.dir.appendingPathComponent("empty")
         try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
         let r = try autodidact(["status", empty.path])
         #expect(r.status == 1 && r.stderr.contains("\(empty.path): not a run folder (no state.json)"), "\(r.stderr)")
+        let lock = open(empty.appendingPathComponent(".lock").path, O_RDWR | O_CREAT, 0o644)
+        #expect(lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) == 0)
+        let held = try autodidact(["status", empty.path])
+        flock(lock, LOCK_UN); close(lock)
+        #expect(held.status == 0 && held.stdout.contains("\(empty.path): running ("), "\(held.stdout) \(held.stderr)")
     }
 }

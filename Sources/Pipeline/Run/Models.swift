@@ -96,14 +96,18 @@ extension RunContext {
         params.seed = config.seed
         let requests = problems.enumerated().map { GenerationRequest(promptIndex: $0.offset, sampleIndex: 0, prompt: task.promptIds($0.element)) }
         let local = Generator(model: policy, tokenizer: tokenizer, batchSize: config.evaluation.batchSize)
+        // A bar for the passes that are units of work (saved or journalled), not for SFT's validation passes.
+        let progress = saved != nil || journal != nil ? Progress(saved?.key ?? "greedy answers", total: requests.count, logger: logger) : nil
         guard let saved else {
             let call = try journal?.nextCall(GenerationResult.self)
+            progress?.advance(call?.completed.values.reduce(0) { $0 + $1.count } ?? 0)
             return try cluster.generate(requests, params: params, batchSize: config.evaluation.batchSize, chunkSize: config.evaluation.batchSize, local: local,
-                                        completed: call?.completed ?? [:], onResult: call?.save)
+                                        onFinish: { _ in progress?.advance() }, completed: call?.completed ?? [:], onResult: call?.save)
         }
         let completed = try saved.folder.completedChunks(saved.file)
+        progress?.advance(completed.values.reduce(0) { $0 + $1.count })
         return try cluster.generate(requests, params: params, batchSize: config.evaluation.batchSize, chunkSize: config.evaluation.batchSize,
-                                    local: local, completed: completed) { chunk, rs in
+                                    local: local, onFinish: { _ in progress?.advance() }, completed: completed) { chunk, rs in
             try saved.folder.writeChunk(chunk, rs, in: saved.file)
             KillSwitch.point("\(saved.key)/chunk/\(chunk)")
             Preemption.point("\(saved.key)/chunk/\(chunk)")

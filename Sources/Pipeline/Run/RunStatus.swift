@@ -23,11 +23,14 @@ public struct RunStatus {
 
     public init(dir: URL) throws {
         self.dir = dir
-        guard let state = try RunState.load(dir.appendingPathComponent(RunState.fileName)) else {
+        let holder = RunLock.holder(of: dir)
+        // A run writes state.json at its first completed unit; before that, the lock says it is there.
+        guard let state = try RunState.load(dir.appendingPathComponent(RunState.fileName))
+                ?? (holder != nil ? RunState(configHash: "", worldSize: 0) : nil) else {
             throw PipelineError("\(dir.path): not a run folder (no \(RunState.fileName)); a folder of seeds has one in each seed-S folder")
         }
         self.state = state
-        if let holder = RunLock.holder(of: dir) { condition = .running(holder) }
+        if let holder { condition = .running(holder) }
         else if state.finished { condition = .finished }
         else if let stop = state.stopped { condition = .stopped(stop) }
         else { condition = .killed }
