@@ -12,6 +12,18 @@ struct JudgeTests {
         #expect(VerifiableJudge.extractAnswer("He paid $1,234.50 in total.") == "1,234.50")
         #expect(VerifiableJudge.extractAnswer("It dropped to -12 degrees.") == "-12")
         #expect(VerifiableJudge.extractAnswer("no numbers here") == nil)
+        // Chat-style answers: a Markdown heading of more than four #, a sentence, bold, units, commas, a
+        // trailing full stop; a text answer with no number stays as written.
+        #expect(VerifiableJudge.extractAnswer("Let me add.\n\n##### The answer is: 2") == "2")
+        #expect(VerifiableJudge.extractAnswer("#### **12 apples**") == "12")
+        #expect(VerifiableJudge.extractAnswer("So she has 3,000 - 250 = 2,750.\n#### $2,750") == "$2,750")
+        #expect(VerifiableJudge.extractAnswer("#### 1,234 dollars.") == "1,234")
+        #expect(VerifiableJudge.extractAnswer("#### 42.") == "42.")
+        #expect(VerifiableJudge.extractAnswer("### Answer\nThe total is **7** cookies.") == "7")
+        #expect(VerifiableJudge.extractAnswer("#### Paris") == "Paris")
+        #expect(VerifiableJudge.extractAnswer("####\n") == nil)
+        #expect(VerifiableJudge.isCorrect("##### The answer is: 2,750 coins", reference: "2750"))
+        #expect(!VerifiableJudge.isCorrect("#### 2750 + 1 = 2751", reference: "2750"))
         #expect(VerifiableJudge.same("1,234.50", "1234.5") && VerifiableJudge.same("$7", "7.") && !VerifiableJudge.same("7", "8"))
         #expect(VerifiableJudge.same("x = y", "x  =  y") && !VerifiableJudge.same("Paris", "paris"))
         #expect(VerifiableJudge.isCorrect("... #### 42", reference: "work shown #### 42"))

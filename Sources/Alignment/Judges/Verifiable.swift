@@ -2,14 +2,17 @@ import Foundation
 
 /// Final-answer extraction and comparison for tasks with checkable answers.
 public enum VerifiableJudge {
-    /// The final answer of a solution: the text after the last "####", else the content of the last
-    /// \boxed{...}, else the last number. nil when there is none.
+    /// The final answer of a solution: the rest of the line after the last "####" (the last number in it
+    /// when that line is not a number itself, as in "#### The answer is: 2" or "#### **12 apples**"), else
+    /// the content of the last \boxed{...}, else the last number. nil when there is none.
     public static func extractAnswer(_ text: String) -> String? {
         if let r = text.range(of: "####", options: .backwards) {
-            let tail = text[r.upperBound...].trimmingCharacters(in: .whitespaces)
+            let tail = text[r.upperBound...].drop { $0 == "#" || $0 == " " || $0 == "\t" }
             let line = tail.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
             let answer = line.trimmingCharacters(in: .whitespaces)
-            return answer.isEmpty ? nil : answer
+            if answer.isEmpty { return nil }
+            if numericValue(answer) == nil, let number = lastNumber(answer) { return number }
+            return answer
         }
         if let boxed = lastBoxed(text) { return boxed }
         return lastNumber(text)
