@@ -87,6 +87,15 @@ import TestSupport
         #expect(bad.status != 0 && bad.stderr.contains("bad.jsonl:4: expected {\"question\""), "\(bad.stderr)")
         let winRate = try autodidact(["validate", path, "evaluation.win_rate_prompts=\(d.path)/train.jsonl", "evaluation.win_rate_judge=\(d.path)"])
         #expect(winRate.status != 0 && winRate.stderr.contains("train.jsonl:1"), "\(winRate.stderr)")
+        // No validation split is needed without an sft phase or a gate: 0 is accepted (the whole file trains),
+        // and refused by key when either needs it.
+        let none = try autodidact(["validate", path, "data.validation_size=0", "data.train_size=10"])
+        #expect(none.status == 0, "\(none.stderr)")
+        let withSFT = try write(config.replacingOccurrences(of: "schedule:\n", with: "schedule:\n  initial:\n    - sft:\n        max_steps: 10\n"), "sft.yaml")
+        let sft = try autodidact(["validate", withSFT, "data.validation_size=0"])
+        #expect(sft.status != 0 && sft.stderr.contains("data.validation_size") && sft.stderr.contains("0 leaves no validation split, which the sft phase"), "\(sft.stderr)")
+        let gate = try autodidact(["validate", path, "data.validation_size=0", "schedule.promotion.rule=better"])
+        #expect(gate.status != 0 && gate.stderr.contains("the promotion gate (its dev split) needs"), "\(gate.stderr)")
     }
 
     /// The command line refuses what the config refuses, with the same ranges.

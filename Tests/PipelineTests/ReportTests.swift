@@ -43,6 +43,20 @@ import TestSupport
         #expect(html.contains("<td>\(pairs)</td>"))
         #expect(html.contains("round-1-3-train (") && html.contains("<title>rewards/margins</title>"))
         #expect(!html.contains("<script") && !html.contains("<link") && !html.contains("src=") && !html.contains("url("))
+        // summary.md's worst cases: the questions the start got right and the final round wrong, from the files.
+        func correct(_ folder: String) throws -> [(id: String, right: Bool)] {
+            try String(contentsOf: out.appendingPathComponent("\(folder)/evaluation.jsonl"), encoding: .utf8).split(separator: "\n").map {
+                let o = try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+                return (o["id"] as! String, o["correct"] as! Bool)
+            }
+        }
+        let lost = zip(try correct("initial"), try correct("round-01")).filter { $0.0.right && !$0.1.right }.map(\.0.id)
+        if lost.isEmpty {
+            #expect(!summary.contains("Worst cases"))
+        } else {
+            #expect(summary.contains("Worst cases: \(lost.count) test question(s) SFT answered right and round 1 answers wrong"), "\(summary)")
+            #expect(summary.contains("[round-01/evaluation.jsonl](round-01/evaluation.jsonl)): " + lost.prefix(8).map { "`\($0)`" }.joined(separator: ", ")), "\(summary)")
+        }
         // Every training phase's step lines carry what the training section plots, and the throughput.
         for folder in ["initial", "round-01", "control"] {
             let lines = try String(contentsOf: out.appendingPathComponent("\(folder)/metrics.jsonl"), encoding: .utf8).split(separator: "\n")

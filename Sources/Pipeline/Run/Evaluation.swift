@@ -95,8 +95,10 @@ public struct RoundReport {
 
     public func table() -> String {
         // The start's row is "SFT" after an SFT phase, else "start".
-        var lines = ["| model | accuracy (95% CI) | p vs previous | p vs \(start?.label ?? "start") | pairs | mean length (sd) | phase seconds |",
-                     "|---|---|---|---|---|---|---|"]
+        // The pairs column only when a round built pairs.
+        let showPairs = rows.contains { $0.pairs != nil }
+        var lines = ["| model | accuracy (95% CI) | p vs previous | p vs \(start?.label ?? "start") |\(showPairs ? " pairs |" : "") mean length (sd) | phase seconds |",
+                     "|---|---|---|---|\(showPairs ? "---|" : "")---|---|"]
         var previous: EvaluationResult?
         for row in rows {
             let r = row.result
@@ -105,7 +107,8 @@ public struct RoundReport {
             let pStart = start.map { $0 == r ? "-" : String(format: "%.2g", r.pValue(against: $0)) } ?? "-"
             let secs = row.seconds.map { "\($0.0) \(String(format: "%.0f", $0.1))" }.joined(separator: ", ")
             let label = row.promoted ? row.label : row.label + " (not promoted)"
-            lines.append("| \(label) | \(ci) | \(pPrev) | \(pStart) | \(row.pairs.map(String.init) ?? "-") | \(String(format: "%.1f (%.1f)", r.meanLength, r.sdLength)) | \(secs) |")
+            let pairs = showPairs ? " \(row.pairs.map(String.init) ?? "-") |" : ""
+            lines.append("| \(label) | \(ci) | \(pPrev) | \(pStart) |\(pairs) \(String(format: "%.1f (%.1f)", r.meanLength, r.sdLength)) | \(secs) |")
             if !row.label.hasPrefix("control") && row.promoted { previous = r }
         }
         if !promotions.isEmpty { lines += ["", "Promotion gate:"] + promotions.map { "- " + $0 } }

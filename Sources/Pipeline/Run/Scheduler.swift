@@ -48,6 +48,9 @@ public final class Scheduler {
             state = RunState(configHash: config.hash, worldSize: cluster.size)
         }
         let questions = try config.checkData()
+        if case .file(let train, _) = config.data.task, config.data.validationSize > 0 {
+            logger.info("data: the last \(config.data.validationSize) problems of \(train) are the validation split (data.validation_size), not trained on")
+        }
         // The model on every rank, its tokenizer, the task.
         let policy: LlamaModel, tokenizer: BPETokenizer
         switch config.model {
@@ -109,7 +112,7 @@ public final class Scheduler {
         let start = try EvaluatePhase().evaluate(ctx, key: "initial-evaluate", folder: initial, label: ctx.config.initial.isEmpty ? "start" : "SFT")
         report.start = start
         report.rows.append(.init(label: start.label, result: start, pairs: nil, seconds: []))
-        var last = start
+        var last = start, lastRound: Int?
         if let gate = ctx.config.promotion.map(PromotionGate.init), !ctx.config.rounds.isEmpty {
             _ = try gate.devResult(ctx, key: "initial-dev", folder: initial, label: start.label)
         }
@@ -136,8 +139,10 @@ public final class Scheduler {
                 let timings = phaseSeconds(folder)
                 report.rows.append(.init(label: result.label, result: result, pairs: pairCount, seconds: timings, promoted: promoted))
                 let seconds = timings.reduce(0) { $0 + $1.1 }
-                ctx.logger.info("round \(round) done in \(String(format: "%.0f", seconds)) s\n\(report.table())")
-                if promoted { last = result }
+                // The table after each round but the last: the run ends by printing it whole.
+                let table = round < ctx.config.rounds.count ? "\n" + report.table() : ""
+                ctx.logger.info("round \(round) done in \(String(format: "%.0f", seconds)) s\(table)")
+                if promoted { last = result; lastRound = round }
             }
             writeReport()
         }
@@ -153,7 +158,8 @@ public final class Scheduler {
             return (try? JSONDecoder().decode(JudgeAuditReport.self, from: d))?.summaryLine
         }
         if !audits.isEmpty { table += "\n\n" + audits.joined(separator: "\n") }
-        try AtomicFile.write(Data((table + "\n").utf8), to: ctx.dir.appendingPathComponent(RunState.summaryFileName))
+        let cases = lastRound.map { worstCases(start: start, final: last, round: $0) } ?? ""
+        try AtomicFile.write(Data((table + cases + "\n").utf8), to: ctx.dir.appendingPathComponent(RunState.summaryFileName))
         ctx.state.finished = true
         ctx.state.round = nil; ctx.state.phase = nil
         try ctx.saveState()
@@ -180,6 +186,17 @@ public final class Scheduler {
         try log.append(line)
         try log.flush(state: &ctx.state)
         try ctx.complete(at.key)
+    }
+
+    /// For summary.md: the test questions the start answered right and the final model (round `round`) gets
+    /// wrong, the first few linked to the evaluation file that holds their answers.
+    func worstCases(start: EvaluationResult, final: EvaluationResult, round: Int) -> String {
+        let lost = zip(start.correct, final.correct).enumerated().filter { $0.element.0 && !$0.element.1 }.map(\.offset)
+        guard !lost.isEmpty, lost.last! < ctx.task.evaluation.count else { return "" }
+        let file = ctx.round(round).relative(.evaluationAnswers), shown = lost.prefix(8)
+        let ids = shown.map { "`\(ctx.task.evaluation[$0].id)`" }.joined(separator: ", ")
+        return "\n\nWorst cases: \(lost.count) test question(s) \(start.label) answered right and \(final.label) answers wrong"
+            + " (their answers, with the start's in initial/, are in [\(file)](\(file))): \(ids)\(lost.count > shown.count ? ", ..." : "")."
     }
 
     /// `report.html`, rewritten at the end of each round and of the run. It is for people: a report that

@@ -1,7 +1,9 @@
 import Foundation
 import Logging
 
-/// Progress on long work: a redrawn bar when stderr is a terminal, periodic log lines otherwise.
+/// Progress on long work: a redrawn bar when stderr is a terminal; otherwise a log line when the work is
+/// done and, on long work, at most one every `logInterval` seconds (and every `logEvery` units at most), so
+/// that a log has lines per phase step, not per item.
 public final class Progress {
     let label: String
     let total: Int
@@ -11,6 +13,8 @@ public final class Progress {
     let started = Date()
     private(set) var done = 0
     private var lastDraw = Date.distantPast
+    private var lastLog = Date(), lastLogged = 0
+    static let logInterval = 10.0
     /// Where every bar's counts also go (a run's `progress.json`, for `autodidact status`); set by the run.
     nonisolated(unsafe) static var observer: ((_ label: String, _ done: Int, _ total: Int, _ status: String) -> Void)?
 
@@ -37,7 +41,8 @@ public final class Progress {
                 FileHandle.standardError.write(line.padding(toLength: max(line.count, 100), withPad: " ", startingAt: 0).data(using: .utf8)!)
                 if done >= total { FileHandle.standardError.write("\n".data(using: .utf8)!) }
             }
-        } else if done % logEvery == 0 || done == total {
+        } else if done >= total || (done - lastLogged >= logEvery && Date().timeIntervalSince(lastLog) >= Progress.logInterval) {
+            lastLog = Date(); lastLogged = done
             logger.info("\(label) \(done)/\(total) \(status())")
         }
     }

@@ -15,7 +15,11 @@ public struct DataConfig: Equatable {
     public var sftSize: Int
     public var evalSize: Int
     public var isJudgePairs: Bool { if case .judgePairs = task { return true } else { return false } }
+    /// Problems in the validation split (SFT's plateau rule and validation loss, the promotion gate's dev
+    /// split); with `task: file` the last ones of the training file. 0 is allowed when nothing uses it, and
+    /// is the default then for a file (`RunConfig` settles it once the schedule is read).
     public var validationSize: Int
+    var validationGiven: Bool
     /// How questions are shown.
     public var template: PromptTemplate
     /// Thought Preference Optimization: questions are wrapped in the thought prompt (`ThoughtPrompt`); answers
@@ -49,7 +53,8 @@ public struct DataConfig: Equatable {
         trainSize = try r.int("train_size", default: 20000, min: 1)
         sftSize = try r.int("sft_size", default: trainSize, min: 1, max: trainSize)
         evalSize = try r.int("eval_size", default: 500, min: 1)
-        validationSize = try r.int("validation_size", default: 200, min: 1)
+        validationGiven = r.has("validation_size")
+        validationSize = try r.int("validation_size", default: 200, min: 0)
         template = try r.choice("template", default: .qa)
         thought = try r.bool("thought", default: false)
         instruction = try r.string("instruction", default: DataConfig.defaultInstruction)!

@@ -150,6 +150,16 @@ public struct RunConfig {
             if control?.enabled == true { throw c.error("enabled", "the control arm is SFT on worked solutions; data.task judge_pairs has none") }
         }
         if control?.enabled == false { control = nil }
+        // The validation split serves SFT (plateau rule, validation loss) and the promotion gate only.
+        let sfts = initial.contains { if case .sft = $0 { return true } else { return false } }
+        if sfts || promotion != nil {
+            if data.validationSize == 0 {
+                throw ConfigError(file: file, line: nil, key: "data.validation_size",
+                                  message: "0 leaves no validation split, which \(sfts ? "the sft phase (plateau rule, validation loss)" : "the promotion gate (its dev split)") needs")
+            }
+        } else if !data.validationGiven, case .file = data.task {
+            data.validationSize = 0
+        }
         if evaluation.winRatePrompts != nil && evaluation.winRateJudge == nil, case .shape = model {
             throw ConfigError(file: file, line: nil, key: "evaluation.win_rate_judge", message: "a model trained from scratch has no starting model to judge with; give win_rate_judge")
         }

@@ -35,7 +35,9 @@ struct JudgePhase: Phase {
         }
         try at.folder.write(out, as: .judgments)
         let scored = out.compactMap(\.score)
-        try ctx.metrics(at.folder).append(["phase": "judge", "judgments": out.count, "unparsed": out.filter { !$0.parsed }.count,
-                                           "fraction_correct": scored.isEmpty ? 0 : scored.reduce(0, +) / Double(scored.count)])
+        // Self-consistency votes score nothing: no fraction correct then.
+        var line: [String: Any] = ["phase": "judge", "judgments": out.count, "unparsed": out.filter { !$0.parsed }.count]
+        if !scored.isEmpty { line["fraction_correct"] = scored.reduce(0, +) / Double(scored.count) }
+        try ctx.metrics(at.folder).append(line)
     }
 }
