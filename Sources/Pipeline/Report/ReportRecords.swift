@@ -24,7 +24,7 @@ struct ReportedRun {
         config = Self.text(dir.appendingPathComponent(RunState.configFileName))
         commands = state?.commands ?? []
         // The status line names the folder as it was given (relative paths stay relative).
-        status = (try? RunStatus(dir: dir).text().split(separator: "\n").first.map(String.init))?
+        status = (try? RunStatus(dir: dir).text(figures: false).split(separator: "\n").first.map(String.init))?
             .replacingOccurrences(of: dir.path + ":", with: dir.relativePath + ":")
         rows = try SeedSweep.read(seed: 0, dir: dir).rows
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasPrefix("round-") }.sorted()

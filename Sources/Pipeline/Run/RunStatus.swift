@@ -41,8 +41,9 @@ public struct RunStatus {
         rounds = ((config?["schedule"] as? [String: Any])?["rounds"] as? [String: Any])?["count"] as? Int
     }
 
-    /// The report, as lines of text, at time `now` (seconds since 1970).
-    public func text(now: Double = Date().timeIntervalSince1970) throws -> String {
+    /// The report, as lines of text, at time `now` (seconds since 1970); without `figures`, the condition and
+    /// place only (no evaluation or metrics file is read).
+    public func text(now: Double = Date().timeIntervalSince1970, figures: Bool = true) throws -> String {
         var lines: [String] = []
         let place = [state.round.map { r in r == 0 ? "initial phases" : "round \(r)\(rounds.map { " of \($0)" } ?? "")" }, state.phase.map { "unit \($0)" }]
             .compactMap { $0 }.joined(separator: ", ")
@@ -62,7 +63,7 @@ public struct RunStatus {
             if !place.isEmpty { lines.append("  it was at \(place)\(progress.map { " (last progress \(Self.duration(now - $0.updated)) ago)" } ?? "")") }
             lines.append("  --resume continues from the last completed unit\(state.done.last.map { " (\($0))" } ?? "")")
         }
-        lines += try figureLines()
+        if figures { lines += try figureLines() }
         return lines.joined(separator: "\n")
     }
 
