@@ -59,6 +59,10 @@ import TestSupport
              "key 'schedule.rounds.phases.0.generate.temperature': must be in 0...10"),
             (ConfigLayerTests.base + "\n      - train:\n          loss: dpo\n          beta: 0", "key 'schedule.rounds.phases.1.train.beta': must be at least 1e-06"),
             (ConfigLayerTests.base + "\n      - pairs:\n          kind: correct_vs_incorrect\n          tau: 0.5", "key 'schedule.rounds.phases.1.pairs.tau': unknown key"),
+            (ConfigLayerTests.base + "\n      - train:\n          loss: dpo\n          match_tokens: runs/a",
+             "key 'schedule.rounds.phases.1.train.match_tokens': matches training tokens for rejection-sampling SFT only (loss: sft)"),
+            (ConfigLayerTests.base + "\n      - train:\n          loss: sft\n          epochs: 2\n          match_tokens: runs/a",
+             "key 'schedule.rounds.phases.1.train.match_tokens': sets the steps from the tokens; leave out epochs"),
         ]
         for (text, needle) in cases {
             do { _ = try RunConfig.load(try write(text)); Issue.record("accepted: \(needle)") } catch {

@@ -100,7 +100,7 @@ import TestSupport
 
         // Round 2's samples against the starting model's own, for the same questions, seed and round.
         var task = ArithmeticTask()
-        task.maxOperands = 3; task.maxValue = 20
+        task.maxOperands = 3; task.maxValue = 10
         let questions = task.problems(12..<24, split: .train)
         let startTexts = try DistillRecipeTests.samplesAlone(try DistillRecipeTests.teacherModel(), questions, name: "promotion",
                                                              temperature: 0.8, maxNewTokens: 40, round: 2)
@@ -131,10 +131,31 @@ import TestSupport
 
     /// `--seeds 2` on the RFT config: one complete run per seed in `seed-S`, each round's SFT examples exactly
     /// the distinct correct samples, and a table whose figures are those of each folder's evaluation records.
+    /// RFT's `train.match_tokens`: each seed's round trains on the tokens of the IRPO run of the same seed
+    /// in that round, exceeding them by less than one example; without that run, an error naming the key
+    /// and the file.
     @Test func seedsRunOneFolderEachAndATableAcrossThem() throws {
+        let irpo = RecipeTests.freshDirectory("irpo-seeds")
+        let i = try autodidact(try Self.args("irpo-smollm2", irpo, rounds: 1) + ["--seeds", "2", "run.seed=5"])
+        #expect(i.status == 0, "\(i.stderr)")
         let out = RecipeTests.freshDirectory("rft-seeds")
-        let r = try autodidact(try Self.args("rft-smollm2", out, rounds: 1) + ["--seeds", "2", "run.seed=5"])
+        let match = ["schedule.rounds.phases.2.train.match_tokens=\(irpo.path)/seed-{seed}"]
+        let missing = try autodidact(try Self.args("rft-smollm2", out, rounds: 1) + ["schedule.rounds.phases.2.train.match_tokens=\(irpo.path)/seed-9"])
+        #expect(missing.status != 0 && missing.stderr.contains("train.match_tokens: \(irpo.path)/seed-9/state.json does not exist"), "\(missing.stderr)")
+        try FileManager.default.removeItem(at: out)
+        let r = try autodidact(try Self.args("rft-smollm2", out, rounds: 1) + match + ["--seeds", "2", "run.seed=5"])
         #expect(r.status == 0, "\(r.stderr)")
+        for seed in [5, 6] {
+            func roundTokens(_ dir: URL) throws -> Double {
+                let state = try Self.read(RunState.self, dir.appendingPathComponent("seed-\(seed)/state.json"))
+                return state.trainingTokens.filter { $0.key.hasPrefix("round-1-") }.values.reduce(0, +)
+            }
+            let budget = try roundTokens(irpo), trained = try roundTokens(out)
+            // A qa-format example here is a question of about 30 tokens and an answer of at most 40 (and end).
+            #expect(budget > 500 && trained >= budget && trained < budget + 100, "seed \(seed): RFT \(trained) tokens, IRPO \(budget)")
+            let metrics = try String(contentsOf: out.appendingPathComponent("seed-\(seed)/round-01/metrics.jsonl"), encoding: .utf8)
+            #expect(metrics.contains("\"matched_tokens\":\(Int(budget))"), "\(metrics)")
+        }
         let table = try String(contentsOf: out.appendingPathComponent("seeds.md"), encoding: .utf8)
         var texts: [[String]] = []
         for seed in [5, 6] {
@@ -146,7 +167,7 @@ import TestSupport
             let gens = try RecipeTests.records(GenerationRecord.self, round, "generations.jsonl")
             texts.append(gens.map(\.text))
             var task = ArithmeticTask()
-            task.maxOperands = 3; task.maxValue = 20
+            task.maxOperands = 3; task.maxValue = 10
             let problems = Dictionary(uniqueKeysWithValues: task.problems(0..<12, split: .train).map { ($0.id, $0) })
             let correct = Set(gens.filter { VerifiableJudge.isCorrect($0.text, reference: problems[$0.promptId]!.answer) }.map { $0.promptId + "\u{0}" + $0.text })
             let metrics = try String(contentsOf: round.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
@@ -167,7 +188,7 @@ import TestSupport
         }
         #expect(texts[0] != texts[1], "the seeds should sample differently")
         // Run again with --resume: every seed has finished, and the table is the same.
-        let again = try autodidact(try Self.args("rft-smollm2", out, rounds: 1) + ["--seeds", "2", "run.seed=5", "--resume"])
+        let again = try autodidact(try Self.args("rft-smollm2", out, rounds: 1) + match + ["--seeds", "2", "run.seed=5", "--resume"])
         #expect(again.status == 0, "\(again.stderr)")
         #expect(try String(contentsOf: out.appendingPathComponent("seeds.md"), encoding: .utf8) == table)
     }

@@ -175,6 +175,9 @@ public struct TrainConfig {
     public var learningRate: Float, warmup: Int
     public var schedule: LearningRateSchedule.Kind, batchSize: Int, epochs: Int, checkpointEvery: Int
     public var maxGradNorm: Float, microBatchTokens: Int
+    /// Rejection-sampling SFT only: the run folder whose rounds' training tokens each round matches
+    /// (`{seed}` is replaced by the run's seed), instead of `epochs`.
+    public var matchTokens: String?
     /// `lora: {rank, alpha, targets}` and `zero: 1`.
     public var scope: TrainingScope
     public var nonFinite: NonFinitePolicy
@@ -188,6 +191,12 @@ public struct TrainConfig {
         schedule = try r.choice("schedule", default: .cosine)
         batchSize = try r.int("batch_size", default: 16, min: 1)
         epochs = try r.int("epochs", default: 1, min: 1)
+        matchTokens = try r.string("match_tokens")
+        if matchTokens != nil {
+            if objective != .sft { throw r.error("match_tokens", "matches training tokens for rejection-sampling SFT only (loss: sft)") }
+            if r.has("epochs") { throw r.error("match_tokens", "sets the steps from the tokens; leave out epochs") }
+            if matchTokens!.isEmpty { throw r.error("match_tokens", "expected a run folder such as runs/irpo-smollm2/seed-{seed}") }
+        }
         checkpointEvery = try r.int("checkpoint_every", default: 50, min: 1)
         maxGradNorm = Float(try r.double("max_grad_norm", default: 1, min: 0))
         microBatchTokens = try r.int("micro_batch_tokens", default: 4096, min: 16)
@@ -200,8 +209,12 @@ public struct TrainConfig {
     /// them (warmup capped below the total, decaying to zero).
     func epochSchedule(items: Int) -> (perEpoch: Int, total: Int, schedule: LearningRateSchedule) {
         let perEpoch = (items + batchSize - 1) / batchSize, total = perEpoch * epochs
-        return (perEpoch, total, LearningRateSchedule(kind: schedule, peak: learningRate, warmupSteps: min(warmup, max(total - 1, 0)),
-                                                      totalSteps: total, minRatio: 0))
+        return (perEpoch, total, rateSchedule(steps: total))
+    }
+
+    /// The learning rate over `steps` steps: warmup capped below the total, decaying to zero.
+    func rateSchedule(steps: Int) -> LearningRateSchedule {
+        LearningRateSchedule(kind: schedule, peak: learningRate, warmupSteps: min(warmup, max(steps - 1, 0)), totalSteps: steps, minRatio: 0)
     }
 }
 

@@ -27,14 +27,25 @@ struct RejectionSamplingSFTPhase: Phase {
             if prompt.count > room { prompt = Array(prompt.suffix(room)) }
             examples.append(supervisedExample(prompt: prompt, completion: completion))
         }
+        let matched = try c.matchTokens.map { try ctx.matchedTrainingTokens($0, round: at.round) }
         let resuming = ctx.state.checkpoint?.phase == at.key  // its metrics (this line included) were kept at the checkpoint
         if !resuming {
-            try ctx.metrics(at.folder).append(["phase": "sft_examples", "outputs": gens.count, "passed": passed.count, "examples": examples.count,
-                                               "questions_with_examples": questionsKept.count])
+            var line: [String: Any] = ["phase": "sft_examples", "outputs": gens.count, "passed": passed.count, "examples": examples.count,
+                                       "questions_with_examples": questionsKept.count]
+            if let matched { line["matched_tokens"] = Int(matched.tokens) }
+            try ctx.metrics(at.folder).append(line)
         }
         ctx.logger.info("\(at.key): \(examples.count) distinct passing outputs of \(gens.count) (\(questionsKept.count) questions) for SFT")
         guard !examples.isEmpty else { return try ctx.keepModel(at, because: "no output passed the judge") }
-        let batches = EpochBatches(examples, config: c, stream: RandomStream(key: ctx.config.seed, UInt64(at.round), StreamTag.exampleShuffle.rawValue))
+        let stream = RandomStream(key: ctx.config.seed, UInt64(at.round), StreamTag.exampleShuffle.rawValue)
+        let batches: EpochBatches<(ids: [Int32], targets: [Int32])>
+        if let matched {
+            guard matched.tokens > 0 else { return try ctx.keepModel(at, because: "\(matched.source) trained on no tokens in round \(at.round)") }
+            batches = EpochBatches(examples, config: c, stream: stream, tokenBudget: matched.tokens) { $0.ids.count }
+            ctx.logger.info("\(at.key): \(batches.total) steps over \(batches.taken!) examples, to match the \(Int(matched.tokens)) training tokens of \(matched.source) in round \(at.round)")
+        } else {
+            batches = EpochBatches(examples, config: c, stream: stream)
+        }
         let (total, schedule) = (batches.total, batches.schedule)
         func batch(_ step: Int, _ lr: Float) -> TrainBatch {
             let part = batches[step]
@@ -46,5 +57,23 @@ struct RejectionSamplingSFTPhase: Phase {
         plan.nonFinite = c.nonFinite
         try ctx.supervised(plan, adamW: AdamWSettings(learningRate: c.learningRate), maxGradNorm: c.maxGradNorm, schedule: schedule,
                            scope: c.scope, microBatchTokens: c.microBatchTokens, batch: batch)
+    }
+}
+
+extension RunContext {
+    /// `train.match_tokens`: the training tokens that run (its folder, `{seed}` replaced by this run's seed)
+    /// trained on in round `round`, from its `state.json`, and the folder's path for messages.
+    func matchedTrainingTokens(_ pattern: String, round: Int) throws -> (tokens: Double, source: String) {
+        let folder = pattern.replacingOccurrences(of: "{seed}", with: String(config.seed))
+        let file = URL(fileURLWithPath: folder).appendingPathComponent(RunState.fileName)
+        guard let other = try RunState.load(file) else {
+            throw PipelineError("train.match_tokens: \(file.path) does not exist; run the config whose tokens this one matches first")
+        }
+        let prefix = "round-\(round)-"
+        let done = other.trainingTokens.filter { $0.key.hasPrefix(prefix) && other.done.contains($0.key) }
+        guard !done.isEmpty else {
+            throw PipelineError("train.match_tokens: \(file.path) has no finished training phase in round \(round); run or resume that run first")
+        }
+        return (done.values.reduce(0, +), folder)
     }
 }

@@ -33,20 +33,43 @@ struct PreferenceTrainPhase: Phase {
     }
 }
 
-/// A train phase's items shuffled by the round's stream, then cut into batches of `batch_size`, epoch after
-/// epoch: `batches[step]` is step `step`'s (from 1), with the phase's step count and learning rate.
+/// A train phase's items shuffled by the round's stream, then cut into batches of `batch_size`: epoch after
+/// epoch (each epoch ends with its own, maybe shorter, batch), or, with a token budget, as one sequence that
+/// goes round the shuffled items until their tokens reach the budget. `batches[step]` is step `step`'s
+/// (from 1), with the phase's step count and learning rate.
 struct EpochBatches<Item> {
     let items: [Item]
     let size: Int, perEpoch: Int, total: Int
+    /// With a budget: how many items the sequence takes (the items, round and round).
+    let taken: Int?
     let schedule: LearningRateSchedule
     init(_ items: [Item], config c: TrainConfig, stream: RandomStream) {
         var rng = stream, shuffled = items
         rng.shuffle(&shuffled)
         self.items = shuffled
         size = c.batchSize
+        taken = nil
         (perEpoch, total, schedule) = c.epochSchedule(items: items.count)
     }
+    /// The first items of the sequence whose tokens reach `tokenBudget` (at least one item): the tokens
+    /// trained on exceed the budget by less than the last item's.
+    init(_ items: [Item], config c: TrainConfig, stream: RandomStream, tokenBudget: Double, tokens: (Item) -> Int) {
+        precondition(!items.isEmpty)
+        var rng = stream, shuffled = items
+        rng.shuffle(&shuffled)
+        self.items = shuffled
+        size = c.batchSize
+        var n = 0, sum = 0.0
+        repeat { sum += Double(tokens(shuffled[n % shuffled.count])); n += 1 } while sum < tokenBudget
+        taken = n
+        perEpoch = (shuffled.count + size - 1) / size
+        total = (n + size - 1) / size
+        schedule = c.rateSchedule(steps: total)
+    }
     subscript(step: Int) -> [Item] {
+        if let taken {
+            return ((step - 1) * size..<min(taken, step * size)).map { items[$0 % items.count] }
+        }
         let s = (step - 1) % perEpoch
         return Array(items[(s * size)..<min(items.count, (s + 1) * size)])
     }
