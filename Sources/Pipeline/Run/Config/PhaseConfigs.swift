@@ -192,10 +192,10 @@ public struct TrainConfig {
         batchSize = try r.int("batch_size", default: 16, min: 1)
         epochs = try r.int("epochs", default: 1, min: 1)
         matchTokens = try r.string("match_tokens")
-        if matchTokens != nil {
+        if let folder = matchTokens {
             if objective != .sft { throw r.error("match_tokens", "matches training tokens for rejection-sampling SFT only (loss: sft)") }
             if r.has("epochs") { throw r.error("match_tokens", "sets the steps from the tokens; leave out epochs") }
-            if matchTokens!.isEmpty { throw r.error("match_tokens", "expected a run folder such as runs/irpo-smollm2/seed-{seed}") }
+            if folder.isEmpty { throw r.error("match_tokens", "expected a run folder such as runs/irpo-smollm2/seed-{seed}") }
         }
         checkpointEvery = try r.int("checkpoint_every", default: 50, min: 1)
         maxGradNorm = Float(try r.double("max_grad_norm", default: 1, min: 0))

@@ -39,39 +39,47 @@ struct PreferenceTrainPhase: Phase {
 /// (from 1), with the phase's step count and learning rate.
 struct EpochBatches<Item> {
     let items: [Item]
-    let size: Int, perEpoch: Int, total: Int
-    /// With a budget: how many items the sequence takes (the items, round and round).
-    let taken: Int?
+    let size: Int, total: Int
     let schedule: LearningRateSchedule
+    /// How the steps take the shuffled items: each epoch cut on its own, or one sequence of `taken` items
+    /// going round them.
+    private enum Layout { case epochs(perEpoch: Int), sequence(taken: Int) }
+    private let layout: Layout
+
     init(_ items: [Item], config c: TrainConfig, stream: RandomStream) {
-        var rng = stream, shuffled = items
-        rng.shuffle(&shuffled)
-        self.items = shuffled
+        self.items = Self.shuffled(items, stream)
         size = c.batchSize
-        taken = nil
+        let perEpoch: Int
         (perEpoch, total, schedule) = c.epochSchedule(items: items.count)
+        layout = .epochs(perEpoch: perEpoch)
     }
     /// The first items of the sequence whose tokens reach `tokenBudget` (at least one item): the tokens
     /// trained on exceed the budget by less than the last item's.
     init(_ items: [Item], config c: TrainConfig, stream: RandomStream, tokenBudget: Double, tokens: (Item) -> Int) {
         precondition(!items.isEmpty)
-        var rng = stream, shuffled = items
-        rng.shuffle(&shuffled)
-        self.items = shuffled
+        self.items = Self.shuffled(items, stream)
         size = c.batchSize
         var n = 0, sum = 0.0
-        repeat { sum += Double(tokens(shuffled[n % shuffled.count])); n += 1 } while sum < tokenBudget
-        taken = n
-        perEpoch = (shuffled.count + size - 1) / size
+        repeat { sum += Double(tokens(self.items[n % self.items.count])); n += 1 } while sum < tokenBudget
         total = (n + size - 1) / size
         schedule = c.rateSchedule(steps: total)
+        layout = .sequence(taken: n)
     }
+    private static func shuffled(_ items: [Item], _ stream: RandomStream) -> [Item] {
+        var rng = stream, shuffled = items
+        rng.shuffle(&shuffled)
+        return shuffled
+    }
+    /// With a token budget, the items the sequence takes.
+    var taken: Int? { if case .sequence(let n) = layout { n } else { nil } }
     subscript(step: Int) -> [Item] {
-        if let taken {
+        switch layout {
+        case .sequence(let taken):
             return ((step - 1) * size..<min(taken, step * size)).map { items[$0 % items.count] }
+        case .epochs(let perEpoch):
+            let s = (step - 1) % perEpoch
+            return Array(items[(s * size)..<min(items.count, (s + 1) * size)])
         }
-        let s = (step - 1) % perEpoch
-        return Array(items[(s * size)..<min(items.count, (s + 1) * size)])
     }
 }
 
