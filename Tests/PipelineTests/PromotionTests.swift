@@ -187,6 +187,22 @@ import TestSupport
             }
         }
         #expect(texts[0] != texts[1], "the seeds should sample differently")
+        // `compare`: per seed, the two final models on the same problems, recomputed from the records.
+        let compared = try autodidact(["compare", irpo.path, out.path])
+        #expect(compared.status == 0, "\(compared.stderr)")
+        #expect(compared.stdout.contains("A = irpo-seeds: final model") && compared.stdout.contains("B = rft-seeds: final model"), "\(compared.stdout)")
+        for seed in [5, 6] {
+            func finalCorrect(_ dir: URL) throws -> (String, [Bool]) {
+                let round = dir.appendingPathComponent("seed-\(seed)/round-01")
+                let promoted = try Self.read(Decision.self, round.appendingPathComponent("promotion.json")).promoted
+                let folder = promoted ? round : dir.appendingPathComponent("seed-\(seed)/initial")
+                return (promoted ? "round 1" : "start", try Self.read(Evaluation.self, folder.appendingPathComponent("evaluation.json")).correct)
+            }
+            let (la, a) = try finalCorrect(irpo), (lb, b) = try finalCorrect(out)
+            let onlyA = zip(a, b).filter { $0 && !$1 }.count, onlyB = zip(a, b).filter { !$0 && $1 }.count
+            let row = String(format: " | %d / %d | %.2g |", onlyA, onlyB, Self.mcnemar(onlyA, onlyB))
+            #expect(compared.stdout.contains("| \(seed) | \(la): ") && compared.stdout.contains(row), "seed \(seed), \(lb): \(row) not in\n\(compared.stdout)")
+        }
         // Run again with --resume: every seed has finished, and the table is the same.
         let again = try autodidact(try Self.args("rft-smollm2", out, rounds: 1) + match + ["--seeds", "2", "run.seed=5", "--resume"])
         #expect(again.status == 0, "\(again.stderr)")

@@ -136,7 +136,11 @@ public struct SeedSweep {
     public static func compare(_ a: URL, _ b: URL) throws -> String {
         let left = try runFolders(a), right = try runFolders(b)
         let pct = { (x: Double) in String(format: "%.1f%%", 100 * x) }
-        var lines = ["| seed | \(a.lastPathComponent): final model, accuracy (95% CI) | \(b.lastPathComponent): final model, accuracy (95% CI) | only A right / only B right | McNemar p |",
+        // A seed's folder is named with its parent's name too ("irpo-smollm2/seed-0"), so that two seeds' folders read apart.
+        func name(_ u: URL) -> String {
+            u.lastPathComponent.hasPrefix("seed-") ? u.deletingLastPathComponent().lastPathComponent + "/" + u.lastPathComponent : u.lastPathComponent
+        }
+        var lines = ["| seed | A = \(name(a)): final model, accuracy (95% CI) | B = \(name(b)): final model, accuracy (95% CI) | only A right / only B right | McNemar p |",
                      "|---|---|---|---|---|"]
         var compared = 0
         for l in left {
