@@ -102,6 +102,21 @@ import TestSupport
         #expect(gate.status != 0 && gate.stderr.contains("the promotion gate (its dev split) needs"), "\(gate.stderr)")
     }
 
+    /// `data.thought_tokens` forces the thought template's response marker: it needs that template, and
+    /// every pass that writes answers must leave room for a response after the thoughts.
+    @Test func thoughtTokensNeedTheThoughtTemplateAndRoomForAResponse() throws {
+        let path = try write(ConfigLayerTests.base, "thought.yaml")
+        let ok = try autodidact(["validate", path, "data.thought=true", "data.thought_tokens=32"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        let plain = try autodidact(["validate", path, "data.thought_tokens=32"])
+        #expect(plain.status != 0 && plain.stderr.contains("thought_tokens") && plain.stderr.contains("set thought: true"), "\(plain.stderr)")
+        let generate = try autodidact(["validate", path, "data.thought=true", "data.thought_tokens=64", "evaluation.max_new_tokens=128"])
+        #expect(generate.status != 0 && generate.stderr.contains("data.thought_tokens")
+                && generate.stderr.contains("generate.max_new_tokens is 64"), "\(generate.stderr)")
+        let evaluation = try autodidact(["validate", path, "data.thought=true", "data.thought_tokens=32", "evaluation.max_new_tokens=20"])
+        #expect(evaluation.status != 0 && evaluation.stderr.contains("evaluation.max_new_tokens is 20"), "\(evaluation.stderr)")
+    }
+
     /// The command line refuses what the config refuses, with the same ranges.
     @Test func theCommandLineChecksLossesAndSamplingAsTheConfigDoes() throws {
         let model = try pretrainedMicroModel(in: ConfigLayerTests.dir)

@@ -90,4 +90,53 @@ import TestSupport
         #expect(FileManager.default.fileExists(atPath: round.appendingPathComponent("model/model.safetensors").path))
         #expect(FileManager.default.fileExists(atPath: round.appendingPathComponent("evaluation.json").path))
     }
+    /// With `data.thought_tokens` every output has a response part, and each is what the model samples
+    /// alone: its thoughts through `autodidact generate` up to the response marker or the token limit (the
+    /// run's seed and round), then, after those thoughts and the marker, its response (one sample per
+    /// output, seed 0 XOR 0x7E5B). The evaluation's greedy answers have a response part too.
+    @Test func forcedResponseMarkerGivesEveryOutputAResponse() throws {
+        let model = try Self.thinkingModel()
+        let rubric = try RecipeTests.rubric("thought-rubric.txt", "Judge: {instruction} => {response}")
+        let out = RecipeTests.freshDirectory("tpo-forced-run")
+        let r = try autodidact(["run", RecipeTests.config("tpo"),
+                                "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=10",
+                                "data.thought_tokens=40", "evaluation.max_new_tokens=60", "schedule.rounds.count=1",
+                                "schedule.rounds.phases.0.generate.questions=16", "schedule.rounds.phases.0.generate.max_new_tokens=90",
+                                "schedule.rounds.phases.0.generate.stop=\n", "schedule.rounds.phases.0.generate.temperature=1.0",
+                                "schedule.rounds.phases.1.judge.rubric=\(rubric.path)",
+                                "schedule.rounds.phases.3.train.lr=0.0001"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let round = out.appendingPathComponent("round-01")
+        let gens = try RecipeTests.records(GenerationRecord.self, round, "generations.jsonl")
+        #expect(gens.count == 16 * 8)
+        #expect(gens.allSatisfy { ThoughtPrompt.split($0.text) != nil }, "an output without a response part")
+        var task = ArithmeticTask()
+        task.maxOperands = 3; task.maxValue = 20
+        let prompts = task.problems(0..<16, split: .train).map { "Q: \(ThoughtPrompt.wrap($0.question))\nA: " }
+        func alone(_ name: String, _ prompts: [String], samples: Int, maxNewTokens: Int, stops: [String], seed: Int) throws -> [String] {
+            let file = RecipeTests.dir.appendingPathComponent("\(name)-prompts.jsonl")
+            try prompts.map { String(decoding: try JSONSerialization.data(withJSONObject: ["prompt": $0]), as: UTF8.self) }
+                .joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+            let direct = RecipeTests.dir.appendingPathComponent("\(name)-direct.jsonl")
+            let g = try autodidact(["generate", "--model", model, "--prompts", file.path, "--output", direct.path, "--samples", "\(samples)",
+                                    "--temperature", "1.0", "--max-new-tokens", "\(maxNewTokens)", "--seed", "\(seed)", "--round", "1",
+                                    "--template", "none", "--truncate-prompts"] + stops.flatMap { ["--stop", $0] })
+            #expect(g.status == 0, "\(g.stderr)")
+            return try RecipeTests.jsonLines(direct).map { $0["text"] as! String }
+        }
+        let thoughts = try alone("thoughts", prompts, samples: 8, maxNewTokens: 40, stops: ["\n", ThoughtPrompt.responseMarker], seed: 0)
+        let prefixes = thoughts.map { $0 + ($0.isEmpty || $0.hasSuffix("\n") ? "" : "\n") + ThoughtPrompt.responseMarker }
+        let responses = try alone("responses", prefixes.indices.map { prompts[$0 / 8] + prefixes[$0] }, samples: 1, maxNewTokens: 50,
+                                  stops: ["\n"], seed: 0x7E5B)
+        #expect(gens.map(\.text) == zip(prefixes, responses).map { $0 + $1 })
+        // Both kinds of first pass occur: thoughts cut at the limit, and thoughts the model ended itself.
+        let cut = thoughts.filter { $0.utf8.count >= 40 }.count
+        #expect(cut > 0 && cut < thoughts.count, "\(cut) of \(thoughts.count) thoughts at the limit")
+        let metrics = try String(contentsOf: round.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        #expect(metrics.contains("\"outputs_without_response\":0"), "\(metrics)")
+        let pairs = try RecipeTests.records(PairRecord.self, round, "pairs.jsonl")
+        #expect(pairs.count > 0)
+        let answers = try RecipeTests.jsonLines(round.appendingPathComponent("evaluation.jsonl")).map { $0["answer"] as! String }
+        #expect(answers.count == 10 && answers.allSatisfy { ThoughtPrompt.split($0) != nil })
+    }
 }

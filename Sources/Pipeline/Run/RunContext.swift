@@ -131,6 +131,8 @@ enum StreamTag: UInt64 {
     case judgePairSlips = 0x1A8E1, bootstrap = 0xB007
     /// The verdict letter drawn for a Self-Taught Evaluator judgment (`ForcedVerdicts`).
     case forcedVerdict = 0xF0CED
+    /// The responses written after a forced response marker (`ThoughtResponses`).
+    case thoughtResponse = 0x7E5B
 
     /// The run's seed combined with this tag, as a sampling seed.
     func seed(_ runSeed: UInt64) -> UInt64 { runSeed ^ rawValue }

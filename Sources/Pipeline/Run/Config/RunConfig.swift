@@ -74,7 +74,8 @@ public struct RunConfig {
         tokenizer = try tok.choice("kind", default: .auto)
         if case .shape = model, tokenizer == .model { throw tok.error("kind", "a model trained from scratch has no tokenizer of its own (use bytes)") }
         try tok.finish()
-        data = try DataConfig(try root.child("data"))
+        let dataSection = try root.child("data")
+        data = try DataConfig(dataSection)
         evaluation = try EvaluationConfig(try root.child("evaluation"))
 
         let schedule = try root.child("schedule")
@@ -138,6 +139,17 @@ public struct RunConfig {
         let forces = rounds.flatMap { $0 }.contains { if case .generate(let g) = $0 { return g.forcedVerdict } else { return false } }
         if forces && !data.isJudgePairs {
             throw ConfigError(file: file, line: schedule.line, key: "schedule.rounds.phases", message: "generate.forced_verdict ends outputs with a [[A]]/[[B]] verdict: it needs data.task judge_pairs")
+        }
+        if let t = data.thoughtTokens {
+            // The response is written in what the thoughts leave of each pass's max_new_tokens.
+            let winRate = evaluation.winRatePrompts == nil ? [] : [("evaluation.win_rate_max_new_tokens", evaluation.winRateMaxNewTokens)]
+            let limits = [("evaluation.max_new_tokens", evaluation.maxNewTokens)] + winRate + rounds.flatMap { $0 }.compactMap {
+                if case .generate(let g) = $0 { return ("generate.max_new_tokens", g.sampling.maxNewTokens) } else { return nil }
+            }
+            if let (key, n) = limits.first(where: { $0.1 <= t }) {
+                throw ConfigError(file: file, line: dataSection.line, key: "data.thought_tokens",
+                                  message: "the thoughts' \(t) tokens must leave room for a response: \(key) is \(n)")
+            }
         }
         if data.isJudgePairs, synthesizes.contains(where: { !modifies($0) }) {
             throw ConfigError(file: file, line: schedule.line, key: "schedule.rounds.phases", message: "with data.task judge_pairs, synthesize takes modified_instructions only")
