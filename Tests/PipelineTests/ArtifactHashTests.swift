@@ -94,7 +94,7 @@ import TestSupport
                              "schedule.rounds.phases.1.generate.source=synthesized_or_task"]
                 + generate(1) + train(4)
         case "tpo":
-            return common + ["schedule.rounds.phases.0.generate.samples=4", "schedule.rounds.phases.0.generate.temperature=1.0"]
+            return common + ["data.thought_tokens=4", "schedule.rounds.phases.0.generate.samples=4", "schedule.rounds.phases.0.generate.temperature=1.0"]
                 + generate(0) + ["schedule.rounds.phases.0.generate.max_new_tokens=40"] + judge(1) + train(3)
         default:
             throw NSError(domain: "ArtifactHashTests", code: 1, userInfo: [NSLocalizedDescriptionKey: "no tiny variant of \(name)"])

@@ -108,6 +108,8 @@ import TestSupport
         let path = try write(ConfigLayerTests.base, "thought.yaml")
         let ok = try autodidact(["validate", path, "data.thought=true", "data.thought_tokens=32"])
         #expect(ok.status == 0, "\(ok.stderr)")
+        let off = try autodidact(["validate", path, "data.thought_tokens=0"])
+        #expect(off.status == 0, "\(off.stderr)")
         let plain = try autodidact(["validate", path, "data.thought_tokens=32"])
         #expect(plain.status != 0 && plain.stderr.contains("thought_tokens") && plain.stderr.contains("set thought: true"), "\(plain.stderr)")
         let generate = try autodidact(["validate", path, "data.thought=true", "data.thought_tokens=64", "evaluation.max_new_tokens=128"])

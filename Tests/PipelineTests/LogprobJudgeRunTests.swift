@@ -160,7 +160,7 @@ import TestSupport
 
     /// The Self-Taught Evaluator with forced verdicts, on a model that never writes one: every output ends
     /// in [[A]] or [[B]] after what it wrote, every judgment parses, and pairs are built; without forcing,
-    /// no output has a verdict.
+    /// no output has a verdict. The evaluation reads its verdicts from probabilities.
     @Test func forcedVerdictsGiveEveryJudgmentOfTheSelfTaughtEvaluatorAVerdict() throws {
         let model = try pretrainedMicroModel(in: LogprobJudgeRunTests.dir)
         func args(_ out: URL, forced: Bool) -> [String] {
@@ -182,6 +182,29 @@ import TestSupport
         let judgments = try RecipeTests.records(JudgmentRecord.self, round, "judgments.jsonl")
         #expect(judgments.count == 32 && judgments.allSatisfy(\.parsed))
         #expect(try RecipeTests.records(PairRecord.self, round, "pairs.jsonl").count > 0)
+        // The evaluation's verdicts are read from the trained model's probabilities: P(A) of each question
+        // is the softmax of the `logprobs` command's last-token log-probs of its prompt ("qa": the question
+        // and a newline) followed by "[[A" and by "[[B"; the verdict is the likelier letter. The prompts are
+        // longer than the model's 128 positions: both sequences keep their last 128 (byte) tokens.
+        let answers = try RecipeTests.jsonLines(round.appendingPathComponent("evaluation.jsonl"))
+        let inputs = answers.flatMap { a in
+            ["A", "B"].map { "{\"ids\": \(Array((a["question"] as! String + "\n[[" + $0).utf8).suffix(128).map(Int.init))}" }
+        }
+        let input = try writeFile(inputs.joined(separator: "\n") + "\n", in: LogprobJudgeRunTests.dir, "ste-evaluation-sequences.jsonl")
+        let lp = try autodidact(["logprobs", "--model", round.appendingPathComponent("model").path, "--input", input])
+        #expect(lp.status == 0, "\(lp.stderr)")
+        let last = lp.stdout.split(separator: "\n").map { line -> Double in
+            let o = try! JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            return (o["token_logprobs"] as! [Double]).last!
+        }
+        #expect(answers.count == 8 && last.count == 16)
+        for (k, a) in answers.enumerated() {
+            let pA = 1 / (1 + exp(last[2 * k + 1] - last[2 * k]))
+            #expect(abs((a["p_a"] as! Double) - pA) < 1e-5)
+            #expect(a["correct"] as! Bool == ((pA >= 0.5 ? "A" : "B") == a["gold"] as! String))
+        }
+        let evaluation = try JSONDecoder().decode(EvaluationResult.self, from: Data(contentsOf: round.appendingPathComponent("evaluation.json")))
+        #expect(evaluation.correct == answers.map { $0["correct"] as! Bool })
         let plain = RecipeTests.freshDirectory("ste-unforced")
         let u = try autodidact(args(plain, forced: false))
         #expect(u.status == 0, "\(u.stderr)")

@@ -25,16 +25,17 @@ import TestSupport
         }
     }
 
-    /// One TPO round: the judge is shown only each output's response part (outputs without one are not
-    /// judged), and each pair is its prompt's highest against its lowest z(score) - rho z(length),
-    /// recomputed here, or, in at most 10% of the pairs, the best output against an unparseable one.
+    /// One TPO round as the model writes it (`data.thought_tokens=0`): the judge is shown only each output's
+    /// response part (outputs without one are not judged), and each pair is its prompt's highest against its
+    /// lowest z(score) - rho z(length), recomputed here, or, in at most 10% of the pairs, the best output
+    /// against an unparseable one.
     @Test func judgesSeeOnlyResponsesAndPairsFollowLengthControlledScores() throws {
         let model = try Self.thinkingModel()
         let rubric = try RecipeTests.rubric("thought-rubric.txt", "Judge: {instruction} => {response}")
         let out = RecipeTests.freshDirectory("tpo-run")
         let r = try autodidact(["run", RecipeTests.config("tpo"),
                                 "model.path=\(model)", "run.output_dir=\(out.path)", "data.template=qa", "data.eval_size=10",
-                                "evaluation.max_new_tokens=60", "schedule.rounds.count=1",
+                                "data.thought_tokens=0", "evaluation.max_new_tokens=60", "schedule.rounds.count=1",
                                 "schedule.rounds.phases.0.generate.questions=16", "schedule.rounds.phases.0.generate.max_new_tokens=90",
                                 "schedule.rounds.phases.0.generate.stop=\n", "schedule.rounds.phases.0.generate.temperature=1.0",
                                 "schedule.rounds.phases.1.judge.rubric=\(rubric.path)", "schedule.rounds.phases.1.judge.max_new_tokens=12",

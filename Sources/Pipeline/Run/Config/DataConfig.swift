@@ -27,7 +27,8 @@ public struct DataConfig: Equatable {
     public var thought: Bool
     /// With the thought template: every output gets a response part. The model writes its thoughts up to
     /// the response marker or this many tokens, the marker is then appended and it writes its response
-    /// (`ThoughtResponses`), in the generate phases and the evaluation alike. Nil: outputs are as written.
+    /// (`ThoughtResponses`), in the generate phases and the evaluation alike. Nil (0 in the config): outputs
+    /// are as written.
     public var thoughtTokens: Int?
     /// In the chat format, the line after each question that has a reference answer (what to write and how
     /// to end it). The "qa" format shows the question alone.
@@ -61,7 +62,8 @@ public struct DataConfig: Equatable {
         validationSize = try r.int("validation_size", default: 200, min: 0)
         template = try r.choice("template", default: .qa)
         thought = try r.bool("thought", default: false)
-        thoughtTokens = r.has("thought_tokens") ? try r.int("thought_tokens", default: 0, min: 1, max: SamplingParameters.maximumNewTokens) : nil
+        let tokens = try r.int("thought_tokens", default: 0, min: 0, max: SamplingParameters.maximumNewTokens)
+        thoughtTokens = tokens > 0 ? tokens : nil
         if thoughtTokens != nil && !thought { throw r.error("thought_tokens", "forces the response marker of the thought template: set thought: true") }
         instruction = try r.string("instruction", default: DataConfig.defaultInstruction)!
         if thought && isJudgePairs { throw r.error("thought", "the thought template is for answering questions, not for judge_pairs") }

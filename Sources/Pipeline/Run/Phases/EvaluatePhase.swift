@@ -21,6 +21,14 @@ struct EvaluatePhase: Phase {
         let evaluation = ctx.task.evaluation
         var (result, greedy) = try ctx.answered(evaluation, label: label, saved: SavedChunks(folder: folder, file: .partialEvaluation, key: key))
         var extra: [String: Any] = [:]
+        // Judge pairs: the verdicts read from probabilities (the greedy answers are kept as records).
+        var probabilityA: [Double]?
+        if ctx.config.data.isJudgePairs && ctx.config.evaluation.judgeMode == .logprob {
+            let pA = try ctx.verdictProbabilities(evaluation)
+            result.correct = zip(evaluation, pA).map { p, a in (a >= 0.5 ? "A" : "B") == p.answer }
+            probabilityA = pA
+            extra["verdicts"] = "probabilities"
+        }
         let limit = ctx.config.evaluation.lengthLimit
         if limit > 0 {
             // LIFT: the same questions with a word limit; an answer over the limit counts as wrong.
@@ -48,9 +56,12 @@ struct EvaluatePhase: Phase {
             extra["win_rate_counts"] = ["wins": w.wins, "losses": w.losses, "ties": w.ties, "unparsed": w.unparsed]
             ctx.logger.info("\(label): judged win rate against \(w.against) \(w.text): \(w.wins) wins, \(w.losses) losses, \(w.ties) ties, \(w.unparsed) unparsed")
         }
-        try folder.writeLines(zip(evaluation, greedy).map { p, g in
-            ["id": p.id, "question": p.question, "answer": g.text, "extracted": ctx.task.extractAnswer(g.text) ?? NSNull(), "gold": p.answer,
-             "correct": ctx.task.isCorrect(g.text, p), "tokens": g.tokens.count, "finish_reason": g.finishReason]
+        try folder.writeLines(evaluation.indices.map { k in
+            let (p, g) = (evaluation[k], greedy[k])
+            var line: [String: Any] = ["id": p.id, "question": p.question, "answer": g.text, "extracted": ctx.task.extractAnswer(g.text) ?? NSNull(),
+                                       "gold": p.answer, "correct": result.correct[k], "tokens": g.tokens.count, "finish_reason": g.finishReason]
+            if let pA = probabilityA { line["p_a"] = pA[k]; line["verdict"] = pA[k] >= 0.5 ? "A" : "B" }
+            return line
         }, to: .evaluationAnswers)
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]

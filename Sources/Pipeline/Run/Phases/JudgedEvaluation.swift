@@ -93,6 +93,21 @@ extension RunContext {
         return JudgeAccuracyResult(pairs: report.pairs, correct: report.correct, singleCorrect: report.singleCorrect, ties: report.ties, unparsed: report.unparsed)
     }
 
+    /// With data.task judge_pairs and `evaluation.judge_mode` logprob, the evaluation's verdicts are read
+    /// as the LLM judges read theirs: the policy's probabilities of "[[A" and "[[B" right after each
+    /// question's prompt; the verdict is the more likely letter (A on a tie). P(A) of each question.
+    func verdictProbabilities(_ problems: [Problem]) throws -> [Double] {
+        let letters = ["A", "B"]
+        let trees = try problems.map { p in
+            let prompt = task.promptIds(p)
+            return try ScoringTree(sequences: letters.map { prompt + tokenizer.encode(LogprobPairwiseJudge.prefix + $0, parseSpecial: false) },
+                                   context: policy.config.maxPositions)
+        }
+        let batch = config.evaluation.batchSize
+        let logps = try cluster.score(trees: trees, chunkSize: batch, local: Generator(model: policy, tokenizer: tokenizer, batchSize: batch))
+        return logps.map { VerdictDistribution(candidates: letters, logprobs: $0).probabilities[0] }
+    }
+
     /// Pairwise verdicts in both orders by the policy (or the model at `judgeModel`, borrowed), read from
     /// probabilities or parsed from greedy text as `evaluation.judge_mode` says.
     func pairwise(_ items: [(instruction: String, first: String, second: String)], judgeModel: String?, params: SamplingParameters,
