@@ -60,6 +60,23 @@ struct LogprobJudgeTests {
         #expect(try LogprobPairwiseJudge(tieMargin: 0).judge([("q", "good2", "bad2")], scorer: scorer, service: nil)[0].verdict == .first)
     }
 
+    /// Two identical responses get the same P(A) in both orders, hence exactly one half and a tie even at
+    /// margin 0, whatever P(A) is. Summing P(A) of one order and P(B) of the other (each normalised on its
+    /// own) misses one half by a rounding error for some P(A), which at margin 0 was a win or a loss (a
+    /// real win-rate record: P(A) 0.7651902350393982 in both orders, p_first 0.49999999999999994).
+    @Test func identicalResponsesTieExactlyAtZeroMargin() throws {
+        let values = (1..<1000).map { Double($0) / 1000 } + [0.7651902350393982, 0.8348723037659603]
+        var missedBySum = 0
+        for pA in values {
+            let scorer = ScriptedScorer { _, c in c == "A" ? log(pA) - 3 : log(1 - pA) - 3 }
+            let r = try LogprobPairwiseJudge(tieMargin: 0).judge([("q", "same", "same")], scorer: scorer, service: nil)[0]
+            #expect(r.probabilityFirst == 0.5 && r.verdict == .tie, "P(A) \(pA): p_first \(r.probabilityFirst!)")
+            let d = VerdictDistribution(candidates: ["A", "B"], logprobs: [log(pA) - 3, log(1 - pA) - 3])
+            if (d.probabilities[0] + d.probabilities[1]) / 2 != 0.5 { missedBySum += 1 }
+        }
+        #expect(missedBySum > 0, "the sum of the two orders' probabilities is exactly one half for every value tried")
+    }
+
     @Test func pointwiseTakesTheExpectationOverScoreStringsOfSeveralTokens() throws {
         // Scores 0...10: the scorer favours "10" (two tokens in most vocabularies; here just a string).
         let scores = (0...10).map(String.init)

@@ -121,7 +121,9 @@ public struct LogprobPairwiseJudge {
         return items.indices.map { k in
             let f = VerdictDistribution(candidates: ["A", "B"], logprobs: logps[2 * k])
             let b = VerdictDistribution(candidates: ["A", "B"], logprobs: logps[2 * k + 1])
-            let pFirst = (f.probabilities[0] + b.probabilities[1]) / 2
+            // (P_f(A) + P_b(B)) / 2, written so that equal P(A) in both orders (two identical responses) is
+            // exactly one half: a tie at any margin, not a rounding error's win or loss.
+            let pFirst = 0.5 + (f.probabilities[0] - b.probabilities[0]) / 2
             let rs = [reasonings[2 * k], reasonings[2 * k + 1]]
             return PairwiseJudge.Result(verdict: Self.verdict(probabilityFirst: pFirst, tieMargin: tieMargin),
                                         forward: f.candidates[f.mostLikely], backward: b.candidates[b.mostLikely],
