@@ -97,31 +97,27 @@ extension RunContext {
         let requests = problems.enumerated().map { GenerationRequest(promptIndex: $0.offset, sampleIndex: 0, prompt: task.promptIds($0.element)) }
         let local = Generator(model: policy, tokenizer: tokenizer, batchSize: config.evaluation.batchSize)
         let batch = config.evaluation.batchSize
-        // With data.thought_tokens, this is the thoughts' pass; the responses after the forced marker follow.
-        let thoughtTokens = config.data.thoughtTokens
-        let first = thoughtTokens.map { ThoughtResponses.thoughtParameters(params, thoughtTokens: $0) } ?? params
         // A bar for the passes that are units of work (saved or journalled), not for SFT's validation passes.
         let progress = saved != nil || journal != nil ? Progress(saved?.key ?? "greedy answers", total: requests.count, logger: logger) : nil
-        let outputs: [GenerationResult]
-        if let saved {
+        // With data.thought_tokens the saved or journalled pass is the thoughts'; the responses follow.
+        return try ThoughtResponses.generate(cluster: cluster, requests: requests, params: params, thoughtTokens: config.data.thoughtTokens,
+                                             batchSize: batch, local: local, tokenizer: tokenizer) { first in
+            guard let saved else {
+                let call = try journal?.nextCall(GenerationResult.self)
+                progress?.advance(call?.completed.values.reduce(0) { $0 + $1.count } ?? 0)
+                return try cluster.generate(requests, params: first, batchSize: batch, chunkSize: batch, local: local,
+                                            onFinish: { _ in progress?.advance() }, completed: call?.completed ?? [:], onResult: call?.save)
+            }
             let completed = try saved.folder.completedChunks(saved.file)
             progress?.advance(completed.values.reduce(0) { $0 + $1.count })
-            outputs = try cluster.generate(requests, params: first, batchSize: batch, chunkSize: batch,
-                                           local: local, onFinish: { _ in progress?.advance() }, completed: completed) { chunk, rs in
+            return try cluster.generate(requests, params: first, batchSize: batch, chunkSize: batch,
+                                        local: local, onFinish: { _ in progress?.advance() }, completed: completed) { chunk, rs in
                 try saved.folder.writeChunk(chunk, rs, in: saved.file)
                 KillSwitch.point("\(saved.key)/chunk/\(chunk)")
                 Preemption.point("\(saved.key)/chunk/\(chunk)")
                 try Preemption.check("\(saved.key), after evaluation chunk \(chunk) (the chunks so far are saved)")
             }
-        } else {
-            let call = try journal?.nextCall(GenerationResult.self)
-            progress?.advance(call?.completed.values.reduce(0) { $0 + $1.count } ?? 0)
-            outputs = try cluster.generate(requests, params: first, batchSize: batch, chunkSize: batch, local: local,
-                                           onFinish: { _ in progress?.advance() }, completed: call?.completed ?? [:], onResult: call?.save)
         }
-        guard let thoughtTokens else { return outputs }
-        return try ThoughtResponses.respond(cluster: cluster, requests: requests, thoughts: outputs, params: params, thoughtTokens: thoughtTokens,
-                                            batchSize: batch, local: local, tokenizer: tokenizer)
     }
 
     /// Greedy accuracy of the policy on `problems` (resumable chunk by chunk with `saved`).

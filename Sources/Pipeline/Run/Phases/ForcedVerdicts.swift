@@ -10,16 +10,22 @@ import Kernels
 enum ForcedVerdicts {
     static let marker = "[["
 
+    /// The policy's log-probabilities of "[[A" and "[[B" after each prompt (token ids) and what was written
+    /// after it (encoded with the marker and letter), sharded over the ranks; a sequence longer than the
+    /// context keeps its last tokens.
+    static func letterLogprobs(_ ctx: RunContext, prompts: [[Int32]], written: [String], batchSize: Int) throws -> [[Double]] {
+        let trees = try zip(prompts, written).map { prompt, text in
+            try ScoringTree(sequences: ["A", "B"].map { prompt + ctx.tokenizer.encode(text + marker + $0, parseSpecial: false) },
+                            context: ctx.policy.config.maxPositions)
+        }
+        return try ctx.cluster.score(trees: trees, chunkSize: batchSize, local: Generator(model: ctx.policy, tokenizer: ctx.tokenizer, batchSize: batchSize))
+    }
+
     static func apply(_ ctx: RunContext, _ at: PhaseStep, questions: [Problem], results: [GenerationResult],
                       params: SamplingParameters, batchSize: Int) throws -> [GenerationResult] {
         let written = results.map { $0.finishReason == "length" ? $0.text + "\n" : $0.text }
         let prompts = questions.map { ctx.task.promptIds($0) }  // once per question, not per sample
-        let trees = try zip(results, written).map { r, text -> ScoringTree in
-            let prompt = prompts[r.promptIndex]
-            return try ScoringTree(sequences: ["A", "B"].map { prompt + ctx.tokenizer.encode(text + marker + $0, parseSpecial: false) },
-                                   context: ctx.policy.config.maxPositions)
-        }
-        let logps = try ctx.cluster.score(trees: trees, chunkSize: batchSize, local: Generator(model: ctx.policy, tokenizer: ctx.tokenizer, batchSize: batchSize))
+        let logps = try letterLogprobs(ctx, prompts: results.map { prompts[$0.promptIndex] }, written: written, batchSize: batchSize)
         let temperature = Double(params.temperature)
         return zip(results, zip(written, logps)).map { r, wl in
             let (text, lp) = wl

@@ -27,21 +27,18 @@ struct GeneratePhase: Phase {
             let progress = Progress(at.key, total: requests.count, logger: ctx.logger)
             progress.advance(completed.values.reduce(0) { $0 + $1.count })
             let local = Generator(model: model, tokenizer: tokenizer, batchSize: c.batchSize)
-            let thoughtTokens = ctx.config.data.thoughtTokens
-            let first = thoughtTokens.map { ThoughtResponses.thoughtParameters(params, thoughtTokens: $0) } ?? params
             // The saved chunks hold the first pass; the responses after a forced marker are written again on resume.
-            let outputs = try ctx.cluster.generate(requests, params: first, batchSize: c.batchSize, chunkSize: c.batchSize, local: local,
-                                                   onFinish: { _ in progress.advance() }, completed: completed) { chunk, rs in
-                try at.folder.writeChunk(chunk, rs)
-                KillSwitch.point("\(at.key)/chunk/\(chunk)")
-                Preemption.point("\(at.key)/chunk/\(chunk)")
-                // Under mpirun the chunks the workers still hold are collected and saved before the stop.
-                try Preemption.check("\(at.key), after generation chunk \(chunk) (the chunks so far are saved)")
+            return try ThoughtResponses.generate(cluster: ctx.cluster, requests: requests, params: params, thoughtTokens: ctx.config.data.thoughtTokens,
+                                                 batchSize: c.batchSize, local: local, tokenizer: tokenizer, logger: ctx.logger, key: at.key) { first in
+                try ctx.cluster.generate(requests, params: first, batchSize: c.batchSize, chunkSize: c.batchSize, local: local,
+                                         onFinish: { _ in progress.advance() }, completed: completed) { chunk, rs in
+                    try at.folder.writeChunk(chunk, rs)
+                    KillSwitch.point("\(at.key)/chunk/\(chunk)")
+                    Preemption.point("\(at.key)/chunk/\(chunk)")
+                    // Under mpirun the chunks the workers still hold are collected and saved before the stop.
+                    try Preemption.check("\(at.key), after generation chunk \(chunk) (the chunks so far are saved)")
+                }
             }
-            guard let thoughtTokens else { return outputs }
-            ctx.logger.info("\(at.key): \(outputs.filter { $0.finishReason == "length" }.count) of \(outputs.count) thoughts cut at \(thoughtTokens) tokens; the response marker is forced after each")
-            return try ThoughtResponses.respond(cluster: ctx.cluster, requests: requests, thoughts: outputs, params: params, thoughtTokens: thoughtTokens,
-                                                batchSize: c.batchSize, local: local, tokenizer: tokenizer)
         }
         var results: [GenerationResult]
         if let path = c.teacher {

@@ -97,15 +97,10 @@ extension RunContext {
     /// as the LLM judges read theirs: the policy's probabilities of "[[A" and "[[B" right after each
     /// question's prompt; the verdict is the more likely letter (A on a tie). P(A) of each question.
     func verdictProbabilities(_ problems: [Problem]) throws -> [Double] {
-        let letters = ["A", "B"]
-        let trees = try problems.map { p in
-            let prompt = task.promptIds(p)
-            return try ScoringTree(sequences: letters.map { prompt + tokenizer.encode(LogprobPairwiseJudge.prefix + $0, parseSpecial: false) },
-                                   context: policy.config.maxPositions)
+        try ForcedVerdicts.letterLogprobs(self, prompts: problems.map { task.promptIds($0) }, written: problems.map { _ in "" },
+                                          batchSize: config.evaluation.batchSize).map {
+            VerdictDistribution(candidates: ["A", "B"], logprobs: $0).probabilities[0]
         }
-        let batch = config.evaluation.batchSize
-        let logps = try cluster.score(trees: trees, chunkSize: batch, local: Generator(model: policy, tokenizer: tokenizer, batchSize: batch))
-        return logps.map { VerdictDistribution(candidates: letters, logprobs: $0).probabilities[0] }
     }
 
     /// Pairwise verdicts in both orders by the policy (or the model at `judgeModel`, borrowed), read from

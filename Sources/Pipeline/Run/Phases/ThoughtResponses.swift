@@ -2,6 +2,7 @@ import Alignment
 import Cluster
 import Foundation
 import Generation
+import Logging
 import Tokenizer
 
 /// Thought Preference Optimization outputs that always have a response part (`data.thought_tokens`): the
@@ -18,6 +19,18 @@ enum ThoughtResponses {
         q.stop = Array(Set(p.stop + [ThoughtPrompt.responseMarker])).sorted()
         q.maxNewTokens = thoughtTokens
         return q
+    }
+
+    /// Outputs for `requests`: `firstPass` runs with `params` (nil `thoughtTokens`) or with the thought
+    /// settings, and the responses after the forced marker follow. Generate phases and greedy passes alike.
+    static func generate(cluster: Cluster, requests: [GenerationRequest], params: SamplingParameters, thoughtTokens: Int?, batchSize: Int,
+                         local: Generator, tokenizer: BPETokenizer, logger: Logger? = nil, key: String = "",
+                         firstPass: (SamplingParameters) throws -> [GenerationResult]) throws -> [GenerationResult] {
+        guard let thoughtTokens else { return try firstPass(params) }
+        let thoughts = try firstPass(thoughtParameters(params, thoughtTokens: thoughtTokens))
+        logger?.info("\(key): \(thoughts.filter { $0.finishReason == "length" }.count) of \(thoughts.count) thoughts cut at \(thoughtTokens) tokens; the response marker is forced after each")
+        return try respond(cluster: cluster, requests: requests, thoughts: thoughts, params: params, thoughtTokens: thoughtTokens,
+                           batchSize: batchSize, local: local, tokenizer: tokenizer)
     }
 
     /// The second pass: each first-pass output (in request order) continued after the forced marker.
