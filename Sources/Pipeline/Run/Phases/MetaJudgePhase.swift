@@ -10,7 +10,7 @@ struct MetaJudgePhase {
 
     /// Meta-Rewarding's meta-judge. For each prompt, the response whose parsed judge scores vary most (at
     /// least two parsed judgments, population variance above 0; the lowest sample index on a tie) has every
-    /// two of its parsed judgments compared by the policy in both orders. Position-bias weights come from
+    /// two of its parsed judgments compared by the judge (the policy, or `judge.model`) in both orders. Position-bias weights come from
     /// all the round's outcomes, Elo ratings from each response's weighted battles (maximum likelihood with
     /// an l2 of 0.01 on the log-strengths, so that an unbeaten judgment stays finite). Written to
     /// `meta_judgments.jsonl`.
@@ -48,7 +48,7 @@ struct MetaJudgePhase {
             } }
             battleIndex.append(pairs)
         }
-        ctx.logger.info("meta-judge: \(disputed.count) disputed responses, \(prompts.count) meta-judgments by the policy")
+        ctx.logger.info("meta-judge: \(disputed.count) disputed responses, \(prompts.count) meta-judgments by \(c.model ?? "the policy")")
         var params = c.sampling
         params.seed = StreamTag.metaJudgeSampling.seed(ctx.config.seed); params.round = UInt64(at.round)
         // In logprob mode "Winner: Judgement " is forced and A against B read; the text records the
