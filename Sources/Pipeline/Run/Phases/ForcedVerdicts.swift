@@ -8,7 +8,7 @@ import Kernels
 /// after what it wrote (tempered by the phase's temperature; the more likely one at temperature 0, A on a
 /// tie) and "[[X]]" is appended. A judgment cut by the limit gets its verdict on a new line.
 enum ForcedVerdicts {
-    static let marker = "[["
+    static let marker = LogprobPairwiseJudge.prefix   // "[[", as the pairwise judges force it
 
     /// The policy's log-probabilities of "[[A" and "[[B" after each prompt (token ids) and what was written
     /// after it (encoded with the marker and letter), sharded over the ranks; a sequence longer than the
