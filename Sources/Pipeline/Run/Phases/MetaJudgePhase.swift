@@ -11,9 +11,9 @@ struct MetaJudgePhase {
     /// Meta-Rewarding's meta-judge. For each prompt, the response whose parsed judge scores vary most (at
     /// least two parsed judgments, population variance above 0; the lowest sample index on a tie) has every
     /// two of its parsed judgments compared by the judge (the policy, or `judge.model`) in both orders.
-    /// Position-bias weights come from all the round's outcomes, Elo ratings from each response's weighted battles (maximum likelihood with
-    /// an l2 of 0.01 on the log-strengths, so that an unbeaten judgment stays finite). Written to
-    /// `meta_judgments.jsonl`.
+    /// Position-bias weights come from all the round's outcomes, Elo ratings from each response's weighted
+    /// battles (maximum likelihood with an l2 of 0.01 on the log-strengths, so that an unbeaten judgment
+    /// stays finite). Written to `meta_judgments.jsonl`.
     func run(_ ctx: RunContext, _ at: PhaseStep, gens: [GenerationRecord], judgments: [JudgmentRecord], problems: [String: Problem],
              templates: JudgeTemplates, judge: Judge) throws {
         let c = config

@@ -35,7 +35,7 @@ enum ThoughtResponses {
 
     /// The second pass: each first-pass output (in request order) continued after the forced marker.
     private static func respond(cluster: Cluster, requests: [GenerationRequest], thoughts: [GenerationResult], params: SamplingParameters,
-                        thoughtTokens: Int, batchSize: Int, local: Generator, tokenizer: BPETokenizer) throws -> [GenerationResult] {
+                                thoughtTokens: Int, batchSize: Int, local: Generator, tokenizer: BPETokenizer) throws -> [GenerationResult] {
         guard requests.count == thoughts.count else {
             throw PipelineError("thought responses: \(thoughts.count) first-pass outputs for \(requests.count) requests")
         }
