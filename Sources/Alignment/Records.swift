@@ -49,6 +49,8 @@ public struct JudgmentRecord: Codable, Sendable, Equatable {
     /// not shown (TPO: no response part).
     public var verdict: String?
     public static let noResponse = "no_response"
+    /// The verifiable judge with `require_stop`: the output ran to the token limit (score 0).
+    public static let unfinished = "unfinished"
     /// Whether the judge was shown the output.
     public var judged: Bool { verdict != JudgmentRecord.noResponse }
     /// Self-consistency votes: how many of the k samples share this one's answer.

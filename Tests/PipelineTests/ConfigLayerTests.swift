@@ -63,6 +63,8 @@ import TestSupport
              "key 'schedule.rounds.phases.1.train.match_tokens': matches training tokens for rejection-sampling SFT only (loss: sft)"),
             (ConfigLayerTests.base + "\n      - train:\n          loss: sft\n          epochs: 2\n          match_tokens: runs/a",
              "key 'schedule.rounds.phases.1.train.match_tokens': sets the steps from the tokens; leave out epochs"),
+            (ConfigLayerTests.base + "\n      - judge:\n          kind: self_consistency\n          require_stop: true",
+             "key 'schedule.rounds.phases.1.judge.require_stop': applies to the verifiable judge only (kind verifiable)"),
         ]
         for (text, needle) in cases {
             do { _ = try RunConfig.load(try write(text)); Issue.record("accepted: \(needle)") } catch {

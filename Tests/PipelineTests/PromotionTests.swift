@@ -209,6 +209,53 @@ import TestSupport
         #expect(try String(contentsOf: out.appendingPathComponent("seeds.md"), encoding: .utf8) == table)
     }
 
+    /// `judge.require_stop`: a sample the token limit cut is judged `unfinished` with score 0 even when its
+    /// answer is right, so IRPO never chooses it and RFT never keeps it; the other samples are judged as
+    /// without the option.
+    @Test func requireStopJudgesCutSamplesUnfinished() throws {
+        var task = ArithmeticTask()
+        task.maxOperands = 3; task.maxValue = 10
+        let problems = Dictionary(uniqueKeysWithValues: task.problems(0..<24, split: .train).map { ($0.id, $0) })
+        let irpo = RecipeTests.freshDirectory("require-stop-irpo-smollm2")
+        for config in ["irpo-smollm2", "rft-smollm2"] {
+            let out = config == "irpo-smollm2" ? irpo : RecipeTests.freshDirectory("require-stop-\(config)")
+            // 24 questions, 8 samples each, up to 24 tokens: the limit cuts some samples after a right answer.
+            var extra = ["schedule.rounds.phases.0.generate.questions=24", "schedule.rounds.phases.0.generate.samples=8",
+                         "schedule.rounds.phases.0.generate.max_new_tokens=24", "schedule.rounds.phases.1.judge.require_stop=true"]
+            if config == "rft-smollm2" { extra.append("schedule.rounds.phases.2.train.match_tokens=\(irpo.path)") }
+            let r = try autodidact(try Self.args(config, out, rounds: 1) + extra)
+            #expect(r.status == 0, "\(r.stderr)")
+            let round = out.appendingPathComponent("round-01")
+            let gens = try RecipeTests.records(GenerationRecord.self, round, "generations.jsonl")
+            let judged = Dictionary(uniqueKeysWithValues: try RecipeTests.records(JudgmentRecord.self, round, "judgments.jsonl")
+                .map { ("\($0.promptId)/\($0.sampleIndex)", $0) })
+            var cutButRight = 0, kept = Set<String>()
+            for g in gens {
+                let j = try #require(judged["\(g.promptId)/\(g.sampleIndex)"])
+                let right = VerifiableJudge.isCorrect(g.text, reference: problems[g.promptId]!.answer)
+                if g.finishReason == "length" {
+                    #expect(j.verdict == "unfinished" && j.score == 0, "\(g.text)")
+                    if right { cutButRight += 1 }
+                } else {
+                    #expect(j.verdict == (right ? "correct" : "incorrect") && j.score == (right ? 1 : 0), "\(g.text)")
+                    if right { kept.insert(g.promptId + "\u{0}" + g.text) }
+                }
+            }
+            // The limit cuts some samples whose answer is right: the option changes what trains.
+            #expect(cutButRight > 0 && !kept.isEmpty, "\(config): \(cutButRight) cut but right, \(kept.count) kept")
+            let metrics = try String(contentsOf: round.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+            #expect(metrics.contains("\"unfinished\":\(gens.filter { $0.finishReason == "length" }.count)"), "\(metrics)")
+            if config == "rft-smollm2" {
+                #expect(metrics.contains("\"examples\":\(kept.count),"), "\(metrics)")
+            } else {
+                let finished = Dictionary(gens.map { ($0.text, $0.finishReason) }, uniquingKeysWith: { a, b in a == b ? a : nil })
+                let pairs = try RecipeTests.records(PairRecord.self, round, "pairs.jsonl")
+                #expect(!pairs.isEmpty)
+                for p in pairs { #expect(finished[p.chosen ?? ""] == "stop", "chosen \(p.chosen ?? "")") }
+            }
+        }
+    }
+
     /// The table's p-value against the start names the start's row: "SFT" after an SFT phase, else "start".
     @Test func theTableNamesTheRowItComparesWith() {
         for name in ["start", "SFT"] {

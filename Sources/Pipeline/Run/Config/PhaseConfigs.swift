@@ -98,8 +98,13 @@ public struct JudgeConfig {
     public var precision: Precision
     /// The round's judge audit (`judge_audit.json`); nil when off.
     public var audit: JudgeAuditConfig?
+    /// verifiable: an output cut at `max_new_tokens` is judged `unfinished` (score 0) whatever answer it
+    /// holds, so it is never a chosen or a kept sample and, against a correct one, it is a rejected one.
+    public var requireStop: Bool
     init(_ r: ConfigReader) throws {
         kind = try r.choice("kind", default: .verifiable)
+        requireStop = try r.bool("require_stop", default: false)
+        if r.has("require_stop") && kind != .verifiable { throw r.error("require_stop", "applies to the verifiable judge only (kind verifiable)") }
         mode = try r.choice("mode", default: .logprob)
         reasoning = try r.bool("reasoning", default: false)
         maxScore = try r.int("max_score", default: 5, min: 1, max: 100)

@@ -3,8 +3,9 @@ import Foundation
 import Generation
 
 /// Judges the round's outputs into `judgments.jsonl`: by their final answer against the reference
-/// (verifiable), by majority vote among a prompt's samples (self-consistency), or by the policy with a
-/// rubric (LLM pointwise, optionally meta-judged: `MetaJudgePhase`).
+/// (verifiable; with `require_stop` an output cut at the token limit is `unfinished`), by majority vote
+/// among a prompt's samples (self-consistency), or by the policy with a rubric (LLM pointwise, optionally
+/// meta-judged: `MetaJudgePhase`).
 struct JudgePhase: Phase {
     let config: JudgeConfig
 
@@ -21,8 +22,10 @@ struct JudgePhase: Phase {
                 guard let p = problems[id] else { throw PipelineError("\(at.folder.relative(.generations)): unknown prompt id \(id)") }
                 for g in items {
                     let answer = ctx.task.extractAnswer(g.text)
-                    let ok = ctx.task.isCorrect(g.text, p)
-                    out.append(JudgmentRecord(promptId: id, sampleIndex: g.sampleIndex, score: ok ? 1 : 0, verdict: ok ? "correct" : "incorrect",
+                    let unfinished = config.requireStop && g.finishReason == "length"
+                    let ok = !unfinished && ctx.task.isCorrect(g.text, p)
+                    let verdict = unfinished ? JudgmentRecord.unfinished : ok ? "correct" : "incorrect"
+                    out.append(JudgmentRecord(promptId: id, sampleIndex: g.sampleIndex, score: ok ? 1 : 0, verdict: verdict,
                                               raw: answer ?? "", parsed: answer != nil))
                 }
             } else {
@@ -38,6 +41,7 @@ struct JudgePhase: Phase {
         // Self-consistency votes score nothing: no fraction correct then.
         var line: [String: Any] = ["phase": "judge", "judgments": out.count, "unparsed": out.filter { !$0.parsed }.count]
         if !scored.isEmpty { line["fraction_correct"] = scored.reduce(0, +) / Double(scored.count) }
+        if config.requireStop { line["unfinished"] = out.filter { $0.verdict == JudgmentRecord.unfinished }.count }
         try ctx.metrics(at.folder).append(line)
     }
 }
