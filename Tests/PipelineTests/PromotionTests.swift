@@ -17,6 +17,13 @@ import TestSupport
          "schedule.rounds.phases.\(train).train.lr=0.001", "run.output_dir=\(out.path)"]
     }
 
+    /// The training questions the configs' task puts in rounds (2-3 operands up to 10), by index.
+    static func trainQuestions(_ range: Range<Int>) -> [Problem] {
+        var task = ArithmeticTask()
+        task.maxOperands = 3; task.maxValue = 10
+        return task.problems(range, split: .train)
+    }
+
     struct Decision: Decodable {
         var round: Int, n: Int, p: Double, promoted: Bool, current: String
         var current_correct: Int, candidate_correct: Int, only_current: Int, only_candidate: Int
@@ -99,9 +106,7 @@ import TestSupport
         #expect(summary.contains("| round 2 (not promoted) |") && summary.contains("round 1: not promoted"), "\(summary)")
 
         // Round 2's samples against the starting model's own, for the same questions, seed and round.
-        var task = ArithmeticTask()
-        task.maxOperands = 3; task.maxValue = 10
-        let questions = task.problems(12..<24, split: .train)
+        let questions = Self.trainQuestions(12..<24)
         let startTexts = try DistillRecipeTests.samplesAlone(try DistillRecipeTests.teacherModel(), questions, name: "promotion",
                                                              temperature: 0.8, maxNewTokens: 40, round: 2)
         let droppedTexts = try RecipeTests.records(GenerationRecord.self, dropped.appendingPathComponent("round-02"), "generations.jsonl").map(\.text)
@@ -166,9 +171,7 @@ import TestSupport
             let round = dir.appendingPathComponent("round-01")
             let gens = try RecipeTests.records(GenerationRecord.self, round, "generations.jsonl")
             texts.append(gens.map(\.text))
-            var task = ArithmeticTask()
-            task.maxOperands = 3; task.maxValue = 10
-            let problems = Dictionary(uniqueKeysWithValues: task.problems(0..<12, split: .train).map { ($0.id, $0) })
+            let problems = Dictionary(uniqueKeysWithValues: Self.trainQuestions(0..<12).map { ($0.id, $0) })
             let correct = Set(gens.filter { VerifiableJudge.isCorrect($0.text, reference: problems[$0.promptId]!.answer) }.map { $0.promptId + "\u{0}" + $0.text })
             let metrics = try String(contentsOf: round.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
             #expect(metrics.contains("\"examples\":\(correct.count),"), "\(metrics)")
@@ -213,9 +216,7 @@ import TestSupport
     /// answer is right, so IRPO never chooses it and RFT never keeps it; the other samples are judged as
     /// without the option.
     @Test func requireStopJudgesCutSamplesUnfinished() throws {
-        var task = ArithmeticTask()
-        task.maxOperands = 3; task.maxValue = 10
-        let problems = Dictionary(uniqueKeysWithValues: task.problems(0..<24, split: .train).map { ($0.id, $0) })
+        let problems = Dictionary(uniqueKeysWithValues: Self.trainQuestions(0..<24).map { ($0.id, $0) })
         let irpo = RecipeTests.freshDirectory("require-stop-irpo-smollm2")
         for config in ["irpo-smollm2", "rft-smollm2"] {
             let out = config == "irpo-smollm2" ? irpo : RecipeTests.freshDirectory("require-stop-\(config)")
