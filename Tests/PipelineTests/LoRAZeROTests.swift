@@ -102,6 +102,9 @@ import TestSupport
         .replacingOccurrences(of: "kind: correct_vs_incorrect", with: "kind: correct_vs_incorrect\n          reference: initial")
         .replacingOccurrences(of: "          loss: irpo", with: "          loss: irpo\n          zero: 1\n          lora: {rank: 4, targets: [q, v, o, down]}")
         .replacingOccurrences(of: "enabled: true", with: "enabled: false")
+        // Round 2 has few pairs, and how many depends on the OpenBLAS kernel family (4 steps under the
+        // Haswell and Zen kernels, more under SkylakeX): a checkpoint every 2 steps leaves one to resume from.
+        .replacingOccurrences(of: "checkpoint_every: 3", with: "checkpoint_every: 2")
 
     func runPipeline(_ np: Int, _ out: String, _ extra: [String] = [], kill: String? = nil) throws -> RunResult {
         let config = LoRAZeROTests.dir.appendingPathComponent("lora.yaml").path
@@ -134,7 +137,7 @@ import TestSupport
         #expect(abs(lp - (record["ref_chosen_logps"] as! Double)) < 1e-3, "reference \(record["ref_chosen_logps"]!) vs the SFT model's \(lp)")
 
         let steps = try ResumeTests.steps(a, folder: "round-02", phase: "round-2-3-train")
-        #expect(steps >= 5, "round 2 should train past its first checkpoint (every 3 steps): \(steps) steps")
+        #expect(steps >= 4, "round 2 should train past its first checkpoint (every 2 steps) and a step beyond: \(steps) steps")
         let killed = LoRAZeROTests.dir.appendingPathComponent("run-killed").path
         let point = "round-2-3-train/step/\(steps - 1)"
         let k = try runPipeline(2, killed, kill: point)
