@@ -1,0 +1,122 @@
+"""The tables of "One-step problems with +, - and x" in docs/results.md, from the records in this folder:
+irpo/seed-S and rft/seed-S, the record folders of irpo.yaml and rft.yaml (each round's evaluation.json holds
+right/wrong and the answer length of every test problem, in the order of eval.jsonl).
+
+    python3 analyze.py
+"""
+import json
+import math
+import os
+import re
+import statistics
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CAP = 96  # evaluation.max_new_tokens: an answer this long was cut
+OPS = ["+", "-", "*"]
+
+
+def mcnemar(a, b):
+    """Exact two-sided McNemar: (p, right only in a, right only in b)."""
+    only_a = sum(1 for x, y in zip(a, b) if x and not y)
+    only_b = sum(1 for x, y in zip(a, b) if y and not x)
+    n = only_a + only_b
+    if n == 0:
+        return 1.0, 0, 0
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2 ** n), only_a, only_b
+
+
+def wilson(k, n, z=1.96):
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return f"{100 * k / n:.1f}% ({100 * (c - h):.1f}-{100 * (c + h):.1f})"
+
+
+def pvalue(p):
+    return f"{p:.2g}"
+
+
+def problems():
+    """(operation, numbers, answer) of each test problem, from its wording."""
+    out = []
+    for line in open(os.path.join(HERE, "eval.jsonl")):
+        row = json.loads(line)
+        q = row["question"]
+        op = "*" if "Each of them" in q else "+" if " gets " in q else "-"
+        x, y = (int(n) for n in re.findall(r"\d+", q))
+        out.append((op, x, y, int(row["answer"].split("####")[1])))
+    return out
+
+
+def evaluation(arm, seed, folder):
+    path = os.path.join(HERE, arm, f"seed-{seed}", folder, "evaluation.json")
+    return json.load(open(path)) if os.path.exists(path) else None
+
+
+def rounds(arm, seed):
+    """[(label, correct list, lengths)] for the start and each finished round of one run."""
+    out = []
+    for label, folder in [("start", "initial"), ("round 1", "round-01"), ("round 2", "round-02"), ("round 3", "round-03")]:
+        e = evaluation(arm, seed, folder)
+        if e is not None:
+            out.append((label, e["correct"], e["lengths"]))
+    return out
+
+
+def main():
+    probs = problems()
+    n = len(probs)
+    print(f"Rules that ignore the wording, on the {n} test problems:")
+    for name, rule in [("sum", lambda x, y: x + y), ("first minus second", lambda x, y: x - y), ("product", lambda x, y: x * y)]:
+        k = sum(1 for _, x, y, a in probs if rule(x, y) == a)
+        print(f"  {name}: {wilson(k, n)}")
+    print("  problems per operation: " + ", ".join(f"{op} {sum(1 for p in probs if p[0] == op)}" for op in OPS))
+    print()
+    arm_dir = os.path.join(HERE, "irpo")
+    seeds = sorted(int(d[5:]) for d in os.listdir(arm_dir) if d.startswith("seed-")) if os.path.isdir(arm_dir) else []
+    print("| seed | arm | start | round 1 | round 2 | round 3 | round 3 vs start (gained / lost, p) | mean length, answers at the cap |")
+    print("|---|---|---|---|---|---|---|---|")
+    finals = {}
+    for seed in seeds:
+        for arm in ["irpo", "rft"]:
+            rs = rounds(arm, seed)
+            if len(rs) < 2:
+                continue
+            start, last = rs[0], rs[-1]
+            finals[(arm, seed)] = last
+            cells = [wilson(sum(c), len(c)) for _, c, _ in rs[1:]] + ["-"] * (4 - len(rs))
+            p, lost, gained = mcnemar(start[1], last[1])
+            cut = sum(1 for k in last[2] if k >= CAP)
+            print(f"| {seed} | {arm.upper()} | {wilson(sum(start[1]), n)} | " + " | ".join(cells)
+                  + f" | +{gained} / -{lost}, p = {pvalue(p)} ({last[0]}) | {statistics.mean(last[2]):.0f}, {cut} / {n} |")
+    print()
+    print("Per operation, the start against the last round (right / problems, p):")
+    print("| seed | arm | " + " | ".join(f"{op} start | {op} last (p)" for op in OPS) + " |")
+    print("|---|---|" + "---|---|" * len(OPS))
+    for (arm, seed), last in sorted(finals.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        start = rounds(arm, seed)[0]
+        cells = []
+        for op in OPS:
+            idx = [i for i, p in enumerate(probs) if p[0] == op]
+            a = [start[1][i] for i in idx]
+            b = [last[1][i] for i in idx]
+            p, _, _ = mcnemar(a, b)
+            cells += [f"{sum(a)}/{len(idx)}", f"{sum(b)}/{len(idx)} ({pvalue(p)})"]
+        print(f"| {seed} | {arm.upper()} | " + " | ".join(cells) + " |")
+    print()
+    print("| seed | IRPO last round | RFT last round | right only in IRPO / only in RFT | p |")
+    print("|---|---|---|---|---|")
+    diffs = []
+    for seed in seeds:
+        if ("irpo", seed) in finals and ("rft", seed) in finals:
+            a, b = finals[("irpo", seed)][1], finals[("rft", seed)][1]
+            p, only_a, only_b = mcnemar(a, b)
+            diffs.append(100 * (sum(a) - sum(b)) / n)
+            print(f"| {seed} | {wilson(sum(a), n)} | {wilson(sum(b), n)} | {only_a} / {only_b} | {pvalue(p)} |")
+    if len(diffs) > 1:
+        print(f"\nIRPO minus RFT over {len(diffs)} seeds: mean {statistics.mean(diffs):+.1f} points, sd {statistics.stdev(diffs):.1f}")
+
+
+if __name__ == "__main__":
+    main()
