@@ -1,5 +1,5 @@
 """The tables of "One-step problems with +, - and x" in docs/results.md, from the records in this folder:
-irpo/seed-S and rft/seed-S, the record folders of irpo.yaml and rft.yaml (each round's evaluation.json holds
+irpo/seed-S, rft/seed-S and scpo/seed-S, the record folders of irpo.yaml, rft.yaml and scpo.yaml (each round's evaluation.json holds
 right/wrong and the answer length of every test problem, in the order of eval.jsonl).
 
     python3 analyze.py
@@ -13,6 +13,7 @@ import statistics
 HERE = os.path.dirname(os.path.abspath(__file__))
 CAP = 96  # evaluation.max_new_tokens: an answer this long was cut
 OPS = ["+", "-", "*"]
+ARMS = ["irpo", "rft", "scpo"]
 
 
 def mcnemar(a, b):
@@ -64,6 +65,21 @@ def rounds(arm, seed):
     return out
 
 
+def computed(arm, seed, folder):
+    """Per operation, how many of the folder's test answers are the sum, the difference, the product of the
+    question's two numbers (from evaluation.jsonl's extracted answers), or None without that file."""
+    path = os.path.join(HERE, arm, f"seed-{seed}", folder, "evaluation.jsonl")
+    if not os.path.exists(path):
+        return None
+    out = {op: {"sum": 0, "difference": 0, "product": 0} for op in OPS}
+    for line, (op, x, y, _) in zip(open(path), problems()):
+        got = json.loads(line).get("extracted")
+        for name, value in [("sum", x + y), ("difference", x - y), ("product", x * y)]:
+            if got == str(value):
+                out[op][name] += 1
+    return out
+
+
 def main():
     probs = problems()
     n = len(probs)
@@ -79,7 +95,7 @@ def main():
     print("|---|---|---|---|---|---|---|---|")
     finals = {}
     for seed in seeds:
-        for arm in ["irpo", "rft"]:
+        for arm in ARMS:
             rs = rounds(arm, seed)
             if len(rs) < 2:
                 continue
@@ -105,17 +121,35 @@ def main():
             cells += [f"{sum(a)}/{len(idx)}", f"{sum(b)}/{len(idx)} ({pvalue(p)})"]
         print(f"| {seed} | {arm.upper()} | " + " | ".join(cells) + " |")
     print()
-    print("| seed | IRPO last round | RFT last round | right only in IRPO / only in RFT | p |")
-    print("|---|---|---|---|---|")
-    diffs = []
-    for seed in seeds:
-        if ("irpo", seed) in finals and ("rft", seed) in finals:
-            a, b = finals[("irpo", seed)][1], finals[("rft", seed)][1]
+    for other in ["rft", "scpo"]:
+        pairs = [seed for seed in seeds if ("irpo", seed) in finals and (other, seed) in finals]
+        if not pairs:
+            continue
+        name = other.upper()
+        print()
+        print(f"| seed | IRPO last round | {name} last round | right only in IRPO / only in {name} | p |")
+        print("|---|---|---|---|---|")
+        diffs = []
+        for seed in pairs:
+            a, b = finals[("irpo", seed)][1], finals[(other, seed)][1]
             p, only_a, only_b = mcnemar(a, b)
             diffs.append(100 * (sum(a) - sum(b)) / n)
             print(f"| {seed} | {wilson(sum(a), n)} | {wilson(sum(b), n)} | {only_a} / {only_b} | {pvalue(p)} |")
-    if len(diffs) > 1:
-        print(f"\nIRPO minus RFT over {len(diffs)} seeds: mean {statistics.mean(diffs):+.1f} points, sd {statistics.stdev(diffs):.1f}")
+        if len(diffs) > 1:
+            print(f"\nIRPO minus {name} over {len(diffs)} seeds: mean {statistics.mean(diffs):+.1f} points, sd {statistics.stdev(diffs):.1f}")
+
+    print()
+    print("What the answers compute: per operation, answers equal to the sum / the difference / the product of")
+    print("the two numbers (from evaluation.jsonl, the start and the last round that has one):")
+    print("| seed | arm | model | " + " | ".join(f"{op} problems" for op in OPS) + " |")
+    print("|---|---|---|" + "---|" * len(OPS))
+    for (arm, seed), last in sorted(finals.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        for label, folder in [("start", "initial"), ("round 1", "round-01"), ("round 2", "round-02"), ("round 3", "round-03")]:
+            c = computed(arm, seed, folder)
+            if c is None:
+                continue
+            cells = [f"{c[op]['sum']} / {c[op]['difference']} / {c[op]['product']}" for op in OPS]
+            print(f"| {seed} | {arm.upper()} | {label} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
