@@ -80,6 +80,14 @@ def computed(arm, seed, folder):
     return out
 
 
+def gated(arm, seed):
+    """(label, correct) of the model the run ends with: the last round its gate promoted (state.json)."""
+    state = json.load(open(os.path.join(HERE, arm, f"seed-{seed}", "state.json")))
+    folder = state["model"].split("/")[0] if state.get("model") else "initial"
+    label = "start" if folder == "initial" else "round " + str(int(folder.split("-")[1]))
+    return label, evaluation(arm, seed, folder)["correct"]
+
+
 def main():
     probs = problems()
     n = len(probs)
@@ -140,7 +148,7 @@ def main():
 
     print()
     print("What the answers compute: per operation, answers equal to the sum / the difference / the product of")
-    print("the two numbers (from evaluation.jsonl, the start and the last round that has one):")
+    print("the two numbers (from the extracted answers of each model's evaluation.jsonl):")
     print("| seed | arm | model | " + " | ".join(f"{op} problems" for op in OPS) + " |")
     print("|---|---|---|" + "---|" * len(OPS))
     for (arm, seed), last in sorted(finals.items(), key=lambda kv: (kv[0][1], kv[0][0])):
@@ -150,6 +158,20 @@ def main():
                 continue
             cells = [f"{c[op]['sum']} / {c[op]['difference']} / {c[op]['product']}" for op in OPS]
             print(f"| {seed} | {arm.upper()} | {label} | " + " | ".join(cells) + " |")
+
+    print()
+    print("The model each run ends with (its last promoted round), against the start and IRPO's:")
+    print("| seed | arm | model | accuracy | vs start (gained / lost, p) | vs IRPO's (right only here / only in IRPO, p) |")
+    print("|---|---|---|---|---|---|")
+    for (arm, seed) in sorted(finals, key=lambda k: (k[1], ARMS.index(k[0]))):
+        label, c = gated(arm, seed)
+        start = rounds(arm, seed)[0][1]
+        p, lost, gained = mcnemar(start, c)
+        versus = "-"
+        if arm != "irpo" and ("irpo", seed) in finals:
+            q, mine, theirs = mcnemar(c, gated("irpo", seed)[1])
+            versus = f"{mine} / {theirs}, p = {pvalue(q)}"
+        print(f"| {seed} | {arm.upper()} | {label} | {wilson(sum(c), n)} | +{gained} / -{lost}, p = {pvalue(p)} | {versus} |")
 
 
 if __name__ == "__main__":
