@@ -44,7 +44,7 @@ def problems():
     for line in open(os.path.join(HERE, "eval.jsonl")):
         row = json.loads(line)
         q = row["question"]
-        op = "*" if "Each of them" in q else "+" if " gets " in q else "-"
+        op = operation(q)
         x, y = (int(n) for n in re.findall(r"\d+", q))
         out.append((op, x, y, int(row["answer"].split("####")[1])))
     return out
@@ -86,6 +86,24 @@ def gated(arm, seed):
     folder = state["model"].split("/")[0] if state.get("model") else "initial"
     label = "start" if folder == "initial" else "round " + str(int(folder.split("-")[1]))
     return label, evaluation(arm, seed, folder)["correct"]
+
+
+def operation(text):
+    return "*" if "Each of them" in text else "+" if " gets " in text else "-"
+
+
+def pair_questions(arm, seed, folder):
+    """Per operation, (questions with pairs, pairs) of one round, from pairs-text.jsonl, or None."""
+    path = os.path.join(HERE, arm, f"seed-{seed}", folder, "pairs-text.jsonl")
+    if not os.path.exists(path):
+        return None
+    questions, pairs = {op: set() for op in OPS}, {op: 0 for op in OPS}
+    for line in open(path):
+        prompt = json.loads(line)["prompt"]
+        op = operation(prompt)
+        questions[op].add(prompt)
+        pairs[op] += 1
+    return {op: (len(questions[op]), pairs[op]) for op in OPS}
 
 
 def main():
@@ -172,6 +190,16 @@ def main():
             q, mine, theirs = mcnemar(c, gated("irpo", seed)[1])
             versus = f"{mine} / {theirs}, p = {pvalue(q)}"
         print(f"| {seed} | {arm.upper()} | {label} | {wilson(sum(c), n)} | +{gained} / -{lost}, p = {pvalue(p)} | {versus} |")
+
+    print()
+    print("Questions with pairs / pairs, per operation and round (from pairs-text.jsonl):")
+    print("| seed | arm | round | " + " | ".join(f"{op} questions" for op in OPS) + " |")
+    print("|---|---|---|" + "---|" * len(OPS))
+    for (arm, seed) in sorted(finals, key=lambda k: (k[1], ARMS.index(k[0]))):
+        for r in (1, 2, 3):
+            c = pair_questions(arm, seed, f"round-0{r}")
+            if c is not None:
+                print(f"| {seed} | {arm.upper()} | {r} | " + " | ".join(f"{c[op][0]} / {c[op][1]}" for op in OPS) + " |")
 
 
 if __name__ == "__main__":
