@@ -5,33 +5,20 @@ right/wrong and the answer length of every test problem, in the order of eval.js
     python3 analyze.py
 """
 import json
-import math
 import os
 import re
 import statistics
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # leave no __pycache__ in the records
+sys.path.insert(0, os.path.join(HERE, "..", ".."))
+from paired import mcnemar, wilson  # noqa: E402
+
 CAP = 96  # evaluation.max_new_tokens: an answer this long was cut
 OPS = ["+", "-", "*"]
 ARMS = ["irpo", "rft", "scpo"]
-
-
-def mcnemar(a, b):
-    """Exact two-sided McNemar: (p, right only in a, right only in b)."""
-    only_a = sum(1 for x, y in zip(a, b) if x and not y)
-    only_b = sum(1 for x, y in zip(a, b) if y and not x)
-    n = only_a + only_b
-    if n == 0:
-        return 1.0, 0, 0
-    return min(1.0, 2 * sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2 ** n), only_a, only_b
-
-
-def wilson(k, n, z=1.96):
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return f"{100 * k / n:.1f}% ({100 * (c - h):.1f}-{100 * (c + h):.1f})"
+MODELS = [("start", "initial"), ("round 1", "round-01"), ("round 2", "round-02"), ("round 3", "round-03")]
 
 
 def pvalue(p):
@@ -58,21 +45,22 @@ def evaluation(arm, seed, folder):
 def rounds(arm, seed):
     """[(label, correct list, lengths)] for the start and each finished round of one run."""
     out = []
-    for label, folder in [("start", "initial"), ("round 1", "round-01"), ("round 2", "round-02"), ("round 3", "round-03")]:
+    for label, folder in MODELS:
         e = evaluation(arm, seed, folder)
         if e is not None:
             out.append((label, e["correct"], e["lengths"]))
     return out
 
 
-def computed(arm, seed, folder):
+def computed(arm, seed, folder, probs):
     """Per operation, how many of the folder's test answers are the sum, the difference, the product of the
-    question's two numbers (from evaluation.jsonl's extracted answers), or None without that file."""
+    question's two numbers (from evaluation.jsonl's extracted answers; probs from problems()), or None
+    without that file."""
     path = os.path.join(HERE, arm, f"seed-{seed}", folder, "evaluation.jsonl")
     if not os.path.exists(path):
         return None
     out = {op: {"sum": 0, "difference": 0, "product": 0} for op in OPS}
-    for line, (op, x, y, _) in zip(open(path), problems()):
+    for line, (op, x, y, _) in zip(open(path), probs):
         got = json.loads(line).get("extracted")
         for name, value in [("sum", x + y), ("difference", x - y), ("product", x * y)]:
             if got == str(value):
@@ -126,7 +114,7 @@ def main():
             if len(rs) < 2:
                 continue
             start, last = rs[0], rs[-1]
-            finals[(arm, seed)] = last
+            finals[(arm, seed)] = rs
             cells = [wilson(sum(c), len(c)) for _, c, _ in rs[1:]] + ["-"] * (4 - len(rs))
             p, lost, gained = mcnemar(start[1], last[1])
             cut = sum(1 for k in last[2] if k >= CAP)
@@ -136,8 +124,8 @@ def main():
     print("Per operation, the start against the last round (right / problems, p):")
     print("| seed | arm | " + " | ".join(f"{op} start | {op} last (p)" for op in OPS) + " |")
     print("|---|---|" + "---|---|" * len(OPS))
-    for (arm, seed), last in sorted(finals.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        start = rounds(arm, seed)[0]
+    for (arm, seed), rs in sorted(finals.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        start, last = rs[0], rs[-1]
         cells = []
         for op in OPS:
             idx = [i for i, p in enumerate(probs) if p[0] == op]
@@ -157,7 +145,7 @@ def main():
         print("|---|---|---|---|---|")
         diffs = []
         for seed in pairs:
-            a, b = finals[("irpo", seed)][1], finals[(other, seed)][1]
+            a, b = finals[("irpo", seed)][-1][1], finals[(other, seed)][-1][1]
             p, only_a, only_b = mcnemar(a, b)
             diffs.append(100 * (sum(a) - sum(b)) / n)
             print(f"| {seed} | {wilson(sum(a), n)} | {wilson(sum(b), n)} | {only_a} / {only_b} | {pvalue(p)} |")
@@ -169,9 +157,9 @@ def main():
     print("the two numbers (from the extracted answers of each model's evaluation.jsonl):")
     print("| seed | arm | model | " + " | ".join(f"{op} problems" for op in OPS) + " |")
     print("|---|---|---|" + "---|" * len(OPS))
-    for (arm, seed), last in sorted(finals.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        for label, folder in [("start", "initial"), ("round 1", "round-01"), ("round 2", "round-02"), ("round 3", "round-03")]:
-            c = computed(arm, seed, folder)
+    for (arm, seed) in sorted(finals, key=lambda k: (k[1], k[0])):
+        for label, folder in MODELS:
+            c = computed(arm, seed, folder, probs)
             if c is None:
                 continue
             cells = [f"{c[op]['sum']} / {c[op]['difference']} / {c[op]['product']}" for op in OPS]
@@ -181,13 +169,13 @@ def main():
     print("The model each run ends with (its last promoted round), against the start and IRPO's:")
     print("| seed | arm | model | accuracy | vs start (gained / lost, p) | vs IRPO's (right only here / only in IRPO, p) |")
     print("|---|---|---|---|---|---|")
+    ends = {key: gated(*key) for key in finals}
     for (arm, seed) in sorted(finals, key=lambda k: (k[1], ARMS.index(k[0]))):
-        label, c = gated(arm, seed)
-        start = rounds(arm, seed)[0][1]
-        p, lost, gained = mcnemar(start, c)
+        label, c = ends[(arm, seed)]
+        p, lost, gained = mcnemar(finals[(arm, seed)][0][1], c)
         versus = "-"
         if arm != "irpo" and ("irpo", seed) in finals:
-            q, mine, theirs = mcnemar(c, gated("irpo", seed)[1])
+            q, mine, theirs = mcnemar(c, ends[("irpo", seed)][1])
             versus = f"{mine} / {theirs}, p = {pvalue(q)}"
         print(f"| {seed} | {arm.upper()} | {label} | {wilson(sum(c), n)} | +{gained} / -{lost}, p = {pvalue(p)} | {versus} |")
 
